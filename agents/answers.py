@@ -1,0 +1,104 @@
+"""What the channels (Slack, phone, schedules, CLI) hand the agent and get back.
+
+These models are the agent runtime's public boundary: channels build an ``AgentRequest``, call an
+``AgentRunner``, and render the ``AgentAnswer``; they never reach into graphs, prompts or memory directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from knowledge import ReaderScope
+
+Channel = Literal["slack", "phone", "cli", "schedule"]
+Role = Literal["editor", "admin"]
+
+
+class Asker(BaseModel):
+    """Who is asking and from where; travels in the run's context, never in globals."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    channel: Channel
+    workspace_id: str = "default"
+    display_name: str | None = None
+    # Everyone who will see the answer: retrieval only uses documents every one of them may read.
+    scope: ReaderScope
+    roles: frozenset[Role] = frozenset()
+    # Restrict retrieval to these knowledge sources (per-channel settings); None means all.
+    sources: tuple[str, ...] | None = None
+
+
+class Attachment(BaseModel):
+    """Text extracted from a file the asker attached, used as context for this question only."""
+
+    name: str
+    text: str
+
+
+class AgentRequest(BaseModel):
+    question: str = Field(min_length=1)
+    # One conversation = one thread: Slack ``team:channel:thread_ts``, a phone ``CallSid``, a CLI session id.
+    thread_id: str
+    asker: Asker
+    # Prompt name -> version to use instead of the live one (``/prompt test NAME vN``).
+    prompt_overrides: dict[str, int] = Field(default_factory=dict)
+    # Named prompt to use as the system persona instead of ``answer`` (the phone line uses ``phone_persona``).
+    persona_prompt: str = "answer"
+    attachments: list[Attachment] = Field(default_factory=list)
+
+
+class Citation(BaseModel):
+    title: str
+    url: str
+    source: str | None = None
+    heading_path: list[str] = Field(default_factory=list)
+
+
+class PendingApproval(BaseModel):
+    """A side-effect tool call waiting for a person's yes or no; the run resumes from its checkpoint."""
+
+    approval_id: str
+    thread_id: str
+    tool_name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+    requested_by: str
+
+
+class AgentAnswer(BaseModel):
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    trace_id: str
+    # Prompt name -> version used; empty in retrieval-only mode.
+    prompt_versions: dict[str, int] = Field(default_factory=dict)
+    mode: Literal["agent", "retrieval-only"] = "agent"
+    pending_approval: PendingApproval | None = None
+    # Plain notes for the user, e.g. that a budget ran out and this is the best answer so far.
+    notes: list[str] = Field(default_factory=list)
+
+
+class ProgressEvent(BaseModel):
+    """What the agent is doing now, for a "working on it" message that changes as the run goes."""
+
+    stage: Literal["planning", "searching", "using_tool", "reflecting", "answering"]
+    detail: str = ""
+
+
+ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
+
+
+class AgentRunner(Protocol):
+    """The agent runtime as the channels see it."""
+
+    async def answer(self, request: AgentRequest, on_progress: ProgressCallback | None = None) -> AgentAnswer:
+        """Answer a question in its thread (remembering earlier turns), with citations and a stored trace."""
+        ...
+
+    async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
+        """Continue a run paused for approval, from its checkpoint (also after a restart)."""
+        ...

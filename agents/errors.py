@@ -1,0 +1,27 @@
+"""Errors raised by the agent layer; the edges (CLI, Slack, phone, scheduler) turn them into messages."""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Root of every error the agents package raises."""
+
+
+class ModelError(AgentError):
+    """The chat model could not produce an answer."""
+
+
+class ModelNotConfiguredError(ModelError, LookupError):
+    """A model call was attempted in retrieval-only mode (``LLM_PROVIDER=none``)."""
+
+
+class ModelUnavailableError(ModelError, ConnectionError):
+    """The model endpoint kept failing (429, 5xx or connection errors) after every retry."""
+
+
+class ModelTimeoutError(ModelError, TimeoutError):
+    """The model endpoint did not answer within the configured timeout, retries included."""
+
+
+class ModelRequestError(ModelError, ValueError):
+    """The model endpoint rejected the request (4xx other than 429): wrong model name, key or arguments."""

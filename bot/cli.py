@@ -1,0 +1,87 @@
+"""The ``switchboard`` command line: parse arguments, load settings once, run the command, report errors plainly."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from agents import AgentError
+from bot import __version__
+from bot.errors import BotError, SettingsError
+from bot.logging_config import configure_logging, run_context
+from bot.settings import Settings, load_settings
+from knowledge import KnowledgeError
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.server import serve
+
+    asyncio.run(serve(settings, host=args.host, port=args.port))
+    return EXIT_OK
+
+
+def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.service import Service
+
+    async def run() -> str | None:
+        service = await Service.start(settings, migrate=True)
+        await service.aclose()
+        from bot.schema_migrations import head_revision
+
+        return head_revision()
+
+    revision = asyncio.run(run())
+    print(f"database is at revision {revision}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="switchboard", description="Switchboard: a chat-ops agent over your internal knowledge."
+    )
+    parser.add_argument("--version", action="version", version=f"switchboard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP service (applies pending migrations first)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.set_defaults(handler=_serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
+    upgrade.set_defaults(handler=_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(settings.log_level, settings.log_format, secrets=settings.secret_values())
+    handler: Callable[[Settings, argparse.Namespace], int] = args.handler
+    with run_context():
+        try:
+            return handler(settings, args)
+        except (BotError, KnowledgeError, AgentError) as error:
+            logger.debug("command failed", exc_info=True)
+            print(f"switchboard: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

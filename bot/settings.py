@@ -1,0 +1,210 @@
+"""The one settings object: environment variables (secrets, endpoints) over the TOML config file.
+
+Built once at the entry point and passed down; nothing else in Switchboard reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agents import ChatModelConfig
+from bot.errors import SettingsError
+from knowledge import EmbeddingsConfig
+
+DEFAULT_CONFIG_FILE = Path("switchboard.toml")
+
+
+def _comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the service is configured with. Field ``x_y`` is env var ``X_Y`` or config-file key ``x_y``."""
+
+    model_config = SettingsConfigDict(extra="forbid", case_sensitive=False, env_ignore_empty=True)
+
+    switchboard_home: Path = Path(".switchboard")
+    switchboard_config: Path | None = None
+    database_url: SecretStr | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    llm_provider: Literal["openai", "anthropic", "none"] | None = None
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+
+    embeddings_provider: Literal["wordllama", "openai"] = "wordllama"
+    embeddings_base_url: str | None = None
+    embeddings_model: str | None = None
+    embeddings_api_key: SecretStr | None = None
+
+    twilio_auth_token: SecretStr | None = None
+    public_base_url: str | None = None
+    intake_channel: str | None = None
+
+    switchboard_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    prompt_editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The config file arrives as init values; the environment wins over it.
+        return env_settings, init_settings
+
+    @field_validator("switchboard_admins", "prompt_editors", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        return _comma_separated(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("slack_api_url", "public_base_url", "llm_base_url", "embeddings_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto the base URL and needs the trailing slash.
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _slack_pair(self) -> Settings:
+        token, secret = self.slack_bot_token, self.slack_signing_secret
+        if (token is None) != (secret is None):
+            missing = "SLACK_SIGNING_SECRET" if secret is None else "SLACK_BOT_TOKEN"
+            raise ValueError(
+                f"{missing} is missing: Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
+                "(set both to enable Slack, or neither to run without it)"
+            )
+        return self
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and self.slack_signing_secret is not None
+
+    @property
+    def chat_model(self) -> ChatModelConfig:
+        """The chat model, with the provider inferred from whichever endpoint or key is set."""
+        provider = self.llm_provider
+        if provider is None:
+            if self.llm_base_url or self.llm_api_key or self.openai_api_key:
+                provider = "openai"
+            elif self.anthropic_api_key:
+                provider = "anthropic"
+            else:
+                provider = "none"
+        vendor_key = self.anthropic_api_key if provider == "anthropic" else self.openai_api_key
+        return ChatModelConfig(
+            provider=provider,
+            base_url=self.llm_base_url,
+            api_key=self.llm_api_key or vendor_key,
+            model=self.llm_model,
+            timeout_seconds=self.llm_timeout_seconds,
+            max_retries=self.llm_max_retries,
+        )
+
+    @property
+    def embeddings(self) -> EmbeddingsConfig:
+        return EmbeddingsConfig(
+            provider=self.embeddings_provider,
+            base_url=self.embeddings_base_url,
+            model=self.embeddings_model,
+            api_key=self.embeddings_api_key or self.openai_api_key,
+        )
+
+    def secret_values(self) -> list[str]:
+        """Every secret's plain value, so logging can redact it wherever it might appear."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return values
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Read the config file (``SWITCHBOARD_CONFIG``, else ``./switchboard.toml`` if present) and the environment.
+
+    Raises:
+        SettingsError: naming each bad value and what is expected.
+    """
+    path = config_file or _config_path_from_environment()
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            file_values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"config file {path} does not exist (SWITCHBOARD_CONFIG)") from None
+        except tomllib.TOMLDecodeError as error:
+            raise SettingsError(f"config file {path} is not valid TOML: {error}") from None
+        file_values["switchboard_config"] = path
+    try:
+        return Settings(**file_values)
+    except ValidationError as error:
+        raise SettingsError(_describe(error, path)) from None
+
+
+def _config_path_from_environment() -> Path | None:
+    explicit = os.environ.get("SWITCHBOARD_CONFIG")
+    if explicit:
+        return Path(explicit)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _describe(error: ValidationError, config_file: Path | None) -> str:
+    lines = ["Switchboard's configuration has problems:"]
+    for problem in error.errors():
+        location = [str(part) for part in problem["loc"]]
+        if not location:
+            lines.append(f"  - {problem['msg'].removeprefix('Value error, ')}")
+            continue
+        if len(location) == 1 and location[0] in Settings.model_fields:
+            where = f"{location[0].upper()} (environment) / {location[0]} (config file)"
+        else:
+            where = f"{'.'.join(location)} in {config_file or 'the config file'}"
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"  - {where}: unknown setting; check its spelling against the README")
+            continue
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        secret = location[0] in _secret_fields()
+        shown = "" if secret or isinstance(given, dict | list) else f" (got {given!r})"
+        lines.append(f"  - {where}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _secret_fields() -> set[str]:
+    return {name for name, field in Settings.model_fields.items() if "SecretStr" in str(field.annotation)}

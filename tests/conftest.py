@@ -1,0 +1,83 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, a fresh migrated database per test module,
+and a scripted model server on loopback."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.schema_migrations import upgrade_database
+from knowledge import create_engine, session_factory
+from tests.fakes.scripted_model import ScriptedModelServer
+
+
+def database_url_for(server_url: str, database: str) -> str:
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[EmbeddedPostgres]:
+    """The embedded server all tests share; /tmp so the ``pgserver`` OS user can reach it when run as root."""
+    home = Path(tempfile.mkdtemp(prefix="sbtest-", dir="/tmp"))
+    home.chmod(0o755)
+    server = start_embedded_postgres(home)
+    yield server
+    server.stop()
+
+
+def create_database(server_url: str, prefix: str = "test") -> str:
+    """A new, empty database on the shared server; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return database_url_for(server_url, name)
+
+
+def drop_database(server_url: str, database_url: str) -> None:
+    name = make_url(database_url).database
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh database with every migration applied, shared by the tests of one module."""
+    url = create_database(postgres_server.url)
+    upgrade_database(url)
+    yield url
+    drop_database(postgres_server.url, url)
+
+
+@pytest.fixture(scope="module")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+@pytest.fixture(scope="session")
+def scripted_model_server() -> Iterator[ScriptedModelServer]:
+    server = ScriptedModelServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def scripted_model(scripted_model_server: ScriptedModelServer) -> Iterator[ScriptedModelServer]:
+    """The scripted model server, emptied before each test."""
+    scripted_model_server.reset()
+    yield scripted_model_server
+    scripted_model_server.reset()
