@@ -4,8 +4,12 @@ from knowledge.database import Base, create_engine, session_factory, sqlalchemy_
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
 from knowledge.errors import DatabaseConfigError, EmbeddingError, KnowledgeError
+from knowledge.passages import Passage, Retriever, SearchQuery
 
 __all__ = [
+    "Passage",
+    "Retriever",
+    "SearchQuery",
     "AccessList",
     "Reader",
     "ReaderScope",

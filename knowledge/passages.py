@@ -1,0 +1,40 @@
+"""The retrieval boundary: what the agent asks the index for and what it gets back."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from knowledge.documents import ReaderScope
+
+
+class SearchQuery(BaseModel):
+    text: str = Field(min_length=1)
+    # Only documents every reader in the scope may read are ever returned.
+    scope: ReaderScope
+    limit: int = Field(default=8, ge=1, le=100)
+    # Restrict to these source names; None searches every source.
+    sources: tuple[str, ...] | None = None
+
+
+class Passage(BaseModel):
+    """One retrieved chunk with everything needed to cite it."""
+
+    chunk_id: int
+    document_id: int
+    source: str
+    title: str
+    # Absolute URL, with a ``#anchor`` deep link where the source has one.
+    url: str
+    heading_path: list[str] = Field(default_factory=list)
+    text: str
+    score: float
+
+
+class Retriever(Protocol):
+    """Anything that answers a ``SearchQuery`` with passages, best first."""
+
+    async def search(self, query: SearchQuery) -> list[Passage]:
+        """Return at most ``query.limit`` passages the whole scope may read."""
+        ...
