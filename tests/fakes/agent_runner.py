@@ -1,0 +1,48 @@
+"""A stand-in for the agent runtime, for channel tests (Slack, phone, schedules) that exercise the channel itself.
+
+It implements ``agents.AgentRunner``: each answer is produced by ``reply`` (default: echo the question with one
+citation), optionally after a delay, and every request is recorded. End-to-end tests use the real runtime instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from agents import AgentAnswer, AgentRequest, Citation, PendingApproval, ProgressCallback, ProgressEvent
+
+
+def echo_answer(request: AgentRequest) -> AgentAnswer:
+    return AgentAnswer(
+        text=f"Answer to: {request.question}",
+        citations=[Citation(title="Handbook", url="https://handbook.northwind.example/README.md")],
+        trace_id=uuid.uuid4().hex,
+        prompt_versions={"answer": 1},
+    )
+
+
+class ScriptedAgentRunner:
+    def __init__(self, reply: Callable[[AgentRequest], AgentAnswer] = echo_answer, delay_seconds: float = 0.0) -> None:
+        self.reply = reply
+        self.delay_seconds = delay_seconds
+        self.requests: list[AgentRequest] = []
+        self.resumed: list[tuple[str, bool, str]] = []
+        self._pending: dict[str, PendingApproval] = {}
+
+    async def answer(self, request: AgentRequest, on_progress: ProgressCallback | None = None) -> AgentAnswer:
+        self.requests.append(request)
+        if on_progress is not None:
+            await on_progress(ProgressEvent(stage="searching", detail="searching the knowledge base"))
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        answer = self.reply(request)
+        if answer.pending_approval is not None:
+            self._pending[answer.pending_approval.approval_id] = answer.pending_approval
+        return answer
+
+    async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
+        pending = self._pending.pop(approval_id)
+        self.resumed.append((approval_id, approved, decided_by))
+        verdict = "done" if approved else "cancelled"
+        return AgentAnswer(text=f"{pending.tool_name} {verdict}", trace_id=uuid.uuid4().hex)
