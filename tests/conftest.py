@@ -23,12 +23,22 @@ def database_url_for(server_url: str, database: str) -> str:
     return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
+def new_home(prefix: str = "sbtest-") -> Path:
+    """A fresh SWITCHBOARD_HOME under /tmp, which the ``pgserver`` OS user can reach when tests run as root."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    home.chmod(0o755)
+    return home
+
+
+@pytest.fixture
+def home_dir() -> Path:
+    return new_home("sbhome-")
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[EmbeddedPostgres]:
-    """The embedded server all tests share; /tmp so the ``pgserver`` OS user can reach it when run as root."""
-    home = Path(tempfile.mkdtemp(prefix="sbtest-", dir="/tmp"))
-    home.chmod(0o755)
-    server = start_embedded_postgres(home)
+    """The embedded server all tests share."""
+    server = start_embedded_postgres(new_home())
     yield server
     server.stop()
 

@@ -1,0 +1,74 @@
+"""Migrations: applied by `db upgrade` against any PostgreSQL URL, safe when replicas start together."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from bot.cli import main
+from bot.embedded_postgres import EmbeddedPostgres
+from bot.schema_migrations import head_revision, upgrade_database
+from tests.conftest import create_database, drop_database
+
+
+@pytest.fixture
+def empty_database(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    url = create_database(postgres_server.url, prefix="migrate")
+    yield url
+    drop_database(postgres_server.url, url)
+
+
+def current_revision(url: str) -> str:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_replicas_migrating_at_once_do_not_race(empty_database: str) -> None:
+    errors: list[BaseException] = []
+
+    def migrate() -> None:
+        try:
+            upgrade_database(empty_database)
+        except BaseException as error:  # collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=migrate) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert current_revision(empty_database) == head_revision()
+    with psycopg.connect(empty_database) as connection:
+        assert connection.execute("SELECT count(*) FROM pg_extension WHERE extname = 'vector'").fetchone() == (1,)
+
+
+def test_db_upgrade_uses_database_url(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database)
+    monkeypatch.delenv("SWITCHBOARD_CONFIG", raising=False)
+    assert main(["db", "upgrade"]) == 0
+    assert f"database is at revision {head_revision()}" in capsys.readouterr().out
+    assert current_revision(empty_database) == head_revision()
+    # A second run is a no-op that still succeeds.
+    assert main(["db", "upgrade"]) == 0
+
+
+def test_unreachable_database_is_a_clear_failure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    assert main(["db", "upgrade"]) == 1
+    assert "applying database migrations failed" in capsys.readouterr().err
+
+
+def test_non_postgres_url_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://root@localhost/app")
+    assert main(["db", "upgrade"]) == 1
+    assert "must be a PostgreSQL URL" in capsys.readouterr().err
