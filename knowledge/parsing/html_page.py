@@ -41,7 +41,7 @@ _CHROME_WORDS = re.compile(
 _LANGUAGE_CLASS = re.compile(r"^(?:language|lang)-([\w+#.-]+)$")
 
 
-class _Converter(MarkdownConverter):  # type: ignore[misc]  # markdownify ships no type hints
+class _Converter(MarkdownConverter):
     """markdownify with ATX headings, ``-`` bullets, link text without targets, and header rows for tables."""
 
     def __init__(self) -> None:
@@ -91,7 +91,7 @@ def parse_html(data: bytes) -> ParsedDocument:
     page_title = soup.title.get_text(" ", strip=True) if soup.title else None
     for element in soup.find_all(_DROPPED_TAGS):
         element.decompose()
-    for element in soup.find_all(attrs={"role": True}):
+    for element in soup.find_all(role=True):
         if str(element.get("role")).lower() in _DROPPED_ROLES:
             element.decompose()
     main, marked = _main_content(soup)

@@ -27,10 +27,9 @@ def _style_name(paragraph: Paragraph) -> str:
 
 def _list_depth(paragraph: Paragraph) -> int:
     """Nesting level from the paragraph's numbering properties (``w:ilvl``), 0 if none."""
-    properties = paragraph._p.pPr  # python-docx exposes numbering only through the XML element
-    if properties is None or properties.numPr is None or properties.numPr.ilvl is None:
-        return 0
-    return int(properties.numPr.ilvl.val)
+    # python-docx exposes numbering only through the XML element.
+    levels: list[str] = paragraph._p.xpath("./w:pPr/w:numPr/w:ilvl/@w:val")
+    return int(levels[0]) if levels and levels[0].isdigit() else 0
 
 
 def _has_numbering(paragraph: Paragraph) -> bool:

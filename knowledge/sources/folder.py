@@ -81,7 +81,9 @@ class FolderSource(Source):
         self._include = pathspec.GitIgnoreSpec.from_lines(config.include)
         self._ignore = pathspec.GitIgnoreSpec.from_lines(config.ignore)
 
-    async def fetch(self, known: Mapping[str, KnownDocument]) -> AsyncIterator[SourceDocument | Unchanged | FetchFailure]:
+    async def fetch(
+        self, known: Mapping[str, KnownDocument]
+    ) -> AsyncIterator[SourceDocument | Unchanged | FetchFailure]:
         root = self.config.path.expanduser().resolve()
         if not root.is_dir():
             raise SourceUnavailableError(f"source {self.name!r}: folder {root} does not exist or is not a folder")
