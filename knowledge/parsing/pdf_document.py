@@ -119,6 +119,8 @@ def parse_pdf(data: bytes) -> ParsedDocument:
                 raise DocumentParseError("encrypted PDF: it needs a password; store an unprotected copy")
         pages = [_page_lines(page) for page in reader.pages]
         metadata_title = reader.metadata.title if reader.metadata else None
+    except DocumentParseError:
+        raise
     except FileNotDecryptedError as error:
         raise DocumentParseError("encrypted PDF: it needs a password; store an unprotected copy") from error
     except (PdfReadError, ValueError, KeyError, TypeError) as error:

@@ -156,6 +156,8 @@ class WebSource(Source):
                     )
                     break
                 url = queue.popleft()
+                if url in yielded:  # already reached through a redirect
+                    continue
                 if not robots.can_fetch(self.config.user_agent, url):
                     logger.info("source %s: robots.txt disallows %s; skipped", self.name, url)
                     continue
@@ -280,7 +282,7 @@ class WebSource(Source):
             return FetchFailure(external_id=url, url=url, reason=f"request failed: {type(error).__name__}: {error}"), []
 
         final_url = normalise_url(response.url) or url
-        if final_url != url and (not self.scope.contains(final_url) or final_url in yielded):
+        if final_url in yielded or not self.scope.contains(final_url):
             logger.info("source %s: %s redirects to %s, outside scope or already seen", self.name, url, final_url)
             return None, []
         if response.status == 304:
