@@ -47,7 +47,7 @@ def tidy_markdown(text: str) -> str:
     return tidy + "\n" if tidy else ""
 
 
-def first_heading(markdown: str) -> str | None:
+def first_heading(markdown: str, *, level_one_only: bool = False) -> str | None:
     """The text of the first ATX heading outside code fences, preferring a level-1 heading."""
     in_fence = False
     first: str | None = None
@@ -60,4 +60,4 @@ def first_heading(markdown: str) -> str | None:
             if len(match.group(1)) == 1:
                 return match.group(2)
             first = first or match.group(2)
-    return first
+    return None if level_one_only else first

@@ -86,7 +86,7 @@ def _is_chrome(element: Tag) -> bool:
 
 
 def parse_html(data: bytes) -> ParsedDocument:
-    """Main content as Markdown; title from its first heading, else the ``<title>`` element."""
+    """Main content as Markdown; title from its ``<h1>``, else the ``<title>`` element, else another heading."""
     soup = BeautifulSoup(data, "html.parser")
     page_title = soup.title.get_text(" ", strip=True) if soup.title else None
     for element in soup.find_all(_DROPPED_TAGS):
@@ -100,4 +100,6 @@ def parse_html(data: bytes) -> ParsedDocument:
             if not element.decomposed:
                 element.decompose()
     content = tidy_markdown(_Converter().convert_soup(main))
-    return ParsedDocument(title=first_heading(content) or page_title or None, content=content)
+    # A page's <h1> names it best; its <title> often carries the site name, but beats a sub-heading.
+    title = first_heading(content, level_one_only=True) or page_title or first_heading(content)
+    return ParsedDocument(title=title, content=content)

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from knowledge.documents import AccessList, SourceDocument
 from knowledge.errors import DocumentParseError, SourceUnavailableError
-from knowledge.parsing import parse_document, supported_extensions, title_from_name
+from knowledge.parsing import ParsedDocument, parse_document, supported_extensions, title_from_name
 from knowledge.sources.abc import FetchFailure, KnownDocument, Source, Unchanged
 from knowledge.sources.source_config import SourceAccessConfig, SourceConfigBase
 
@@ -147,8 +147,7 @@ class FolderSource(Source):
         if known is not None and known.etag == fingerprint:
             return Unchanged(external_id=entry.relative_path)
         try:
-            data = await asyncio.to_thread(entry.path.read_bytes)
-            parsed = await asyncio.to_thread(parse_document, data, name=entry.relative_path)
+            parsed = await asyncio.to_thread(_read_and_parse, entry)
         except DocumentParseError as error:
             logger.info("source %s: %s failed to parse: %s", self.name, entry.relative_path, error.reason)
             return FetchFailure(external_id=entry.relative_path, reason=error.reason, url=url)
@@ -166,3 +165,7 @@ class FolderSource(Source):
             etag=fingerprint,
             last_modified=modified.isoformat(),
         )
+
+
+def _read_and_parse(entry: _FileEntry) -> ParsedDocument:
+    return parse_document(entry.path.read_bytes(), name=entry.relative_path)

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from knowledge.documents import SourceDocument
-from knowledge.errors import DocumentParseError, SourceUnavailableError
+from knowledge.errors import DocumentParseError, SourceConfigError, SourceUnavailableError
 from knowledge.parsing import find_format, title_from_name
 from knowledge.sources.abc import FetchFailure, KnownDocument, Source, Unchanged
 from knowledge.sources.source_config import SourceAccessConfig, SourceConfigBase
@@ -77,8 +77,7 @@ class WebSourceConfig(SourceConfigBase, SourceAccessConfig):
         return self
 
     def scope(self) -> CrawlScope:
-        anchor = normalise_url(self.start_url or self.sitemap_url or "")
-        assert anchor is not None  # checked by the validator  # noqa: S101
+        anchor = _absolute_url(self.start_url or self.sitemap_url)
         default_prefix = directory_of(anchor) if self.start_url else "/"
         return CrawlScope(origin=origin_of(anchor), path_prefix=self.allowed_path_prefix or default_prefix)
 
@@ -132,8 +131,7 @@ class WebSource(Source):
             crawling = self.config.sitemap_url is None
             lastmod: dict[str, str | None] = {}
             if crawling:
-                start = normalise_url(self.config.start_url or "")
-                assert start is not None  # noqa: S101 - checked by the config validator
+                start = _absolute_url(self.config.start_url)
                 listed = {start}
                 # Pages from the last sync are visited too: an unchanged page answers 304 without a body, so its
                 # links cannot be followed, yet the pages it links to must still be seen (or they get deleted).
@@ -164,8 +162,10 @@ class WebSource(Source):
                 if fetched and delay:
                     await asyncio.sleep(delay)
                 fetched += 1
-                result, links = await self._fetch_page(client, url, known, listed=url in listed, yielded=yielded)
-                for link in links if crawling else ():
+                result, links = await self._fetch_page(
+                    client, url, known, listed=url in listed, yielded=yielded, follow_links=crawling
+                )
+                for link in links:
                     if self.scope.contains(link):
                         listed.add(link)
                         if link not in queued:
@@ -195,8 +195,7 @@ class WebSource(Source):
 
     async def _sitemap_pages(self, client: httpx.AsyncClient) -> dict[str, str | None]:
         """In-scope page URLs of the sitemap (following sitemap indexes) with their ``lastmod``."""
-        first = normalise_url(self.config.sitemap_url or "")
-        assert first is not None  # noqa: S101 - checked by the config validator
+        first = _absolute_url(self.config.sitemap_url)
         pending, seen = deque([first]), {first}
         pages: dict[str, str | None] = {}
         while pending:
@@ -263,6 +262,7 @@ class WebSource(Source):
         *,
         listed: bool,
         yielded: set[str],
+        follow_links: bool,
     ) -> tuple[SourceDocument | Unchanged | FetchFailure | None, list[str]]:
         """One page's result (``None``: nothing to report, e.g. gone or a duplicate) and its links."""
         headers = {}
@@ -286,6 +286,8 @@ class WebSource(Source):
             logger.info("source %s: %s redirects to %s, outside scope or already seen", self.name, url, final_url)
             return None, []
         if response.status == 304:
+            if not headers:
+                return FetchFailure(external_id=url, url=url, reason="HTTP 304 to an unconditional request"), []
             return Unchanged(external_id=final_url), []
         if response.status in _GONE_STATUSES and not listed:
             logger.info("source %s: %s is gone (HTTP %d)", self.name, url, response.status)
@@ -302,7 +304,7 @@ class WebSource(Source):
                 return FetchFailure(external_id=final_url, url=final_url, reason=reason), []
             logger.debug("source %s: skipping %s of type %s", self.name, final_url, content_type)
             return None, []
-        links = page_links(response.body, final_url) if document_format.name == "html" else []
+        links = page_links(response.body, final_url) if follow_links and document_format.name == "html" else []
         try:
             parsed = await asyncio.to_thread(document_format.parse, response.body)
         except DocumentParseError as error:
@@ -320,6 +322,13 @@ class WebSource(Source):
             last_modified=last_modified,
         )
         return document, links
+
+
+def _absolute_url(url: str | None) -> str:
+    normalised = normalise_url(url or "")
+    if normalised is None:
+        raise SourceConfigError(f"expected an absolute http(s) URL, got {url!r}")
+    return normalised
 
 
 def _parse_http_date(value: str | None) -> datetime | None:

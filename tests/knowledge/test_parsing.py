@@ -76,7 +76,7 @@ def test_html_without_a_main_element_drops_chrome_marked_by_class() -> None:
 
     parsed = parse_document(page, name="oncall.html")
 
-    assert parsed.title == "Escalation"
+    assert parsed.title == "On-call"
     assert "NAV-TEXT" not in parsed.content and "SIDEBAR-TEXT" not in parsed.content
     assert "FOOTER-TEXT" not in parsed.content
     assert "- Primary\n  - page twice" in parsed.content
