@@ -33,19 +33,40 @@ def parse_markdown(data: bytes) -> ParsedDocument:
     return ParsedDocument(title=title or first_heading(content), content=content)
 
 
+def _is_capitals_heading(line: str, previous: str, following: str) -> bool:
+    """A short line in capitals standing alone between blank lines, the usual heading of plain-text documents."""
+    text = line.strip()
+    letters = [character for character in text if character.isalpha()]
+    return (
+        len(letters) >= 3
+        and len(text) <= 80
+        and text == text.upper()
+        and not text.endswith((".", ",", ";"))
+        and not previous.strip()
+        and not following.strip()
+    )
+
+
 def parse_plain_text(data: bytes) -> ParsedDocument:
-    """Plain text with ``===`` / ``---`` underlined headings turned into ``#`` / ``##`` headings."""
+    """Plain text with headings marked: ``===`` / ``---`` underlined lines become ``#`` / ``##``, and a standalone
+    line in capitals becomes ``#`` when it opens the document, ``##`` elsewhere."""
     lines = decode_utf8(data).replace("\r\n", "\n").replace("\r", "\n").split("\n")
     output: list[str] = []
     index = 0
     while index < len(lines):
         line = lines[index]
-        underline = _SETEXT_UNDERLINE.match(lines[index + 1]) if index + 1 < len(lines) else None
-        previous_blank = not output or not output[-1].strip()
-        if underline and line.strip() and previous_blank:
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        underline = _SETEXT_UNDERLINE.match(following)
+        previous = output[-1] if output else ""
+        if underline and line.strip() and not previous.strip():
             level = "#" if underline.group(1).startswith("=") else "##"
             output.extend([f"{level} {line.strip()}", ""])
             index += 2
+            continue
+        if _is_capitals_heading(line, previous, following):
+            level = "##" if any(earlier.strip() for earlier in output) else "#"
+            output.append(f"{level} {line.strip()}")
+            index += 1
             continue
         output.append(line)
         index += 1

@@ -54,6 +54,17 @@ def test_plain_text_keeps_paragraphs_and_turns_underlined_lines_into_headings() 
     )
 
 
+def test_plain_text_lines_in_capitals_standing_alone_are_headings() -> None:
+    text = b"SICK LEAVE\n\nTell your manager.\nNOT A HEADING\n\nHOW TO CALL IN SICK\n\n1. Message your manager.\n"
+
+    parsed = parse_document(text, name="sick-leave.txt")
+
+    assert parsed.title == "SICK LEAVE"
+    assert parsed.content == (
+        "# SICK LEAVE\n\nTell your manager.\nNOT A HEADING\n\n## HOW TO CALL IN SICK\n\n1. Message your manager.\n"
+    )
+
+
 def test_html_keeps_the_main_content_structure_and_drops_boilerplate() -> None:
     parsed = parse_document(HANDBOOK_PAGE, content_type="text/html; charset=utf-8")
 
