@@ -29,9 +29,11 @@ from knowledge.sources.abc import FetchFailure, KnownDocument, Source, Unchanged
 from knowledge.sources.source_config import SourceAccessConfig, SourceConfigBase
 from knowledge.sources.web_links import (
     CrawlScope,
+    PageDirectives,
     directory_of,
     normalise_url,
     origin_of,
+    page_directives,
     page_links,
     parse_sitemap,
 )
@@ -304,7 +306,17 @@ class WebSource(Source):
                 return FetchFailure(external_id=final_url, url=final_url, reason=reason), []
             logger.debug("source %s: skipping %s of type %s", self.name, final_url, content_type)
             return None, []
-        links = page_links(response.body, final_url) if follow_links and document_format.name == "html" else []
+        links: list[str] = []
+        robots_header = response.headers.get("x-robots-tag")
+        if document_format.name == "html":
+            directives = page_directives(response.body, robots_header)
+            if directives.follow and follow_links:
+                links = page_links(response.body, final_url)
+        else:
+            directives = PageDirectives.parse(robots_header or "")
+        if not directives.index:
+            logger.info("source %s: %s asks not to be indexed (noindex); skipped", self.name, final_url)
+            return None, links
         try:
             parsed = await asyncio.to_thread(document_format.parse, response.body)
         except DocumentParseError as error:

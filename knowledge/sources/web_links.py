@@ -75,6 +75,29 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@dataclass(frozen=True)
+class PageDirectives:
+    """What a page allows a crawler: index it, follow its links (``<meta name="robots">``, ``X-Robots-Tag``)."""
+
+    index: bool = True
+    follow: bool = True
+
+    @classmethod
+    def parse(cls, *values: str) -> PageDirectives:
+        words = {word.strip().lower() for value in values for word in value.split(",")}
+        return cls(index=not words & {"noindex", "none"}, follow=not words & {"nofollow", "none"})
+
+
+def page_directives(html: bytes, header: str | None = None) -> PageDirectives:
+    """The page's robots directives from its ``<meta name="robots">`` tags and the ``X-Robots-Tag`` header."""
+    soup = BeautifulSoup(html, "html.parser")
+    values = [header or ""]
+    for meta in soup.find_all("meta", attrs={"name": True, "content": True}):
+        if isinstance(meta, Tag) and str(meta.get("name")).lower() == "robots":
+            values.append(str(meta.get("content")))
+    return PageDirectives.parse(*values)
+
+
 def page_links(html: bytes, page_url: str) -> list[str]:
     """Every distinct normalised link on an HTML page (navigation included: it is how a crawl finds pages)."""
     soup = BeautifulSoup(html, "html.parser")

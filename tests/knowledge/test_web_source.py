@@ -94,6 +94,24 @@ async def test_robots_txt_disallow_is_honoured(site: tuple[FakeWebsite, str]) ->
     assert source.listing_complete
 
 
+async def test_noindex_pages_are_not_listed_and_nofollow_links_are_not_followed(
+    site: tuple[FakeWebsite, str],
+) -> None:
+    website, base = site
+    small_site(website)
+    website.page(
+        "/docs/guide",
+        html_page("Guide", '<meta name="robots" content="noindex"><p>Private.</p>', ["deep/"]),
+    )
+    website.page("/docs/faq", html_page("FAQ", '<meta name="robots" content="nofollow"><p>Q.</p>', ["hidden"]))
+    website.page("/docs/hidden", html_page("Hidden", "<p>Only linked from a nofollow page.</p>"))
+
+    results = await fetch_all(web_source(start_url=f"{base}/docs/"))
+
+    assert sorted(results) == [f"{base}/docs/", f"{base}/docs/deep/", f"{base}/docs/faq"]
+    assert website.requested("/docs/hidden") == []
+
+
 async def test_robots_txt_errors_stop_the_crawl_without_deleting_anything(site: tuple[FakeWebsite, str]) -> None:
     website, base = site
     small_site(website)
