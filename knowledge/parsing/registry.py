@@ -2,26 +2,53 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import PurePosixPath
 
 from knowledge.errors import UnsupportedDocumentError
-from knowledge.parsing.formats import DocumentFormat, ParsedDocument
-from knowledge.parsing.html_page import parse_html
-from knowledge.parsing.pdf_document import parse_pdf
-from knowledge.parsing.plain_text import parse_markdown, parse_plain_text
-from knowledge.parsing.word_document import parse_docx
+from knowledge.parsing.formats import DocumentFormat, ParsedDocument, Parser
+
+
+def _imported_on_first_use(module: str, function: str) -> Parser:
+    """A parser whose module (and its library: pypdf, python-docx, ...) loads when a document first needs it,
+    so importing knowledge stays fast for commands that never parse."""
+
+    def parse(data: bytes) -> ParsedDocument:
+        parser: Parser = getattr(importlib.import_module(module), function)
+        return parser(data)
+
+    parse.__qualname__ = parse.__name__ = function
+    return parse
+
 
 # Add a format by appending it here; sources and their default include patterns follow.
 DOCUMENT_FORMATS: list[DocumentFormat] = [
-    DocumentFormat("markdown", (".md", ".markdown"), ("text/markdown", "text/x-markdown"), parse_markdown),
-    DocumentFormat("text", (".txt", ".text"), ("text/plain",), parse_plain_text),
-    DocumentFormat("html", (".html", ".htm"), ("text/html", "application/xhtml+xml"), parse_html),
-    DocumentFormat("pdf", (".pdf",), ("application/pdf",), parse_pdf),
+    DocumentFormat(
+        "markdown",
+        (".md", ".markdown"),
+        ("text/markdown", "text/x-markdown"),
+        _imported_on_first_use("knowledge.parsing.plain_text", "parse_markdown"),
+    ),
+    DocumentFormat(
+        "text",
+        (".txt", ".text"),
+        ("text/plain",),
+        _imported_on_first_use("knowledge.parsing.plain_text", "parse_plain_text"),
+    ),
+    DocumentFormat(
+        "html",
+        (".html", ".htm"),
+        ("text/html", "application/xhtml+xml"),
+        _imported_on_first_use("knowledge.parsing.html_page", "parse_html"),
+    ),
+    DocumentFormat(
+        "pdf", (".pdf",), ("application/pdf",), _imported_on_first_use("knowledge.parsing.pdf_document", "parse_pdf")
+    ),
     DocumentFormat(
         "docx",
         (".docx",),
         ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
-        parse_docx,
+        _imported_on_first_use("knowledge.parsing.word_document", "parse_docx"),
     ),
 ]
 
