@@ -108,12 +108,11 @@ class _TooLargeError(Exception):
 class WebSource(Source):
     """Yields the pages of one website section; see the module docstring for its politeness rules."""
 
-    def __init__(self, config: WebSourceConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: WebSourceConfig) -> None:
         self.config = config
         self.name = config.name
         self.listing_complete = True
         self.scope = config.scope()
-        self._transport = transport
 
     async def fetch(
         self, known: Mapping[str, KnownDocument]
@@ -123,7 +122,6 @@ class WebSource(Source):
             timeout=self.config.timeout_seconds,
             follow_redirects=True,
             headers={"User-Agent": self.config.user_agent},
-            transport=self._transport,
         ) as client:
             robots = await self._robots(client)
             if robots is None:
