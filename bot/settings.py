@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from agents import ChatModelConfig
 from bot.errors import SettingsError
-from knowledge import EmbeddingsConfig
+from knowledge import EmbeddingsConfig, SourceConfig, SourceConfigBase
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
 
@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     switchboard_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     prompt_editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Knowledge sources (`[[sources]]` in the config file); relative folder paths are taken from the working folder.
+    sources: list[SourceConfig] = Field(default_factory=list)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
@@ -99,6 +102,18 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         # slack_sdk joins method names onto the base URL and needs the trailing slash.
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceConfigBase]) -> list[SourceConfigBase]:
+        names = [source.name for source in sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        return sources
+
+    def source(self, name: str) -> SourceConfigBase | None:
+        return next((source for source in self.sources if source.name == name), None)
 
     @model_validator(mode="after")
     def _slack_pair(self) -> Settings:

@@ -11,3 +11,26 @@ class DatabaseConfigError(KnowledgeError, ValueError):
 
 class EmbeddingError(KnowledgeError):
     """An embedding model could not be loaded or did not answer."""
+
+
+# --- Documents and sources (parsing, connectors) ---
+
+
+class DocumentParseError(KnowledgeError, ValueError):
+    """A document's bytes could not be turned into text; ``reason`` is short enough to show in a sync summary."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnsupportedDocumentError(DocumentParseError):
+    """No parser is registered for the document's file extension or content type."""
+
+
+class SourceConfigError(KnowledgeError, ValueError):
+    """A ``[[sources]]`` entry names an unknown connector type or cannot be used as written."""
+
+
+class SourceUnavailableError(KnowledgeError):
+    """A whole source could not be listed (a missing folder, an unreachable sitemap); nothing is deleted."""

@@ -1,5 +1,40 @@
-"""Knowledge sources (connectors) and the protocol they share."""
+"""Knowledge sources (connectors), the protocol they share, and the registry that builds them from config."""
 
 from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
+from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.registry import (
+    BUILTIN_CONNECTORS,
+    ENTRY_POINT_GROUP,
+    BuiltinSourceConfig,
+    SourceConfig,
+    SourceConnector,
+    create_source,
+    parse_source_config,
+    source_connectors,
+)
+from knowledge.sources.source_config import AccessGrant, AccessRule, SourceAccessConfig, SourceConfigBase
+from knowledge.sources.web import WebSource, WebSourceConfig
 
-__all__ = ["FetchFailure", "FetchResult", "KnownDocument", "Source", "Unchanged"]
+__all__ = [
+    "BUILTIN_CONNECTORS",
+    "ENTRY_POINT_GROUP",
+    "AccessGrant",
+    "AccessRule",
+    "BuiltinSourceConfig",
+    "FetchFailure",
+    "FetchResult",
+    "FolderSource",
+    "FolderSourceConfig",
+    "KnownDocument",
+    "Source",
+    "SourceAccessConfig",
+    "SourceConfig",
+    "SourceConfigBase",
+    "SourceConnector",
+    "Unchanged",
+    "WebSource",
+    "WebSourceConfig",
+    "create_source",
+    "parse_source_config",
+    "source_connectors",
+]

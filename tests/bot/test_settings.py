@@ -134,3 +134,31 @@ def test_secrets_are_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk-very-secret-value" not in shown
     assert "hunter2-password" not in shown
     assert set(settings.secret_values()) == {"sk-very-secret-value", "postgresql://app:hunter2-password@db:5432/app"}
+
+
+def test_sources_come_from_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "switchboard.toml").write_text(
+        '[[sources]]\ntype = "folder"\nname = "docs"\npath = "docs"\n'
+        '[[sources]]\ntype = "web"\nname = "wiki"\nstart_url = "https://wiki.example.com/"\n'
+    )
+    settings = load_settings()
+    assert [(s.type, s.name) for s in settings.sources] == [("folder", "docs"), ("web", "wiki")]
+    assert settings.source("wiki") is not None and settings.source("nope") is None
+
+
+def test_source_mistakes_are_explained(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text(
+        '[[sources]]\ntype = "folder"\nname = "a"\npath = "x"\n[[sources]]\ntype = "folder"\nname = "a"\npath = "y"\n'
+    )
+    with pytest.raises(SettingsError, match="source names must be unique; repeated: a"):
+        load_settings()
+    config.write_text('[[sources]]\ntype = "ftp"\nname = "a"\n')
+    with pytest.raises(SettingsError, match="ftp"):
+        load_settings()
+
+
+def test_the_bundled_config_loads() -> None:
+    bundled = Path(__file__).resolve().parents[2] / "switchboard.toml"
+    settings = load_settings(bundled)
+    assert [source.name for source in settings.sources] == ["handbook"]
