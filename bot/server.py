@@ -19,19 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 class _Server(uvicorn.Server):
-    """uvicorn re-raises the signal after its own shutdown, which would kill the process before the service
-    closes the database; handle SIGTERM/SIGINT on the loop instead so shutdown finishes in our code."""
+    """uvicorn would install its own signal handlers and re-raise the signal after shutdown, killing the process
+    before the service closes the database; ``serve`` handles the signals on the loop instead."""
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+        yield
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
@@ -39,20 +32,40 @@ async def serve(settings: Settings, host: str, port: int) -> None:
 
     On the signal uvicorn stops accepting and lets in-flight requests finish for up to
     ``shutdown_grace_seconds``; then the service closes its clients, the database pool and the embedded server.
+    A signal that arrives while the service is still starting stops it as soon as it has started.
     """
-    service = await Service.start(settings)
+    loop = asyncio.get_running_loop()
+    stop_requested = False
+    server: _Server | None = None
+
+    def on_signal(sig: signal.Signals) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        if server is not None:
+            server.handle_exit(sig, None)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
-        app = create_app(service)
-        config = uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            log_config=None,  # keep the process's own logging (JSON, run ids, redaction)
-            access_log=False,  # our middleware logs each request with its run id
-            lifespan="off",
-            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-        )
-        logger.info("serving on http://%s:%d", host, port)
-        await _Server(config).serve()
+        service = await Service.start(settings)
+        try:
+            if stop_requested:
+                return
+            app = create_app(service)
+            config = uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_config=None,  # keep the process's own logging (JSON, run ids, redaction)
+                access_log=False,  # our middleware logs each request with its run id
+                lifespan="off",
+                timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+            )
+            server = _Server(config)
+            logger.info("serving on http://%s:%d", host, port)
+            await server.serve()
+        finally:
+            await service.aclose()
     finally:
-        await service.aclose()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -89,3 +89,23 @@ async def test_health_reports_the_database_down_with_503(outage_service: tuple[S
         assert down.json()["status"] == "degraded" and down.json()["database"] == "down"
         metrics = await client.get("/metrics")
         assert "switchboard_database_up 0.0" in metrics.text
+
+
+def test_sigterm_during_start_still_stops_the_embedded_database(tmp_path: Path, home_dir: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LLM_", "DATABASE_URL"))}
+    environment.update(SWITCHBOARD_HOME=str(home_dir))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    pid_file = home_dir / "postgres" / "postmaster.pid"
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)  # while migrations run or the server binds
+    process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert not pid_file.exists()
