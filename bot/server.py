@@ -8,8 +8,10 @@ import math
 import uvicorn
 
 from bot.http_app import create_app
+from bot.phone import PhoneConfig, PhoneLine
 from bot.service import Service
 from bot.settings import Settings
+from bot.slack_client import create_slack_client
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +23,18 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     ``shutdown_grace_seconds`` before the service closes the database.
     """
     service = await Service.start(settings)
+    # --- Phone line (issue 6): /phone/voice, /phone/gather, /phone/status ---
+    # runner: the agent runtime's AgentRunner once it is on the service; until then the routes answer 503.
+    phone_line = PhoneLine(
+        PhoneConfig.from_settings(settings),
+        service.sessions,
+        runner=None,
+        chat_model=service.chat_model,
+        slack=create_slack_client(settings),
+    )
+    # --- end phone line ---
     try:
-        app = create_app(service)
+        app = create_app(service, extra_routes=phone_line.routes())
         config = uvicorn.Config(
             app,
             host=host,
@@ -36,4 +48,5 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         logger.info("serving on http://%s:%d", host, port)
         await server.serve()
     finally:
+        await phone_line.aclose()
         await service.aclose()
