@@ -6,6 +6,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -39,9 +40,7 @@ def settings(slack_api: FakeSlackApi) -> Settings:
 
 
 @pytest.fixture
-def db(
-    database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
-) -> dict[str, object]:
+def db(database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
     return {"database_url": database_url, "engine": engine, "sessions": sessions}
 
 
@@ -58,9 +57,9 @@ class GatedRunner(ScriptedAgentRunner):
 
 
 async def test_incoming_call_hears_greeting_inside_a_speech_gather(
-    settings: Settings, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
         call = twilio.new_call()
         twiml = await twilio.dial(call)
     assert twiml.status == 200
@@ -74,10 +73,10 @@ async def test_incoming_call_hears_greeting_inside_a_speech_gather(
 
 
 async def test_questions_are_answered_in_one_agent_thread_per_call(
-    settings: Settings, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     runner = ScriptedAgentRunner()
-    async with running_phone_line(settings, runner, **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, runner, **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         first = await twilio.say(call, "How many vacation days do I get?")
@@ -96,7 +95,7 @@ async def test_questions_are_answered_in_one_agent_thread_per_call(
     assert transcript[3].text == "And how do I request them?"
 
 
-async def test_spoken_answers_carry_no_urls_or_markdown(settings: Settings, db: dict[str, object]) -> None:
+async def test_spoken_answers_carry_no_urls_or_markdown(settings: Settings, db: dict[str, Any]) -> None:
     def markdown_answer(request: AgentRequest) -> AgentAnswer:
         return AgentAnswer(
             text=(
@@ -108,7 +107,7 @@ async def test_spoken_answers_carry_no_urls_or_markdown(settings: Settings, db: 
             trace_id=uuid.uuid4().hex,
         )
 
-    async with running_phone_line(settings, ScriptedAgentRunner(markdown_answer), **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, ScriptedAgentRunner(markdown_answer), **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         twiml = await twilio.say(call, "What is the parental leave policy?")
@@ -120,10 +119,10 @@ async def test_spoken_answers_carry_no_urls_or_markdown(settings: Settings, db: 
 
 
 async def test_a_slow_agent_gets_a_holding_phrase_then_the_answer_on_the_redirect(
-    settings: Settings, db: dict[str, object]
+    settings: Settings, db: dict[str, Any]
 ) -> None:
     runner = GatedRunner()
-    async with running_phone_line(settings, runner, **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, runner, **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         holding = await twilio.say(call, "Summarize last quarter's incidents")
@@ -141,10 +140,10 @@ async def test_a_slow_agent_gets_a_holding_phrase_then_the_answer_on_the_redirec
 
 
 async def test_an_agent_that_never_finishes_gets_an_apology_and_a_follow_up(
-    slack_api: FakeSlackApi, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     settings = Settings(twilio_auth_token=TOKEN, llm_provider="none", phone_hold_after_seconds=0.2, phone_max_holds=1)
-    async with running_phone_line(settings, GatedRunner(), **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, GatedRunner(), **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         holding = await twilio.say(call, "Something very hard")
@@ -157,10 +156,10 @@ async def test_an_agent_that_never_finishes_gets_an_apology_and_a_follow_up(
 
 
 async def test_silence_is_reprompted_once_then_the_call_is_closed(
-    settings: Settings, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     runner = ScriptedAgentRunner()
-    async with running_phone_line(settings, runner, **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, runner, **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         # Twilio posts an empty result when the caller says nothing (actionOnEmptyResult).
@@ -175,8 +174,8 @@ async def test_silence_is_reprompted_once_then_the_call_is_closed(
     assert all(turn.speaker == "assistant" for turn in transcript), "unusable speech is not put in the transcript"
 
 
-async def test_speech_after_a_reprompt_starts_the_count_again(settings: Settings, db: dict[str, object]) -> None:
-    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):  # type: ignore[arg-type]
+async def test_speech_after_a_reprompt_starts_the_count_again(settings: Settings, db: dict[str, Any]) -> None:
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         await twilio.say(call, "")
@@ -188,10 +187,10 @@ async def test_speech_after_a_reprompt_starts_the_count_again(settings: Settings
 
 @pytest.mark.parametrize("speech", ["Can I talk to a person?", "I want a human", "Representative please", "AGENT"])
 async def test_asking_for_a_person_promises_a_call_back_and_marks_follow_up(
-    speech: str, settings: Settings, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    speech: str, settings: Settings, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     runner = ScriptedAgentRunner()
-    async with running_phone_line(settings, runner, **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, runner, **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         twiml = await twilio.say(call, speech)
@@ -203,10 +202,10 @@ async def test_asking_for_a_person_promises_a_call_back_and_marks_follow_up(
 
 
 async def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
-    settings: Settings, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     runner = ScriptedAgentRunner()
-    async with running_phone_line(settings, runner, **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, runner, **db) as (twilio, _):
         forged_call = twilio.new_call()
         forged = await twilio.post("/phone/voice", twilio.call_params(forged_call), signature="bm90IGEgc2lnbmF0dXJl")
         unsigned = await twilio.post("/phone/voice", twilio.call_params(forged_call), signature="")
@@ -234,16 +233,14 @@ async def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
 
 
 async def test_public_base_url_is_what_signatures_are_checked_against(
-    settings: Settings, db: dict[str, object], sessions: async_sessionmaker[AsyncSession]
+    settings: Settings, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     public = settings.model_copy(update={"public_base_url": "https://bot.example.com/switchboard"})
-    async with running_phone_line(public, ScriptedAgentRunner(), **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(public, ScriptedAgentRunner(), **db) as (twilio, _):
         call = twilio.new_call()
         accepted = await twilio.dial(call)
         internal_call = twilio.new_call()
-        refused = await twilio.post(
-            "/phone/voice", twilio.call_params(internal_call), signed_base=INTERNAL_BASE
-        )
+        refused = await twilio.post("/phone/voice", twilio.call_params(internal_call), signed_base=INTERNAL_BASE)
         holding_path = await twilio.say(call, "Hello there")
     assert accepted.status == 200
     assert accepted.verb("Gather").get("action") == "https://bot.example.com/switchboard/phone/gather"
@@ -252,10 +249,10 @@ async def test_public_base_url_is_what_signatures_are_checked_against(
     assert await CallStore(sessions).get_call(internal_call) is None
 
 
-async def test_query_strings_are_part_of_the_signed_url(settings: Settings, db: dict[str, object]) -> None:
+async def test_query_strings_are_part_of_the_signed_url(settings: Settings, db: dict[str, Any]) -> None:
     public = settings.model_copy(update={"public_base_url": "https://bot.example.com"})
     runner = GatedRunner()
-    async with running_phone_line(public, runner, **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(public, runner, **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         holding = await twilio.say(call, "A slow one")
@@ -280,9 +277,9 @@ def _signature(url: str, twilio: object, call: str) -> str:
     return str(RequestValidator(TOKEN).compute_signature(url, twilio.call_params(call)))
 
 
-async def test_without_twilio_auth_token_the_routes_answer_503(db: dict[str, object]) -> None:
+async def test_without_twilio_auth_token_the_routes_answer_503(db: dict[str, Any]) -> None:
     settings = Settings(llm_provider="none")
-    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
         call = twilio.new_call()
         answers = [
             await twilio.dial(call),
@@ -294,10 +291,10 @@ async def test_without_twilio_auth_token_the_routes_answer_503(db: dict[str, obj
 
 
 async def test_caller_numbers_never_reach_the_logs(
-    settings: Settings, db: dict[str, object], caplog: pytest.LogCaptureFixture
+    settings: Settings, db: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)  # the service's level; slack_sdk's DEBUG lines echo whole message bodies
-    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):  # type: ignore[arg-type]
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
         call = twilio.new_call()
         await twilio.dial(call)
         await twilio.say(call, "Is the cafeteria open?")
