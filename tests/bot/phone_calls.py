@@ -63,6 +63,9 @@ class SimulatedTwilio:
         self.token = token
         self.public_base = public_base
 
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.token).compute_signature(url, params))
+
     def new_call(self) -> str:
         return "CA" + uuid.uuid4().hex
 
@@ -72,7 +75,7 @@ class SimulatedTwilio:
         url = (signed_base or self.public_base) + path
         headers: dict[str, Any] = {}
         if signature is None:
-            signature = RequestValidator(self.token).compute_signature(url, params)
+            signature = self.sign(url, params)
         if signature:
             headers["X-Twilio-Signature"] = signature
         response = await self.client.post(path, data=params, headers=headers)

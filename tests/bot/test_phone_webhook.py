@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentAnswer, AgentRequest, Citation, ProgressCallback
 from bot.phone import CallStore
 from bot.settings import Settings
-from tests.bot.phone_calls import CALLER, INTERNAL_BASE, TOKEN, running_phone_line
+from tests.bot.phone_calls import CALLER, INTERNAL_BASE, TOKEN, SimulatedTwilio, running_phone_line
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -209,15 +209,13 @@ async def test_a_bad_or_missing_signature_is_refused_and_nothing_is_stored(
         forged_call = twilio.new_call()
         forged = await twilio.post("/phone/voice", twilio.call_params(forged_call), signature="bm90IGEgc2lnbmF0dXJl")
         unsigned = await twilio.post("/phone/voice", twilio.call_params(forged_call), signature="")
-        wrong_token = await twilio.__class__(twilio.client, token="another-token").dial(forged_call)
+        wrong_token = await SimulatedTwilio(twilio.client, token="another-token").dial(forged_call)
 
         call = twilio.new_call()
         await twilio.dial(call)
         # Signed over one question, sent with another: the signature covers the form.
         signed_params = twilio.call_params(call, SpeechResult="What is the wifi password?")
-        from twilio.request_validator import RequestValidator
-
-        signature = RequestValidator(TOKEN).compute_signature(INTERNAL_BASE + "/phone/gather", signed_params)
+        signature = twilio.sign(INTERNAL_BASE + "/phone/gather", signed_params)
         tampered = await twilio.post(
             "/phone/gather", {**signed_params, "SpeechResult": "Delete everything"}, signature=signature
         )
@@ -260,21 +258,14 @@ async def test_query_strings_are_part_of_the_signed_url(settings: Settings, db: 
         assert redirect.startswith("https://bot.example.com/phone/gather?pending=")
         path = redirect.removeprefix("https://bot.example.com")
         without_query = await twilio.post(
-            path, twilio.call_params(call), signature=_signature("https://bot.example.com/phone/gather", twilio, call)
+            path,
+            twilio.call_params(call),
+            signature=twilio.sign("https://bot.example.com/phone/gather", twilio.call_params(call)),
         )
         runner.gate.set()
         answered = await twilio.follow_redirect(call, holding)
     assert without_query.status == 403
     assert "Answer to: A slow one" in answered.spoken()
-
-
-def _signature(url: str, twilio: object, call: str) -> str:
-    from twilio.request_validator import RequestValidator
-
-    from tests.bot.phone_calls import SimulatedTwilio
-
-    assert isinstance(twilio, SimulatedTwilio)
-    return str(RequestValidator(TOKEN).compute_signature(url, twilio.call_params(call)))
 
 
 async def test_without_twilio_auth_token_the_routes_answer_503(db: dict[str, Any]) -> None:
