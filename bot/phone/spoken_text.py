@@ -17,7 +17,7 @@ _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _REFERENCE_MARK = re.compile(r"\[\^?\d+\]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # host.tld/path without a scheme, e.g. "handbook.example.com/pto"
-_BARE_URL = re.compile(r"\b[\w-]+(?:\.[\w-]+)+/\S*")
+_BARE_URL = re.compile(r"\b[\w-]+(?:\.[A-Za-z][\w-]*)+/\S*")
 _INLINE_CODE = re.compile(r"`([^`]*)`")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _LINE_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|\|)", re.MULTILINE)

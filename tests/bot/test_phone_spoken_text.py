@@ -23,6 +23,11 @@ def test_markdown_links_and_code_become_plain_sentences() -> None:
         assert forbidden not in spoken
 
 
+def test_bare_hosts_with_paths_are_dropped_but_numbers_are_kept() -> None:
+    spoken = to_spoken_text("Rated 4.5/5 by staff; details on handbook.example.org/benefits today.")
+    assert spoken == "Rated 4.5/5 by staff; details on today."
+
+
 def test_long_answers_are_cut_at_a_sentence_and_still_name_their_sources() -> None:
     answer = " ".join(f"Sentence number {i} is here." for i in range(100))
     citations = [Citation(title="A", url="https://a.example"), Citation(title="B", url="https://b.example")]
