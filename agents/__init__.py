@@ -19,6 +19,9 @@ from agents.errors import (
     ModelTimeoutError,
     ModelUnavailableError,
 )
+
+# Phone intake summaries (issue 6).
+from agents.intake import CallTurn, IntakeDraft, IntakeSummary, summarize_call, transcript_summary
 from agents.model_gateway import (
     ChatMessage,
     ChatModel,
@@ -56,4 +59,10 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "create_chat_model",
+    # Phone intake summaries (issue 6).
+    "CallTurn",
+    "IntakeDraft",
+    "IntakeSummary",
+    "summarize_call",
+    "transcript_summary",
 ]

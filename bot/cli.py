@@ -44,6 +44,29 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- Phone line (issue 6): transcripts stay in the database; this is how a person reads one. ---
+def _phone_transcript(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.phone import CallStore, UnknownCallError, mask_number
+    from bot.service import Service
+
+    async def run() -> list[str]:
+        service = await Service.start(settings, migrate=False)
+        try:
+            store = CallStore(service.sessions)
+            call = await store.get_call(args.call_sid)
+            if call is None:
+                raise UnknownCallError(args.call_sid)
+            lines = [f"call {call.call_sid} from {mask_number(call.caller_number)} ({call.status})"]
+            for turn in await store.transcript(args.call_sid):
+                lines.append(f"{'Caller' if turn.speaker == 'caller' else 'Assistant'}: {turn.text}")
+            return lines
+        finally:
+            await service.aclose()
+
+    print("\n".join(asyncio.run(run())))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchboard", description="Switchboard: a chat-ops agent over your internal knowledge."
@@ -60,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(handler=_db_upgrade)
+
+    # --- Phone line (issue 6) ---
+    phone = commands.add_parser("phone", help="the phone line's calls")
+    phone_commands = phone.add_subparsers(dest="phone_command", required=True, metavar="PHONE_COMMAND")
+    transcript = phone_commands.add_parser("transcript", help="print a call's transcript (named in its intake)")
+    transcript.add_argument("call_sid", metavar="CALL_SID", help="the call's Twilio CallSid")
+    transcript.set_defaults(handler=_phone_transcript)
     return parser
 
 

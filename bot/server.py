@@ -12,8 +12,10 @@ from contextlib import contextmanager
 import uvicorn
 
 from bot.http_app import create_app
+from bot.phone import PhoneConfig, PhoneLine
 from bot.service import Service
 from bot.settings import Settings
+from bot.slack_client import create_slack_client
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +50,18 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         service = await Service.start(settings)
+        # Phone line: /phone/voice, /phone/gather, /phone/status (answer 503 until an agent runtime is wired).
+        phone_line = PhoneLine(
+            PhoneConfig.from_settings(settings),
+            service.sessions,
+            runner=None,
+            chat_model=service.chat_model,
+            slack=create_slack_client(settings),
+        )
         try:
             if stop_requested:
                 return
-            app = create_app(service)
+            app = create_app(service, extra_routes=phone_line.routes())
             config = uvicorn.Config(
                 app,
                 host=host,
@@ -65,6 +75,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             logger.info("serving on http://%s:%d", host, port)
             await server.serve()
         finally:
+            await phone_line.aclose()
             await service.aclose()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):

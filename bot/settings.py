@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     intake_channel: str | None = None
 
+    # Phone line (issue 6): what callers hear and how long the line waits for the agent.
+    phone_greeting: str = "Hello, you have reached Switchboard. What can I help you with?"
+    phone_language: str = "en-US"
+    # Twilio gives a webhook 15 s: past this, the caller hears a holding phrase while the agent keeps working.
+    phone_hold_after_seconds: float = Field(default=8.0, gt=0, le=12)
+    phone_max_holds: int = Field(default=3, ge=0, le=10)
+    phone_min_confidence: float = Field(default=0.2, ge=0, le=1)
+    phone_max_spoken_chars: int = Field(default=600, ge=80, le=4000)
+
     switchboard_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     prompt_editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -1,0 +1,43 @@
+"""What the phone line is configured with, built from the one ``Settings``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from bot.settings import Settings
+
+
+class PhoneConfig(BaseModel):
+    """The phone line's slice of the settings: credentials, URLs, and how it talks and waits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    auth_token: SecretStr | None = None
+    public_base_url: str | None = None
+    intake_channel: str | None = None
+    greeting: str = "Hello, you have reached Switchboard. What can I help you with?"
+    language: str = "en-US"
+    hold_after_seconds: float = 8.0
+    max_holds: int = 3
+    min_confidence: float = 0.2
+    max_spoken_chars: int = 600
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PhoneConfig:
+        return cls(
+            auth_token=settings.twilio_auth_token,
+            public_base_url=settings.public_base_url,
+            intake_channel=settings.intake_channel,
+            greeting=settings.phone_greeting,
+            language=settings.phone_language,
+            hold_after_seconds=settings.phone_hold_after_seconds,
+            max_holds=settings.phone_max_holds,
+            min_confidence=settings.phone_min_confidence,
+            max_spoken_chars=settings.phone_max_spoken_chars,
+        )
+
+    def absolute_url(self, path_and_query: str) -> str:
+        """A URL for TwiML to point at: under ``PUBLIC_BASE_URL`` when set (it may carry a path prefix)."""
+        if self.public_base_url is None:
+            return path_and_query
+        return self.public_base_url.rstrip("/") + path_and_query

@@ -1,0 +1,99 @@
+"""File a finished call's intake: summarize the transcript, store it once, and post it to ``INTAKE_CHANNEL``."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents import ChatModel, summarize_call
+from bot.phone.caller_numbers import mask_number
+from bot.phone.calls import CallStore
+from bot.phone.errors import UnknownCallError
+from bot.phone.intake_blocks import intake_blocks, intake_fallback_text
+
+logger = logging.getLogger(__name__)
+
+# Used until the agents branch's PromptStore lands: at merge, replace this constant with the live version of the
+# versioned prompt named "intake_summary" (seeded from agents/prompts/intake_summary.md).
+DEFAULT_INTAKE_SUMMARY_PROMPT = """\
+You write intake notes for a support team from the transcript of a phone call between a caller and an \
+automated assistant. Answer with one JSON object and nothing else, with these fields:
+- "caller_name": the caller's name if they said it, else null
+- "reason": one sentence: why they called
+- "details": the facts the team needs (account, product, dates, what they already tried), in a few sentences
+- "urgency": "low", "normal" or "high" ("high" only for an outage, a safety or security issue, or a hard deadline \
+today)
+- "promised": what the assistant promised the caller (for example a call back), or "" if nothing
+- "follow_up": true if a person should contact the caller (they asked for one, or their question was not answered)
+Use only what the transcript says; do not invent names, numbers or promises."""
+
+
+class IntakeFiler:
+    """Files each completed call's intake exactly once, however often Twilio repeats the status callback."""
+
+    def __init__(
+        self,
+        store: CallStore,
+        chat_model: ChatModel | None,
+        slack: AsyncWebClient | None,
+        intake_channel: str | None,
+        prompt_text: str = DEFAULT_INTAKE_SUMMARY_PROMPT,
+    ) -> None:
+        self._store = store
+        self._chat_model = chat_model
+        self._slack = slack
+        self._channel = intake_channel
+        self._prompt_text = prompt_text
+
+    async def file(self, call_sid: str) -> bool:
+        """Summarize, store and post the call's intake; False when it had already been filed."""
+        # A cheap check first so a repeated callback does not pay for another model call; the unique
+        # constraint in store_intake still decides when two callbacks race.
+        if await self._store.has_intake(call_sid):
+            logger.info("intake for call %s already filed; ignoring the repeated status callback", call_sid)
+            return False
+        call = await self._store.get_call(call_sid)
+        if call is None:
+            raise UnknownCallError(call_sid)
+        summary = await summarize_call(
+            self._chat_model,
+            self._prompt_text,
+            await self._store.transcript(call_sid),
+            caller_number=call.caller_number,
+            follow_up_requested=call.follow_up_requested,
+        )
+        intake_id = await self._store.store_intake(call_sid, summary)
+        if intake_id is None:
+            logger.info("intake for call %s was filed by a concurrent callback", call_sid)
+            return False
+        logger.info(
+            "filed intake %d for call %s from %s (%s summary, follow-up: %s)",
+            intake_id,
+            call_sid,
+            mask_number(call.caller_number),
+            summary.mode,
+            summary.follow_up,
+        )
+        if self._slack is None or self._channel is None:
+            logger.info("intake %d stored only: INTAKE_CHANNEL or Slack is not configured", intake_id)
+            return True
+        try:
+            posted = await self._slack.chat_postMessage(
+                channel=self._channel, text=intake_fallback_text(summary), blocks=intake_blocks(summary, call_sid)
+            )
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+            # The intake is stored; a lost Slack post must not lose it or fail Twilio's callback.
+            reason = error.response.get("error", error) if isinstance(error, SlackApiError) else error
+            logger.error(
+                "intake %d for call %s is stored but could not be posted to %s: %s",
+                intake_id,
+                call_sid,
+                self._channel,
+                reason,
+            )
+            return True
+        await self._store.record_intake_post(intake_id, str(posted["channel"]), str(posted["ts"]))
+        return True

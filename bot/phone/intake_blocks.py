@@ -1,0 +1,47 @@
+"""The Slack message an intake is posted as (Block Kit), rendered in one place and tested on its own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents import IntakeSummary
+from bot.phone.caller_numbers import mask_number
+
+_URGENCY_LABEL = {"low": "low", "normal": "normal", "high": ":rotating_light: high"}
+_FIELD_CHARS = 1900  # Block Kit caps a text object at 3000 characters; leave room for the label
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _FIELD_CHARS else text[: _FIELD_CHARS - 1] + "…"
+
+
+def intake_fallback_text(summary: IntakeSummary) -> str:
+    """The notification text (and what screen readers get) for an intake message."""
+    follow = " (call back requested)" if summary.follow_up else ""
+    return f"Phone intake from {mask_number(summary.caller_number)}: {summary.reason}{follow}"
+
+
+def intake_blocks(summary: IntakeSummary, call_sid: str) -> list[dict[str, Any]]:
+    """Who called, why, how urgent, what was promised, and how to read the transcript (it never leaves the database)."""
+    title = "Phone intake: call back requested" if summary.follow_up else "Phone intake"
+    fields = [
+        {"type": "mrkdwn", "text": f"*Caller*\n{summary.caller_name or 'not given'}"},
+        {"type": "mrkdwn", "text": f"*Number*\n{mask_number(summary.caller_number)}"},
+        {"type": "mrkdwn", "text": f"*Urgency*\n{_URGENCY_LABEL[summary.urgency]}"},
+        {"type": "mrkdwn", "text": f"*Follow-up*\n{'yes' if summary.follow_up else 'no'}"},
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        {"type": "section", "fields": fields},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason*\n{_clip(summary.reason)}"}},
+    ]
+    if summary.details:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Details*\n{_clip(summary.details)}"}})
+    if summary.promised:
+        promised = f"*Promised to the caller*\n{_clip(summary.promised)}"
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": promised}})
+    context = [f"Call `{call_sid}`", f"transcript: `switchboard phone transcript {call_sid}`"]
+    if summary.mode == "transcript":
+        context.append("summary built from the transcript, without a model")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]})
+    return blocks

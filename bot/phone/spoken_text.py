@@ -1,0 +1,86 @@
+"""Turn an agent's written answer (Markdown, links, code) into a few sentences that sound right on a call.
+
+A caller cannot click a link or read a code block: links keep their words, URLs and code are dropped, sources are
+named by title, and the whole is cut at a sentence boundary so the caller is not read an essay.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from agents import Citation
+
+_FENCED_CODE = re.compile(r"```.*?(```|$)", re.DOTALL)
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_REFERENCE_MARK = re.compile(r"\[\^?\d+\]")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# host.tld/path without a scheme, e.g. "handbook.example.com/pto"
+_BARE_URL = re.compile(r"\b[\w-]+(?:\.[A-Za-z][\w-]*)+/\S*")
+_INLINE_CODE = re.compile(r"`([^`]*)`")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_LINE_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|\|)", re.MULTILINE)
+_EMPHASIS = re.compile(r"(\*\*|__|\*|~~)")
+_TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$", re.MULTILINE)
+_LEFTOVER_SYMBOLS = re.compile(r"[|#`<>\[\]{}\\_^~]")
+_SPACES = re.compile(r"\s+")
+_EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+MAX_SOURCES_NAMED = 2
+
+
+def to_spoken_text(text: str, citations: Sequence[Citation] = (), *, max_chars: int = 600) -> str:
+    """Plain sentences for ``<Say>``: no Markdown, URLs or code; sources named; at most ``max_chars`` long."""
+    text = _FENCED_CODE.sub(" ", text)
+    text = _IMAGE.sub(r"\1", text)
+    text = _LINK.sub(r"\1", text)
+    text = _REFERENCE_MARK.sub("", text)
+    text = _URL.sub("", text)
+    text = _BARE_URL.sub("", text)
+    text = _INLINE_CODE.sub(r"\1", text)
+    text = _HTML_TAG.sub(" ", text)
+    text = _TABLE_RULE.sub("", text)
+    text = _LINE_MARKUP.sub("", text)
+    text = _EMPHASIS.sub("", text)
+    lines = [line.strip().replace("|", ", ") for line in text.splitlines() if line.strip()]
+    # Each list item or heading becomes its own sentence.
+    text = " ".join(line if line[-1] in ".!?:;," else line + "." for line in lines)
+    text = _LEFTOVER_SYMBOLS.sub(" ", text)
+    text = _EMPTY_PARENS.sub("", text)
+    text = _SPACES.sub(" ", text).strip()
+    text = re.sub(r"\s+([.,!?;:])", r"\1", text)
+    sources = _named_sources(citations)
+    budget = max_chars - (len(sources) + 1 if sources else 0)
+    text = _cap(text, max(budget, max_chars // 2))
+    return f"{text} {sources}".strip() if sources else text
+
+
+def _named_sources(citations: Sequence[Citation]) -> str:
+    titles: list[str] = []
+    for citation in citations:
+        title = _SPACES.sub(" ", _LEFTOVER_SYMBOLS.sub(" ", _URL.sub("", citation.title))).strip()
+        if title and title not in titles:
+            titles.append(title)
+    if not titles:
+        return ""
+    named = titles[:MAX_SOURCES_NAMED]
+    label = "Source" if len(named) == 1 else "Sources"
+    return f"{label}: {' and '.join(named)}."
+
+
+def _cap(text: str, max_chars: int) -> str:
+    """Cut at the last sentence end that fits; a single long sentence is cut at a word boundary."""
+    if len(text) <= max_chars:
+        return text
+    kept = ""
+    for sentence in _SENTENCE_END.split(text):
+        candidate = f"{kept} {sentence}".strip()
+        if len(candidate) > max_chars:
+            break
+        kept = candidate
+    if kept:
+        return kept
+    words = text[:max_chars].rsplit(" ", 1)[0].rstrip(",;:")
+    return words + "."

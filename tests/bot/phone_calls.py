@@ -1,0 +1,137 @@
+"""A simulated Twilio for the phone tests: signs each request with the twilio library, reads the TwiML back."""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ElementTree
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from twilio.request_validator import RequestValidator
+
+from agents import AgentRunner, create_chat_model
+from bot.http_app import create_app
+from bot.phone import PhoneConfig, PhoneLine
+from bot.service import Service
+from bot.settings import Settings
+from bot.slack_client import create_slack_client
+from knowledge import create_embedder
+
+TOKEN = "twilio-test-auth-token"
+INTERNAL_BASE = "http://testserver"
+CALLER = "+15551234567"
+LINE = "+15557654321"
+
+
+@dataclass
+class TwiML:
+    """A parsed TwiML answer: the verbs in order, with their attributes and spoken text."""
+
+    status: int
+    content_type: str
+    body: str
+    verbs: list[ElementTree.Element] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, response: httpx.Response) -> TwiML:
+        verbs: list[ElementTree.Element] = []
+        if response.status_code == 200:
+            root = ElementTree.fromstring(response.text)  # noqa: S314 - our own service's output
+            verbs = list(root)
+        return cls(response.status_code, response.headers.get("content-type", ""), response.text, verbs)
+
+    def names(self) -> list[str]:
+        return [verb.tag for verb in self.verbs]
+
+    def spoken(self) -> str:
+        """Everything the caller hears, in order (``<Say>`` at top level and inside ``<Gather>``)."""
+        return " ".join((say.text or "") for verb in self.verbs for say in verb.iter("Say"))
+
+    def verb(self, name: str) -> ElementTree.Element:
+        return next(verb for verb in self.verbs if verb.tag == name)
+
+
+class SimulatedTwilio:
+    """Posts like Twilio does: form-encoded, signed over the URL Twilio believes it called."""
+
+    def __init__(self, client: httpx.AsyncClient, token: str = TOKEN, public_base: str = INTERNAL_BASE) -> None:
+        self.client = client
+        self.token = token
+        self.public_base = public_base
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        return str(RequestValidator(self.token).compute_signature(url, params))
+
+    def new_call(self) -> str:
+        return "CA" + uuid.uuid4().hex
+
+    async def post(
+        self, path: str, params: dict[str, str], *, signed_base: str | None = None, signature: str | None = None
+    ) -> TwiML:
+        url = (signed_base or self.public_base) + path
+        headers: dict[str, Any] = {}
+        if signature is None:
+            signature = self.sign(url, params)
+        if signature:
+            headers["X-Twilio-Signature"] = signature
+        response = await self.client.post(path, data=params, headers=headers)
+        return TwiML.parse(response)
+
+    def call_params(self, call_sid: str, **extra: str) -> dict[str, str]:
+        return {"CallSid": call_sid, "From": CALLER, "To": LINE, "AccountSid": "AC" + "0" * 32, **extra}
+
+    async def dial(self, call_sid: str) -> TwiML:
+        return await self.post("/phone/voice", self.call_params(call_sid, CallStatus="ringing"))
+
+    async def say(self, call_sid: str, speech: str, confidence: str = "0.92") -> TwiML:
+        params = self.call_params(call_sid, CallStatus="in-progress", SpeechResult=speech, Confidence=confidence)
+        return await self.post("/phone/gather", params)
+
+    async def follow_redirect(self, call_sid: str, twiml: TwiML) -> TwiML:
+        target = twiml.verb("Redirect").text or ""
+        path = target.removeprefix(self.public_base)
+        return await self.post(path, self.call_params(call_sid, CallStatus="in-progress"))
+
+    async def hang_up(self, call_sid: str) -> TwiML:
+        return await self.post("/phone/status", self.call_params(call_sid, CallStatus="completed", CallDuration="42"))
+
+
+@asynccontextmanager
+async def running_phone_line(
+    settings: Settings,
+    runner: AgentRunner | None,
+    *,
+    database_url: str,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[tuple[SimulatedTwilio, PhoneLine]]:
+    """The phone routes mounted in the service's one app, as ``switchboard serve`` does, behind a simulated Twilio."""
+    chat_model = create_chat_model(settings.chat_model)
+    service = Service(
+        settings=settings,
+        database_url=database_url,
+        engine=engine,
+        sessions=sessions,
+        chat_model=chat_model,
+        embedder=create_embedder(settings.embeddings),
+    )
+    line = PhoneLine(
+        PhoneConfig.from_settings(settings),
+        sessions,
+        runner=runner,
+        chat_model=chat_model,
+        slack=create_slack_client(settings),
+    )
+    app = create_app(service, extra_routes=line.routes())
+    public_base = settings.public_base_url or INTERNAL_BASE
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE) as client:
+        try:
+            yield SimulatedTwilio(client, public_base=public_base), line
+        finally:
+            await line.aclose()
+            if chat_model is not None:
+                await chat_model.aclose()

@@ -1,0 +1,206 @@
+"""A finished call files one intake: summarized by the model (or from the transcript), stored, posted to Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.phone import CallStore
+from bot.settings import Settings
+from tests.bot.phone_calls import CALLER, TOKEN, running_phone_line
+from tests.fakes.agent_runner import ScriptedAgentRunner
+from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
+from tests.fakes.slack_api import FakeSlackApi
+
+INTAKE_JSON = {
+    "caller_name": "Dana Whitfield",
+    "reason": "Wants to know her vacation allowance and how to book it.",
+    "details": "Asked how many vacation days she gets and how to request them.",
+    "urgency": "normal",
+    "promised": "",
+    "follow_up": False,
+}
+
+
+@pytest.fixture(scope="module")
+def slack_api() -> Iterator[FakeSlackApi]:
+    api = FakeSlackApi().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def db(database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    return {"database_url": database_url, "engine": engine, "sessions": sessions}
+
+
+def phone_settings(slack_api: FakeSlackApi, model: ScriptedModelServer | None, **overrides: Any) -> Settings:
+    model_settings: dict[str, Any] = (
+        {"llm_provider": "openai", "llm_base_url": model.base_url, "llm_api_key": "test-key", "llm_model": "scripted"}
+        if model is not None
+        else {"llm_provider": "none"}
+    )
+    values: dict[str, Any] = {
+        "twilio_auth_token": TOKEN,
+        "slack_bot_token": "xoxb-test",
+        "slack_signing_secret": "test-signing-secret",
+        "slack_api_url": slack_api.url,
+        "intake_channel": "C0INTAKE",
+        "llm_max_retries": 0,
+        **model_settings,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def posts_about(slack_api: FakeSlackApi, call_sid: str) -> list[dict[str, Any]]:
+    return [post for post in slack_api.calls_to("chat.postMessage") if call_sid in json.dumps(post["blocks"])]
+
+
+async def test_a_full_call_files_one_intake_and_one_slack_message(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    db: dict[str, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    scripted_model.script("```json\n" + json.dumps(INTAKE_JSON) + "\n```")
+    settings = phone_settings(slack_api, scripted_model)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        greeting = await twilio.dial(call)
+        first = await twilio.say(call, "How many vacation days do I get?")
+        second = await twilio.say(call, "How do I request them?")
+        ended = await twilio.hang_up(call)
+    assert greeting.status == first.status == second.status == ended.status == 200
+
+    # The intake-summary prompt ran over the whole transcript.
+    assert len(scripted_model.requests) == 1
+    prompt_messages = scripted_model.requests[0]["messages"]
+    assert prompt_messages[0]["role"] == "system" and "JSON" in prompt_messages[0]["content"]
+    assert "Caller: How many vacation days do I get?" in prompt_messages[1]["content"]
+    assert "Caller: How do I request them?" in prompt_messages[1]["content"]
+
+    intake = await CallStore(sessions).get_intake(call)
+    assert intake is not None
+    assert intake.caller_name == "Dana Whitfield"
+    assert intake.caller_number == CALLER
+    assert intake.reason == INTAKE_JSON["reason"]
+    assert intake.urgency == "normal" and intake.follow_up is False
+    assert intake.summary_mode == "model"
+    assert intake.slack_channel == "C0INTAKE" and intake.slack_ts
+
+    posts = posts_about(slack_api, call)
+    assert len(posts) == 1
+    post = json.dumps(posts[0])
+    assert posts[0]["channel"] == "C0INTAKE"
+    assert "Dana Whitfield" in post and INTAKE_JSON["reason"] in post
+    assert "+1******4567" in post and CALLER not in post
+    assert f"switchboard phone transcript {call}" in post, "the message says how to read the call's transcript"
+    assert "How many vacation days do I get?" not in post, "the transcript itself stays in the database"
+
+
+async def test_a_repeated_status_callback_files_once(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    db: dict[str, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    scripted_model.responder = lambda body: ScriptedReply(text=json.dumps(INTAKE_JSON))
+    settings = phone_settings(slack_api, scripted_model)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "Is parking free?")
+        # Twilio retries: two callbacks at once, then one more later.
+        racing = await asyncio.gather(twilio.hang_up(call), twilio.hang_up(call))
+        later = await twilio.hang_up(call)
+    assert [answer.status for answer in [*racing, later]] == [200, 200, 200]
+    assert len(posts_about(slack_api, call)) == 1
+    assert (await CallStore(sessions).get_intake(call)) is not None
+
+
+async def test_in_retrieval_only_mode_a_plain_summary_is_filed_and_labelled(
+    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = phone_settings(slack_api, None)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "My badge stopped working this morning")
+        await twilio.hang_up(call)
+    intake = await CallStore(sessions).get_intake(call)
+    assert intake is not None
+    assert intake.summary_mode == "transcript"
+    assert intake.reason == "My badge stopped working this morning"
+    [post] = posts_about(slack_api, call)
+    assert "without a model" in json.dumps(post)
+
+
+async def test_asking_for_a_person_files_an_intake_marked_for_follow_up(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    db: dict[str, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # The model misses the request for a person; the line's own record of it still wins.
+    scripted_model.script(json.dumps({**INTAKE_JSON, "reason": "Payroll question", "follow_up": False}))
+    settings = phone_settings(slack_api, scripted_model)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "I need to speak to a human about my payslip")
+        await twilio.hang_up(call)
+    intake = await CallStore(sessions).get_intake(call)
+    assert intake is not None and intake.follow_up is True
+    [post] = posts_about(slack_api, call)
+    assert "call back requested" in json.dumps(post)
+
+
+async def test_a_failing_model_still_files_the_intake_from_the_transcript(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    db: dict[str, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    scripted_model.script(ScriptedReply(status=500, text="model down"))
+    settings = phone_settings(slack_api, scripted_model)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "When is the next holiday?")
+        await twilio.hang_up(call)
+    intake = await CallStore(sessions).get_intake(call)
+    assert intake is not None and intake.summary_mode == "transcript"
+    assert "could not summarize" in intake.notes
+    assert len(posts_about(slack_api, call)) == 1
+
+
+async def test_without_intake_channel_the_intake_is_stored_only(
+    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = phone_settings(slack_api, None, intake_channel=None)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "Where do I park?")
+        await twilio.hang_up(call)
+    intake = await CallStore(sessions).get_intake(call)
+    assert intake is not None and intake.slack_ts is None
+    assert posts_about(slack_api, call) == []
+
+
+async def test_status_updates_before_completion_file_nothing(
+    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = phone_settings(slack_api, None)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        ringing = await twilio.post("/phone/status", twilio.call_params(call, CallStatus="in-progress"))
+    assert ringing.status == 200
+    assert await CallStore(sessions).get_intake(call) is None
