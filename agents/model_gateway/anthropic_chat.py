@@ -8,7 +8,7 @@ from typing import Any
 
 import anthropic
 
-from agents.errors import ModelError, ModelRequestError, ModelTimeoutError, ModelUnavailableError
+from agents.errors import ModelError
 from agents.model_gateway.abc import (
     ChatMessage,
     ChatModel,
@@ -19,6 +19,7 @@ from agents.model_gateway.abc import (
     ToolCall,
     ToolSpec,
 )
+from agents.model_gateway.failures import model_failure
 
 logger = logging.getLogger(__name__)
 
@@ -142,25 +143,10 @@ def _to_anthropic_messages(messages: list[ChatMessage]) -> tuple[str, list[dict[
 
 
 def _model_error(error: anthropic.APIError, endpoint: str, config: ChatModelConfig) -> ModelError:
-    attempts = config.max_retries + 1
     if isinstance(error, anthropic.APITimeoutError):
-        return ModelTimeoutError(
-            f"the model at {endpoint} did not answer within {config.timeout_seconds:g} s "
-            f"({attempts} attempts); check the server or raise the timeout"
-        )
+        return model_failure("timeout", endpoint=endpoint, config=config)
     if isinstance(error, anthropic.APIConnectionError):
-        return ModelUnavailableError(
-            f"could not reach the model at {endpoint} after {attempts} attempts; check LLM_BASE_URL and the network"
-        )
+        return model_failure("connection", endpoint=endpoint, config=config)
     if isinstance(error, anthropic.APIStatusError):
-        status = error.status_code
-        if status == 429 or status >= 500:
-            return ModelUnavailableError(
-                f"the model at {endpoint} answered HTTP {status} on all {attempts} attempts; "
-                "it is overloaded or down, try again later"
-            )
-        return ModelRequestError(
-            f"the model at {endpoint} rejected the request with HTTP {status}: {error.message}; "
-            "check LLM_MODEL and LLM_API_KEY"
-        )
-    return ModelUnavailableError(f"the model at {endpoint} failed: {error}")
+        return model_failure("status", endpoint=endpoint, config=config, status=error.status_code, detail=error.message)
+    return model_failure("other", endpoint=endpoint, config=config, detail=str(error))

@@ -29,32 +29,26 @@ QUESTION = [ChatMessage(role="system", content="Be brief."), ChatMessage(role="u
 FAST_RETRY = {"retry-after-ms": "10"}  # keeps retry tests fast; the SDK honours it like Retry-After
 
 
-def openai_model(server: ScriptedModelServer, **overrides: object) -> ChatModel:
+def build_model(provider: str, server: ScriptedModelServer, **overrides: object) -> ChatModel:
     config = ChatModelConfig(
-        provider="openai",
-        base_url=server.base_url,
+        provider=provider,  # type: ignore[arg-type]
+        base_url=server.base_url if provider == "openai" else server.root_url,
         api_key=SecretStr("sk-test"),
-        model="scripted-gpt",
+        model=f"scripted-{provider}",
         max_retries=2,
         timeout_seconds=5,
     ).model_copy(update=overrides)
     model = create_chat_model(config)
     assert model is not None
     return model
+
+
+def openai_model(server: ScriptedModelServer, **overrides: object) -> ChatModel:
+    return build_model("openai", server, **overrides)
 
 
 def anthropic_model(server: ScriptedModelServer, **overrides: object) -> ChatModel:
-    config = ChatModelConfig(
-        provider="anthropic",
-        base_url=server.root_url,
-        api_key=SecretStr("sk-ant-test"),
-        model="scripted-claude",
-        max_retries=2,
-        timeout_seconds=5,
-    ).model_copy(update=overrides)
-    model = create_chat_model(config)
-    assert model is not None
-    return model
+    return build_model("anthropic", server, **overrides)
 
 
 PROVIDERS: dict[str, Callable[..., ChatModel]] = {"openai": openai_model, "anthropic": anthropic_model}
