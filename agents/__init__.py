@@ -18,6 +18,11 @@ from agents.errors import (
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
+    ScheduleError,
+    ScheduleInputError,
+    ScheduleNotFoundError,
+    SchedulePermissionError,
+    SchedulePhraseError,
 )
 from agents.model_gateway import (
     ChatMessage,
@@ -51,6 +56,11 @@ __all__ = [
     "ModelRequestError",
     "ModelTimeoutError",
     "ModelUnavailableError",
+    "ScheduleError",
+    "ScheduleInputError",
+    "ScheduleNotFoundError",
+    "SchedulePermissionError",
+    "SchedulePhraseError",
     "StreamEvent",
     "TokenUsage",
     "ToolCall",

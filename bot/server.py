@@ -8,8 +8,10 @@ import math
 import uvicorn
 
 from bot.http_app import create_app
+from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
 from bot.settings import Settings
+from bot.slack_client import create_slack_client
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +23,14 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     ``shutdown_grace_seconds`` before the service closes the database.
     """
     service = await Service.start(settings)
+    scheduling: Scheduling | None = None
     try:
+        # --- scheduler (issue 7): scheduled agent runs and periodic system jobs, once across replicas ---
+        # The integrator passes the agent runtime here and registers knowledge re-syncs with
+        # ``scheduling.scheduler.add_system_job(...)`` before ``start()``.
+        scheduling = await build_scheduling(service, agent_runner=None, slack=create_slack_client(settings))
+        await scheduling.start()
+        # --- end scheduler ---
         app = create_app(service)
         config = uvicorn.Config(
             app,
@@ -36,4 +45,6 @@ async def serve(settings: Settings, host: str, port: int) -> None:
         logger.info("serving on http://%s:%d", host, port)
         await server.serve()
     finally:
+        if scheduling is not None:
+            await scheduling.stop()
         await service.aclose()
