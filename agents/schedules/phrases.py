@@ -57,34 +57,39 @@ def parse_when(when: str) -> str:
     text = " ".join(when.strip().lower().split())
     if not text:
         raise _unrecognised(when)
-    if _looks_like_cron(text):
-        return validate_cron(text)
-    for pattern, build in _PHRASES:
-        match = re.fullmatch(pattern, text)
-        if match is not None:
-            try:
-                return validate_cron(build(match))
-            except SchedulePhraseError as error:
-                raise SchedulePhraseError(f"{when!r}: {error}. Accepted forms:\n{accepted_forms_text()}") from None
+    try:
+        if _looks_like_cron(text):
+            return _validated_cron(text)
+        for pattern, build in _PHRASES:
+            match = re.fullmatch(pattern, text)
+            if match is not None:
+                return _validated_cron(build(match))
+    except SchedulePhraseError as error:
+        raise SchedulePhraseError(f"{error}. Accepted forms:\n{accepted_forms_text()}") from None
     raise _unrecognised(when)
 
 
 def validate_cron(expression: str) -> str:
     """Normalise a 5-field cron expression (numeric weekdays become names) and check APScheduler accepts it."""
+    try:
+        return _validated_cron(expression)
+    except SchedulePhraseError as error:
+        raise SchedulePhraseError(f"{error}. Accepted forms:\n{accepted_forms_text()}") from None
+
+
+def _validated_cron(expression: str) -> str:
     fields = expression.split()
     if len(fields) != 5:
         raise SchedulePhraseError(
             f"{expression!r} has {len(fields)} fields; a cron expression has 5 "
-            f"(minute hour day-of-month month day-of-week). Accepted forms:\n{accepted_forms_text()}"
+            "(minute hour day-of-month month day-of-week)"
         )
     fields[4] = _weekday_names(fields[4], expression)
     normalised = " ".join(fields)
     try:
         CronTrigger.from_crontab(normalised, timezone="UTC")
     except ValueError as error:
-        raise SchedulePhraseError(
-            f"{expression!r} is not a valid cron expression ({error}). Accepted forms:\n{accepted_forms_text()}"
-        ) from None
+        raise SchedulePhraseError(f"{expression!r} is not a valid cron expression ({error})") from None
     return normalised
 
 

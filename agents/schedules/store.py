@@ -149,13 +149,12 @@ class ScheduleStore:
         return schedule
 
     async def history(self, schedule_id: int, *, limit: int = 20) -> ScheduleRuns:
-        """The latest runs of a schedule, newest first."""
-        await self.get(schedule_id)
+        """The latest runs of a schedule (removed ones keep theirs), newest first."""
         async with self._sessions() as session:
             rows = await session.scalars(
                 select(ScheduleRunRow)
                 .where(ScheduleRunRow.schedule_id == schedule_id)
-                .order_by(ScheduleRunRow.started_at.desc(), ScheduleRunRow.id.desc())
+                .order_by(ScheduleRunRow.id.desc())
                 .limit(limit)
             )
             return [ScheduleRun.from_row(row) for row in rows]
@@ -262,12 +261,13 @@ class ScheduleStore:
 async def _last_runs(session: AsyncSession, schedule_ids: list[int]) -> dict[int, ScheduleRun]:
     if not schedule_ids:
         return {}
-    rows = await session.scalars(
-        select(ScheduleRunRow)
+    # Run ids grow with time, so each schedule's highest id is its latest run.
+    latest = (
+        select(func.max(ScheduleRunRow.id))
         .where(ScheduleRunRow.schedule_id.in_(schedule_ids))
-        .distinct(ScheduleRunRow.schedule_id)
-        .order_by(ScheduleRunRow.schedule_id, ScheduleRunRow.started_at.desc(), ScheduleRunRow.id.desc())
+        .group_by(ScheduleRunRow.schedule_id)
     )
+    rows = await session.scalars(select(ScheduleRunRow).where(ScheduleRunRow.id.in_(latest)))
     return {row.schedule_id: ScheduleRun.from_row(row) for row in rows}
 
 

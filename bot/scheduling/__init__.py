@@ -6,6 +6,8 @@ from bot.scheduling.cluster_scheduler import (
     FireOutcome,
     SchedulerState,
     latest_fire_time,
+    schedule_job_key,
+    system_job_key,
 )
 from bot.scheduling.leader import SCHEDULER_LOCK_KEY, AdvisoryLockLeader, scheduler_application_name
 from bot.scheduling.schedule_replies import (
@@ -51,5 +53,7 @@ __all__ = [
     "render_failure_report",
     "render_run_message",
     "run_thread_id",
+    "schedule_job_key",
+    "system_job_key",
     "scheduler_application_name",
 ]

@@ -56,6 +56,16 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def schedule_job_key(schedule_id: int) -> str:
+    """The job (and claim) key of a schedule: what ``fire`` takes."""
+    return f"{_SCHEDULE_PREFIX}{schedule_id}"
+
+
+def system_job_key(name: str) -> str:
+    """The job (and claim) key of a system job registered with ``add_system_job``."""
+    return f"{_SYSTEM_PREFIX}{name}"
+
+
 def default_instance_name() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
@@ -150,13 +160,13 @@ class ClusterScheduler:
     def add_system_job(
         self,
         name: str,
-        run: Callable[[], Awaitable[object]],
+        run: Callable[[datetime], Awaitable[object]],
         *,
         interval_seconds: float | None = None,
         cron: str | None = None,
         timezone: str = "UTC",
     ) -> None:
-        """Run ``run()`` periodically on the leader, each occurrence once across replicas (e.g. a source re-sync).
+        """Run ``run(fire_time)`` periodically on the leader, each occurrence once across replicas (e.g. a re-sync).
 
         Give exactly one of ``interval_seconds`` (counted from a fixed origin, so replicas agree) or ``cron``
         (5 fields or a phrase such as "every 15 minutes"). Registering the same name again replaces the job.
@@ -176,9 +186,9 @@ class ClusterScheduler:
 
         async def occurrence(fire_time: datetime, trigger_kind: RunTrigger) -> None:
             logger.info("system job %s: running occurrence %s (%s)", name, fire_time.isoformat(), trigger_kind)
-            await run()
+            await run(fire_time)
 
-        self._install(_Job(f"{_SYSTEM_PREFIX}{name}", trigger, occurrence, since=None, fingerprint=fingerprint))
+        self._install(_Job(system_job_key(name), trigger, occurrence, since=None, fingerprint=fingerprint))
 
     async def check_leadership(self) -> bool:
         """Keep or take the lock; on taking it, first catch up on missed occurrences.
@@ -208,7 +218,7 @@ class ClusterScheduler:
         if version == self._schedules_version and not force:
             return
         schedules = await self._store.enabled_schedules()
-        wanted = {f"{_SCHEDULE_PREFIX}{schedule.id}": schedule for schedule in schedules}
+        wanted = {schedule_job_key(schedule.id): schedule for schedule in schedules}
         for key in [key for key in self._jobs if key.startswith(_SCHEDULE_PREFIX) and key not in wanted]:
             self._uninstall(key)
         for key, schedule in wanted.items():
@@ -266,6 +276,7 @@ class ClusterScheduler:
             self._fire_due,
             job.trigger,
             args=[job.key],
+            kwargs={"fire_time": None},  # filled in by FireTimeExecutor
             id=job.key,
             name=job.key,
             executor="occurrences",
@@ -277,7 +288,9 @@ class ClusterScheduler:
         if self._scheduler.get_job(key) is not None:
             self._scheduler.remove_job(key)
 
-    async def _fire_due(self, job_key: str, *, fire_time: datetime) -> FireOutcome:
+    async def _fire_due(self, job_key: str, *, fire_time: datetime | None) -> FireOutcome:
+        if fire_time is None:
+            raise SchedulerError(f"{job_key} was submitted without its fire time; it must run on FireTimeExecutor")
         return await self.fire(job_key, fire_time)
 
 

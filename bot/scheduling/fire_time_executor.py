@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 class FireTimeExecutor(BaseExecutor):  # type: ignore[misc]
     """Runs ``await job.func(*args, fire_time=<latest due occurrence>)`` as a task on the scheduler's loop.
 
+    Jobs declare a ``fire_time`` keyword (APScheduler checks the signature when the job is added); this executor
+    fills it in.
+
     With coalescing APScheduler passes every missed run time at once; the latest stands for all of them.
     """
 
@@ -36,7 +39,7 @@ class FireTimeExecutor(BaseExecutor):  # type: ignore[misc]
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         fire_time = run_times[-1]
-        task = self._loop.create_task(job.func(*job.args, fire_time=fire_time, **job.kwargs))
+        task = self._loop.create_task(job.func(*job.args, **{**job.kwargs, "fire_time": fire_time}))
         self._tasks.add(task)
 
         def finished(done: asyncio.Task[Any]) -> None:
