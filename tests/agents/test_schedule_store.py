@@ -132,9 +132,7 @@ async def test_config_schedules_are_upserted_idempotently(store: ScheduleStore) 
     await store.sync_declarations([declaration()])  # "weekly" removed from the config file
     listed = {listing.schedule.id: listing.schedule.enabled for listing in await store.list(channel="C0CONFIG")}
     assert listed == {first[0].id: True, first[1].id: False}
-    assert [schedule.id for schedule in await store.enabled_schedules() if schedule.origin == "config"] == [
-        first[0].id
-    ]
+    assert [schedule.id for schedule in await store.enabled_schedules() if schedule.origin == "config"] == [first[0].id]
 
 
 def test_config_declarations_are_validated_when_settings_load() -> None:

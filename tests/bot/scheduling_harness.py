@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.schedules import ScheduleStore
 from bot.scheduling import ClusterScheduler, ScheduledRunExecutor, scheduler_application_name
@@ -27,7 +28,12 @@ class Replicas:
     """Builds scheduler instances as separate ``serve`` processes would have them, and stops them all at the end."""
 
     def __init__(
-        self, database_url: str, sessions: object, store: ScheduleStore, executor: ScheduledRunExecutor, clock: Callable[[], datetime]
+        self,
+        database_url: str,
+        sessions: async_sessionmaker[AsyncSession],
+        store: ScheduleStore,
+        executor: ScheduledRunExecutor,
+        clock: Callable[[], datetime],
     ) -> None:
         self.database_url = database_url
         self._sessions = sessions
@@ -36,14 +42,12 @@ class Replicas:
         self._clock = clock
         self.started: list[ClusterScheduler] = []
 
-    def replica(
-        self, name: str, *, clock: Callable[[], datetime] | None = None, **options: float
-    ) -> ClusterScheduler:
+    def replica(self, name: str, *, clock: Callable[[], datetime] | None = None, **options: float) -> ClusterScheduler:
         options.setdefault("leader_poll_seconds", 3600.0)
         options.setdefault("refresh_seconds", 3600.0)
         scheduler = ClusterScheduler(
             database_url=self.database_url,
-            sessions=self._sessions,  # type: ignore[arg-type]
+            sessions=self._sessions,
             store=self._store,
             run_schedule=self._executor.run,
             instance_name=name,
