@@ -31,12 +31,20 @@ def run_thread_id(schedule_id: int, fire_time: datetime) -> str:
     return f"schedule:{schedule_id}:{fire_time.astimezone(UTC).isoformat()}"
 
 
+def slack_error_code(error: SlackApiError) -> str:
+    """Slack's ``error`` field (``channel_not_found``), or the HTTP status when the body was not Slack's JSON."""
+    data = error.response.data
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return f"HTTP {error.response.status_code}"
+
+
 def describe_failure(error: BaseException) -> str:
     """The reason shown to the owner: our own errors say what to do; anything else names only its type."""
     if isinstance(error, AgentError | KnowledgeError | BotError):
         return str(error)
     if isinstance(error, SlackApiError):
-        return f"Slack refused the request ({error.response.get('error', 'unknown error')})"
+        return f"Slack refused the request ({slack_error_code(error)})"
     return f"an unexpected {type(error).__name__}; the service log has the details"
 
 
@@ -109,7 +117,7 @@ class ScheduledRunExecutor:
                 "schedule #%d: cannot list members of %s (%s); answering for the owner only",
                 schedule.id,
                 schedule.channel,
-                error.response.get("error"),
+                slack_error_code(error),
             )
             return ReaderScope.single(schedule.owner)
         readers = dict.fromkeys([schedule.owner, *members])
@@ -128,7 +136,7 @@ class ScheduledRunExecutor:
             permalink = await self._slack.chat_getPermalink(channel=posted_channel, message_ts=message_ts)
             link: str | None = str(permalink["permalink"])
         except SlackApiError as error:
-            logger.warning("no permalink for %s/%s: %s", posted_channel, message_ts, error.response.get("error"))
+            logger.warning("no permalink for %s/%s: %s", posted_channel, message_ts, slack_error_code(error))
             link = None
         return message_ts, link
 

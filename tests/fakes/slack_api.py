@@ -25,7 +25,7 @@ class FakeSlackApi:
         self.refuse_channels: set[str] = set()
         self._lock = threading.Lock()
         self._counter = 0
-        self._server = BackgroundServer(Starlette(routes=[Route("/api/{method}", self._handle, methods=["POST"])]))
+        self._server = BackgroundServer(Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])]))
 
     @property
     def url(self) -> str:
@@ -55,10 +55,12 @@ class FakeSlackApi:
 
     async def _handle(self, request: Request) -> JSONResponse:
         method = request.path_params["method"]
+        # slack_sdk sends some methods as GET with query parameters, others as form or JSON bodies.
+        arguments: dict[str, Any] = dict(request.query_params)
         if request.headers.get("content-type", "").startswith("application/json"):
-            arguments: dict[str, Any] = await request.json()
-        else:
-            arguments = dict(await request.form())  # type: ignore[arg-type]
+            arguments.update(await request.json())
+        elif request.method == "POST":
+            arguments.update(await request.form())
         for key in ("blocks", "attachments"):
             if isinstance(arguments.get(key), str):
                 arguments[key] = json.loads(arguments[key])
