@@ -3,7 +3,7 @@ and what ``/schedule`` replies look like. Slack is a fake Web API on loopback; t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest

@@ -25,7 +25,9 @@ class FakeSlackApi:
         self.refuse_channels: set[str] = set()
         self._lock = threading.Lock()
         self._counter = 0
-        self._server = BackgroundServer(Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])]))
+        self._server = BackgroundServer(
+            Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])])
+        )
 
     @property
     def url(self) -> str:
