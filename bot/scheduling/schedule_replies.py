@@ -6,7 +6,6 @@ Slack mrkdwn: user-supplied text is escaped (``&``, ``<``, ``>``); channels and 
 from __future__ import annotations
 
 import re
-import shlex
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -36,54 +35,44 @@ class AddCommand(BaseModel):
 
 
 def parse_add_command(text: str) -> AddCommand:
-    """Split the text after ``/schedule add``; the channel must be a Slack mention (``<#C123|ops>``) or an id.
+    """Split the text after ``/schedule add``: ``"WHEN" #channel INSTRUCTION``.
 
-    Slack sends ``<#C123|ops>`` when the command has "Escape channels, users, and links" enabled (the manifest sets
-    it); a bare ``#ops`` cannot be resolved to an id here and gets an error saying so.
+    WHEN is quoted (straight or curly quotes), or unquoted when it is one word ("hourly") or a 5-field cron
+    expression. The channel is a Slack mention (``<#C123|ops>``, what Slack sends when the command escapes channels)
+    or a bare id; a plain ``#ops`` cannot be resolved to an id here and gets an error saying so.
 
     Raises:
         ScheduleInputError: the text does not have the three parts; the message shows the usage.
     """
     text = text.translate(_SMART_QUOTES).strip()
-    when, rest = _split_when(text)
-    channel_token, _, instruction = rest.strip().partition(" ")
-    mention = _CHANNEL_MENTION.fullmatch(channel_token)
-    if mention is not None:
-        channel = mention.group(1)
-    elif _CHANNEL_ID.fullmatch(channel_token):
-        channel = channel_token
-    else:
-        raise ScheduleInputError(
-            f"{channel_token or 'the channel'!r} is not a channel: pick it with #channel so Slack sends its id.\n"
-            + SCHEDULE_USAGE
-        )
-    if not instruction.strip():
-        raise ScheduleInputError("the instruction is missing: say what the agent should do.\n" + SCHEDULE_USAGE)
-    return AddCommand(when=when, channel=channel, instruction=instruction.strip())
-
-
-def _split_when(text: str) -> tuple[str, str]:
     if text[:1] in ('"', "'"):
-        try:
-            lexer = shlex.shlex(text, posix=True)
-            lexer.whitespace_split = True
-            when = next(iter(lexer))
-        except (ValueError, StopIteration):
-            raise ScheduleInputError("WHEN has an opening quote but no closing one.\n" + SCHEDULE_USAGE) from None
-        closing = text.index(text[0], 1)
-        return when, text[closing + 1 :]
-    # Unquoted: a one-word phrase ("hourly") or a 5-field cron expression.
-    parts = text.split()
-    if (
-        len(parts) >= 6
-        and all(re.fullmatch(r"[\d*/,\-a-zA-Z?]+", part) for part in parts[:5])
-        and not parts[0].startswith("<#")
-    ):
-        if any(character.isdigit() or character == "*" for character in "".join(parts[:5])):
-            return " ".join(parts[:5]), " ".join(parts[5:])
-    if parts:
-        return parts[0], text[len(parts[0]) :]
-    raise ScheduleInputError("nothing to schedule.\n" + SCHEDULE_USAGE)
+        closing = text.find(text[0], 1)
+        if closing < 0:
+            raise ScheduleInputError("WHEN has an opening quote but no closing one.\n" + SCHEDULE_USAGE)
+        return parse_add_arguments([text[1:closing], *text[closing + 1 :].split()])
+    return parse_add_arguments(text.split())
+
+
+def parse_add_arguments(args: list[str]) -> AddCommand:
+    """The same from already split arguments (a command router that splits with ``shlex``)."""
+    for when_length in (1, 5):
+        if len(args) > when_length and _channel_id(args[when_length]) is not None:
+            channel = _channel_id(args[when_length])
+            instruction = " ".join(args[when_length + 1 :]).strip()
+            if not instruction:
+                raise ScheduleInputError("the instruction is missing: say what the agent should do.\n" + SCHEDULE_USAGE)
+            return AddCommand(when=" ".join(args[:when_length]), channel=str(channel), instruction=instruction)
+    raise ScheduleInputError(
+        "expected WHEN, then the channel picked with #channel (so Slack sends its id), then the instruction.\n"
+        + SCHEDULE_USAGE
+    )
+
+
+def _channel_id(token: str) -> str | None:
+    mention = _CHANNEL_MENTION.fullmatch(token)
+    if mention is not None:
+        return mention.group(1)
+    return token if _CHANNEL_ID.fullmatch(token) else None
 
 
 def escape(text: str) -> str:
