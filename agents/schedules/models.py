@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -85,7 +86,7 @@ class Schedule(BaseModel):
         return cron_trigger(self.cron, self.timezone)
 
     def next_run(self, after: datetime) -> datetime | None:
-        """The next occurrence strictly after ``after``, in the schedule's time zone."""
+        """The first occurrence at or after ``after``, in the schedule's time zone."""
         fire_time: datetime | None = self.trigger().get_next_fire_time(None, after)
         return fire_time
 
@@ -146,7 +147,7 @@ class ScheduleDeclaration(BaseModel):
     owner: str = Field(min_length=1)
     timezone: str | None = None
     # Identity across restarts; defaults to the channel and instruction, so editing ``when`` updates in place.
-    name: str | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=150)
 
     @field_validator("when")
     @classmethod
@@ -161,7 +162,10 @@ class ScheduleDeclaration(BaseModel):
 
     @property
     def key(self) -> str:
-        return self.name or f"{self.channel}:{self.instruction}"
+        if self.name is not None:
+            return f"name:{self.name}"
+        digest = hashlib.sha256(f"{self.channel}\n{self.instruction}".encode()).hexdigest()[:32]
+        return f"auto:{digest}"
 
 
 def is_personal_channel(channel: str, owner: str) -> bool:
