@@ -96,7 +96,8 @@ class ClusterScheduler:
         misfire_grace_seconds: float = 3600.0,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        """
+        """Build the scheduler (not started: ``start`` it inside the running event loop).
+
         Args:
             store, run_schedule: where schedules come from and how one runs; without them only system jobs run.
             leader_poll_seconds: how often a follower tries to take the lock (and a leader checks it still holds it).
