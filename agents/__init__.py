@@ -18,6 +18,11 @@ from agents.errors import (
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
+    ScheduleError,
+    ScheduleInputError,
+    ScheduleNotFoundError,
+    SchedulePermissionError,
+    SchedulePhraseError,
 )
 
 # Phone intake summaries (issue 6).
@@ -54,6 +59,11 @@ __all__ = [
     "ModelRequestError",
     "ModelTimeoutError",
     "ModelUnavailableError",
+    "ScheduleError",
+    "ScheduleInputError",
+    "ScheduleNotFoundError",
+    "SchedulePermissionError",
+    "SchedulePhraseError",
     "StreamEvent",
     "TokenUsage",
     "ToolCall",

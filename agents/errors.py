@@ -25,3 +25,27 @@ class ModelTimeoutError(ModelError, TimeoutError):
 
 class ModelRequestError(ModelError, ValueError):
     """The model endpoint rejected the request (4xx other than 429): wrong model name, key or arguments."""
+
+
+class ScheduleError(AgentError):
+    """Root of the errors about scheduled agent tasks (``/schedule``)."""
+
+
+class SchedulePhraseError(ScheduleError, ValueError):
+    """WHEN is neither an accepted phrase nor a valid cron expression; the message lists the accepted forms."""
+
+
+class ScheduleInputError(ScheduleError, ValueError):
+    """A schedule's channel, instruction or time zone is unusable; the message says what is expected."""
+
+
+class ScheduleNotFoundError(ScheduleError, LookupError):
+    """No schedule has the given id (or it was removed)."""
+
+    def __init__(self, schedule_id: int) -> None:
+        super().__init__(f"there is no schedule #{schedule_id}; `/schedule list` shows the existing ones")
+        self.schedule_id = schedule_id
+
+
+class SchedulePermissionError(ScheduleError, PermissionError):
+    """The user may not create, remove or run this schedule (channel schedules need an editor or admin)."""

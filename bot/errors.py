@@ -17,3 +17,7 @@ class EmbeddedDatabaseError(BotError, RuntimeError):
 
 class MigrationError(BotError, RuntimeError):
     """Applying the database migrations failed."""
+
+
+class SchedulerError(BotError, RuntimeError):
+    """The scheduler was given an unusable job (bad trigger, duplicate name)."""

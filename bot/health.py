@@ -47,7 +47,7 @@ async def check_health(service: Service) -> HealthReport:
         database=database,
         slack=slack,
         model=model,
-        scheduler="disabled",
+        scheduler="stopped" if service.scheduler is None else service.scheduler.state,
     )
 
 

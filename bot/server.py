@@ -7,15 +7,14 @@ import logging
 import math
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 
 import uvicorn
 
+from bot.channels import start_channels
 from bot.http_app import create_app
-from bot.phone import PhoneConfig, PhoneLine
 from bot.service import Service
 from bot.settings import Settings
-from bot.slack_client import create_slack_client
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +29,11 @@ class _Server(uvicorn.Server):
 
 
 async def serve(settings: Settings, host: str, port: int) -> None:
-    """Start the service (migrating the database first), serve until SIGTERM/SIGINT, then close everything.
+    """Start the service (migrating the database first) and its channels, serve until SIGTERM/SIGINT, then close.
 
     On the signal uvicorn stops accepting and lets in-flight requests finish for up to
-    ``shutdown_grace_seconds``; then the service closes its clients, the database pool and the embedded server.
-    A signal that arrives while the service is still starting stops it as soon as it has started.
+    ``shutdown_grace_seconds``; then the channels stop, and the service closes its clients, the database pool and
+    the embedded server. A signal that arrives while the service is still starting stops it once it has started.
     """
     loop = asyncio.get_running_loop()
     stop_requested = False
@@ -49,21 +48,14 @@ async def serve(settings: Settings, host: str, port: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        service = await Service.start(settings)
-        # Phone line: /phone/voice, /phone/gather, /phone/status (answer 503 until an agent runtime is wired).
-        phone_line = PhoneLine(
-            PhoneConfig.from_settings(settings),
-            service.sessions,
-            runner=None,
-            chat_model=service.chat_model,
-            slack=create_slack_client(settings),
-        )
-        try:
+        async with AsyncExitStack() as stack:
+            service = await Service.start(settings)
+            stack.push_async_callback(service.aclose)
+            channels = await start_channels(service, stack)
             if stop_requested:
                 return
-            app = create_app(service, extra_routes=phone_line.routes())
             config = uvicorn.Config(
-                app,
+                create_app(service, extra_routes=channels.routes),
                 host=host,
                 port=port,
                 log_config=None,  # keep the process's own logging (JSON, run ids, redaction)
@@ -74,9 +66,6 @@ async def serve(settings: Settings, host: str, port: int) -> None:
             server = _Server(config)
             logger.info("serving on http://%s:%d", host, port)
             await server.serve()
-        finally:
-            await phone_line.aclose()
-            await service.aclose()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import ChatModel, create_chat_model
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.metrics import ServiceMetrics
+from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.schema_migrations import upgrade_database
 from bot.settings import Settings
 from knowledge import Embedder, create_embedder, create_engine, session_factory
@@ -30,6 +31,8 @@ class Service:
     embedder: Embedder
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     embedded_postgres: EmbeddedPostgres | None = None
+    # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
+    scheduler: ClusterScheduler | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents import ChatModelConfig
+from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, SourceConfig, SourceConfigBase
 
@@ -73,6 +74,14 @@ class Settings(BaseSettings):
     # Knowledge sources (`[[sources]]` in the config file); relative folder paths are taken from the working folder.
     sources: list[SourceConfig] = Field(default_factory=list)
 
+    # --- schedules (issue 7) ---
+    # ``[[schedules]]`` in the config file: when, channel, instruction, owner, timezone (optional), name (optional).
+    schedules: list[ScheduleDeclaration] = Field(default_factory=list)
+    schedule_default_timezone: str = "UTC"
+    scheduler_leader_poll_seconds: float = Field(default=1.0, gt=0)
+    scheduler_refresh_seconds: float = Field(default=5.0, gt=0)
+    scheduler_misfire_grace_seconds: float = Field(default=3600.0, gt=0)
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
@@ -93,6 +102,11 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         return _comma_separated(value)
+
+    @field_validator("schedule_default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return validate_timezone(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -7,8 +7,10 @@ from pgvector.sqlalchemy import Vector
 
 # Import every package whose tables live in the shared metadata, so autogenerate sees them all.
 import agents  # noqa: F401
+import agents.schedules  # noqa: F401  (schedule tables)
 import bot  # noqa: F401
 import bot.phone  # noqa: F401 - phone line tables (issue 6)
+import bot.scheduling  # noqa: F401  (scheduler claim rows)
 import knowledge  # noqa: F401
 import tools  # noqa: F401
 from knowledge.database import Base

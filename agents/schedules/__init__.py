@@ -1,0 +1,34 @@
+"""Scheduled agent tasks as data: phrases and cron, the schedule tables, and the API ``/schedule`` calls."""
+
+from agents.schedules.models import (
+    Origin,
+    RunStatus,
+    RunTrigger,
+    Schedule,
+    ScheduleDeclaration,
+    ScheduleListing,
+    ScheduleRun,
+    cron_trigger,
+    is_personal_channel,
+    validate_timezone,
+)
+from agents.schedules.phrases import ACCEPTED_FORMS, accepted_forms_text, parse_when, validate_cron
+from agents.schedules.store import ScheduleStore
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "Origin",
+    "RunStatus",
+    "RunTrigger",
+    "Schedule",
+    "ScheduleDeclaration",
+    "ScheduleListing",
+    "ScheduleRun",
+    "ScheduleStore",
+    "accepted_forms_text",
+    "cron_trigger",
+    "is_personal_channel",
+    "parse_when",
+    "validate_cron",
+    "validate_timezone",
+]

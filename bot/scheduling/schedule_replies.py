@@ -1,0 +1,185 @@
+"""Text for ``/schedule`` replies and for the messages a run posts, so the Slack command router stays a thin adapter.
+
+Slack mrkdwn: user-supplied text is escaped (``&``, ``<``, ``>``); channels and users render as mentions.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from agents import AgentAnswer, ScheduleInputError
+from agents.schedules import Schedule, ScheduleListing, ScheduleRun, accepted_forms_text
+
+SCHEDULE_USAGE = (
+    "Usage:\n"
+    '  `/schedule add "WHEN" #channel INSTRUCTION` (WHEN is a phrase or a cron expression)\n'
+    "  `/schedule list`  `/schedule remove ID`  `/schedule run ID`\n"
+    f"WHEN may be:\n{accepted_forms_text()}"
+)
+
+_CHANNEL_MENTION = re.compile(r"<#([CDG][A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,}")
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+
+
+class AddCommand(BaseModel):
+    """The parts of ``/schedule add "WHEN" #channel INSTRUCTION``."""
+
+    when: str
+    channel: str
+    instruction: str
+
+
+def parse_add_command(text: str) -> AddCommand:
+    """Split the text after ``/schedule add``: ``"WHEN" #channel INSTRUCTION``.
+
+    WHEN is quoted (straight or curly quotes), or unquoted when it is one word ("hourly") or a 5-field cron
+    expression. The channel is a Slack mention (``<#C123|ops>``, what Slack sends when the command escapes channels)
+    or a bare id; a plain ``#ops`` cannot be resolved to an id here and gets an error saying so.
+
+    Raises:
+        ScheduleInputError: the text does not have the three parts; the message shows the usage.
+    """
+    text = text.translate(_SMART_QUOTES).strip()
+    if text[:1] in ('"', "'"):
+        closing = text.find(text[0], 1)
+        if closing < 0:
+            raise ScheduleInputError("WHEN has an opening quote but no closing one.\n" + SCHEDULE_USAGE)
+        return parse_add_arguments([text[1:closing], *text[closing + 1 :].split()])
+    return parse_add_arguments(text.split())
+
+
+def parse_add_arguments(args: list[str]) -> AddCommand:
+    """The same from already split arguments (a command router that splits with ``shlex``)."""
+    for when_length in (1, 5):
+        if len(args) > when_length and _channel_id(args[when_length]) is not None:
+            channel = _channel_id(args[when_length])
+            instruction = " ".join(args[when_length + 1 :]).strip()
+            if not instruction:
+                raise ScheduleInputError("the instruction is missing: say what the agent should do.\n" + SCHEDULE_USAGE)
+            return AddCommand(when=" ".join(args[:when_length]), channel=str(channel), instruction=instruction)
+    raise ScheduleInputError(
+        "expected WHEN, then the channel picked with #channel (so Slack sends its id), then the instruction.\n"
+        + SCHEDULE_USAGE
+    )
+
+
+def _channel_id(token: str) -> str | None:
+    mention = _CHANNEL_MENTION.fullmatch(token)
+    if mention is not None:
+        return mention.group(1)
+    return token if _CHANNEL_ID.fullmatch(token) else None
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def channel_mention(channel: str) -> str:
+    return f"<@{channel}>" if channel[:1] in ("U", "W") else f"<#{channel}>"
+
+
+def format_time(moment: datetime | None, timezone: str) -> str:
+    """A moment in the owner's zone: ``Mon 24 Nov 09:00 CET``."""
+    if moment is None:
+        return "—"
+    local = moment.astimezone(ZoneInfo(timezone))
+    return local.strftime("%a %d %b %H:%M %Z")
+
+
+def format_last_run(run: ScheduleRun | None, timezone: str) -> str:
+    if run is None:
+        return "never run"
+    outcome = {"succeeded": "✅ succeeded", "failed": "❌ failed", "running": "⏳ running"}[run.status]
+    text = f"{outcome} {format_time(run.started_at, timezone)}"
+    if run.message_link:
+        text += f" (<{run.message_link}|message>)"
+    if run.status == "failed" and run.error:
+        text += f": {escape(_shorten(run.error, 120))}"
+    return text
+
+
+def format_schedule_line(listing: ScheduleListing) -> str:
+    """One ``/schedule list`` row: id, when, channel, next run in the owner's zone, last outcome."""
+    schedule = listing.schedule
+    state = "" if schedule.enabled else " _(disabled)_"
+    origin = " _(config file)_" if schedule.origin == "config" else ""
+    return (
+        f"*#{schedule.id}* `{escape(schedule.when)}` in {channel_mention(schedule.channel)}{state}{origin}\n"
+        f"    {escape(_shorten(schedule.instruction, 140))}\n"
+        f"    next: {format_time(listing.next_run, schedule.timezone)} · last: "
+        f"{format_last_run(listing.last_run, schedule.timezone)} · owner <@{schedule.owner}>"
+    )
+
+
+def format_schedule_list(listings: list[ScheduleListing]) -> str:
+    if not listings:
+        return 'No schedules yet. Add one with `/schedule add "every weekday at 9" #channel INSTRUCTION`.'
+    return "\n".join(format_schedule_line(listing) for listing in listings)
+
+
+def format_schedule_added(listing: ScheduleListing) -> str:
+    schedule = listing.schedule
+    return (
+        f"Scheduled *#{schedule.id}*: `{escape(schedule.when)}` ({schedule.cron}, {schedule.timezone}) in "
+        f"{channel_mention(schedule.channel)}. Next run: {format_time(listing.next_run, schedule.timezone)}."
+    )
+
+
+def format_schedule_removed(schedule: Schedule) -> str:
+    return f"Removed schedule *#{schedule.id}* (`{escape(schedule.when)}` in {channel_mention(schedule.channel)})."
+
+
+def format_run_result(schedule: Schedule, run: ScheduleRun | None) -> str:
+    if run is None:
+        return f"Schedule *#{schedule.id}* did not run (it was removed or disabled)."
+    if run.status == "succeeded":
+        where = f"<{run.message_link}|posted>" if run.message_link else "posted"
+        return f"Schedule *#{schedule.id}* ran and {where} its result in {channel_mention(schedule.channel)}."
+    return f"Schedule *#{schedule.id}* failed: {escape(run.error or 'unknown reason')}"
+
+
+def format_history(schedule: Schedule, runs: list[ScheduleRun]) -> str:
+    if not runs:
+        return f"Schedule *#{schedule.id}* has not run yet."
+    lines = [f"Last runs of schedule *#{schedule.id}*:"]
+    lines += [f"  {run.trigger}: {format_last_run(run, schedule.timezone)}" for run in runs]
+    return "\n".join(lines)
+
+
+def render_run_message(schedule: Schedule, answer: AgentAnswer) -> tuple[str, list[dict[str, object]]]:
+    """The channel message of a run: the answer, its sources as links, and which schedule posted it."""
+    sources = [f"<{citation.url}|{escape(citation.title)}>" for citation in answer.citations]
+    text = answer.text
+    if sources:
+        text += "\n\nSources: " + ", ".join(sources)
+    blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": _shorten(text, 2900)}}]
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Scheduled run of #{schedule.id} (`{escape(schedule.when)}`) for <@{schedule.owner}>",
+                }
+            ],
+        }
+    )
+    return text, blocks
+
+
+def render_failure_report(schedule: Schedule, run: ScheduleRun, reason: str) -> str:
+    """The DM its owner gets when a run fails."""
+    return (
+        f"Your schedule *#{schedule.id}* (`{escape(schedule.when)}` in {channel_mention(schedule.channel)}) failed "
+        f"at {format_time(run.started_at, schedule.timezone)}: {escape(reason)}\n"
+        f"`/schedule run {schedule.id}` tries again now; `/schedule remove {schedule.id}` stops it."
+    )
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,74 @@
+"""The ``/schedule`` API: what the Slack command router (and any other channel) calls.
+
+It adds running on demand and prompt reloading to the store: after a change, this replica's scheduler reloads at
+once; the other replicas notice within their refresh interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from agents.answers import Role
+from agents.schedules import Schedule, ScheduleListing, ScheduleRun, ScheduleStore
+from agents.schedules.store import ScheduleListings, ScheduleRuns
+from bot.scheduling.cluster_scheduler import ClusterScheduler
+from bot.scheduling.schedule_runs import ScheduledRunExecutor
+
+
+class ScheduleService:
+    """add / list / remove / run_now / history, with the permission rules enforced by the store."""
+
+    def __init__(
+        self,
+        store: ScheduleStore,
+        executor: ScheduledRunExecutor,
+        scheduler: ClusterScheduler | None = None,
+    ) -> None:
+        self.store = store
+        self._executor = executor
+        self._scheduler = scheduler
+
+    async def add(
+        self,
+        *,
+        when: str,
+        channel: str,
+        instruction: str,
+        owner: str,
+        timezone: str | None = None,
+        roles: Iterable[Role] = (),
+    ) -> ScheduleListing:
+        """Create a schedule (see ``ScheduleStore.add`` for the errors) and return it with its next run."""
+        schedule = await self.store.add(
+            when=when, channel=channel, instruction=instruction, owner=owner, timezone=timezone, roles=roles
+        )
+        await self._reload()
+        return ScheduleListing(schedule=schedule, next_run=schedule.next_run(datetime.now(UTC)))
+
+    async def list(self, *, channel: str | None = None, owner: str | None = None) -> ScheduleListings:
+        return await self.store.list(channel=channel, owner=owner)
+
+    async def remove(self, schedule_id: int, *, by: str, roles: Iterable[Role] = ()) -> Schedule:
+        schedule = await self.store.remove(schedule_id, by=by, roles=roles)
+        await self._reload()
+        return schedule
+
+    async def run_now(
+        self, schedule_id: int, *, by: str, roles: Iterable[Role] = ()
+    ) -> tuple[Schedule, ScheduleRun | None]:
+        """Run a schedule at once in this process (not an occurrence, so no leadership or claim is involved).
+
+        Awaits the whole run: a Slack handler acknowledges the command first and calls this in the background.
+        """
+        schedule = await self.store.authorize_run(schedule_id, by=by, roles=roles)
+        run = await self._executor.run(schedule_id, datetime.now(UTC), "manual", requested_by=by)
+        return schedule, run
+
+    async def history(self, schedule_id: int, *, limit: int = 20) -> tuple[Schedule, ScheduleRuns]:
+        schedule = await self.store.get(schedule_id)
+        return schedule, await self.store.history(schedule_id, limit=limit)
+
+    async def _reload(self) -> None:
+        if self._scheduler is not None:
+            await self._scheduler.refresh()

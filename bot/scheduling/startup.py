@@ -1,0 +1,61 @@
+"""Builds the scheduler and the ``/schedule`` API from a started ``Service``; ``switchboard serve`` runs it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents import AgentRunner
+from agents.schedules import ScheduleStore
+from bot.scheduling.cluster_scheduler import ClusterScheduler
+from bot.scheduling.schedule_runs import ScheduledRunExecutor
+from bot.scheduling.schedule_service import ScheduleService
+
+if TYPE_CHECKING:
+    from bot.service import Service
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Scheduling:
+    """The running scheduler, and the ``/schedule`` API (None until an agent runtime is there to run schedules)."""
+
+    scheduler: ClusterScheduler
+    schedules: ScheduleService | None
+
+    async def start(self) -> None:
+        """Start timing; register system jobs (``scheduler.add_system_job``) before this so missed ones catch up."""
+        await self.scheduler.start()
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+
+
+async def build_scheduling(
+    service: Service, *, agent_runner: AgentRunner | None, slack: AsyncWebClient | None
+) -> Scheduling:
+    """Upsert the config file's schedules and build the scheduler (not yet started) and the schedule API."""
+    settings = service.settings
+    store = ScheduleStore(service.sessions, default_timezone=settings.schedule_default_timezone)
+    declared = await store.sync_declarations(settings.schedules)
+    if declared:
+        logger.info("config file declares %d schedules", len(declared))
+    executor = None if agent_runner is None else ScheduledRunExecutor(store, agent_runner, slack)
+    if executor is None:
+        logger.warning("no agent runtime is configured: schedules are kept but not run; system jobs still run")
+    scheduler = ClusterScheduler(
+        database_url=service.database_url,
+        sessions=service.sessions,
+        store=store,
+        run_schedule=None if executor is None else executor.run,
+        leader_poll_seconds=settings.scheduler_leader_poll_seconds,
+        refresh_seconds=settings.scheduler_refresh_seconds,
+        misfire_grace_seconds=settings.scheduler_misfire_grace_seconds,
+    )
+    service.scheduler = scheduler
+    schedules = None if executor is None else ScheduleService(store, executor, scheduler)
+    return Scheduling(scheduler=scheduler, schedules=schedules)

@@ -1,0 +1,189 @@
+"""What a scheduled run does for people: posts the agent's answer to the channel, records it, reports failures,
+and what ``/schedule`` replies look like. Slack is a fake Web API on loopback; the agent is scripted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents import AgentRequest, ModelUnavailableError, SchedulePermissionError
+from agents.schedules import ScheduleStore
+from bot.health import check_health
+from bot.scheduling import (
+    ScheduledRunExecutor,
+    ScheduleService,
+    build_scheduling,
+    format_schedule_list,
+    schedule_job_key,
+)
+from bot.service import Service
+from bot.settings import Settings
+from tests.fakes.agent_runner import ScriptedAgentRunner
+from tests.fakes.slack_api import FakeSlackApi
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlackApi]:
+    api = FakeSlackApi().start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def slack(fake_slack: FakeSlackApi) -> AsyncWebClient:
+    fake_slack.reset()
+    return AsyncWebClient(token="xoxb-test", base_url=fake_slack.url)
+
+
+@pytest.fixture
+def store(sessions: async_sessionmaker[AsyncSession]) -> ScheduleStore:
+    return ScheduleStore(sessions)
+
+
+def fail_with_model_down(request: AgentRequest) -> object:
+    raise ModelUnavailableError("the model endpoint kept failing (503); check LLM_BASE_URL")
+
+
+async def test_a_run_posts_the_answer_to_the_channel_and_records_it(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    fake_slack.members["C0OPS"] = ["UED", "UANN", "UBEN"]
+    runner = ScriptedAgentRunner()
+    executor = ScheduledRunExecutor(store, runner, slack)
+    schedule = await store.add(
+        when="every weekday at 9",
+        channel="C0OPS",
+        instruction="Summarise incidents opened since yesterday",
+        owner="UED",
+        roles={"editor"},
+    )
+    first_fire = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    run = await executor.run(schedule.id, first_fire, "scheduled")
+    await executor.run(schedule.id, first_fire + timedelta(days=1), "scheduled")
+
+    assert run is not None and run.status == "succeeded"
+    [message, _] = fake_slack.posted("C0OPS")
+    assert "thread_ts" not in message  # a new top-level message, not a reply
+    assert "Answer to: Summarise incidents opened since yesterday" in message["text"]
+    assert "<https://handbook.northwind.example/README.md|Handbook>" in message["text"]
+    assert run.message_channel == "C0OPS" and run.message_ts
+    assert run.message_link is not None and run.message_link.startswith("https://example.slack.com/archives/C0OPS/")
+    assert run.finished_at is not None and run.trace_id
+
+    first, second = runner.requests
+    assert first.thread_id != second.thread_id  # a fresh thread per run
+    assert (first.asker.channel, first.asker.user_id) == ("schedule", "UED")
+    assert {reader.user_id for reader in first.asker.scope.readers} == {"UED", "UANN", "UBEN"}
+    [latest, earlier] = await store.history(schedule.id)
+    assert latest.trace_id == run.trace_id or earlier.trace_id == run.trace_id
+
+
+async def test_a_failed_run_is_recorded_and_reported_to_its_owner(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    executor = ScheduledRunExecutor(store, ScriptedAgentRunner(reply=fail_with_model_down), slack)  # type: ignore[arg-type]
+    schedule = await store.add(
+        when="daily at 17:45", channel="C0SUPPORT", instruction="Open tickets?", owner="UED", roles={"admin"}
+    )
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 17, 45, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "failed"
+    assert run.error == "the model endpoint kept failing (503); check LLM_BASE_URL"
+    assert fake_slack.posted("C0SUPPORT") == []
+    [report] = fake_slack.posted("UED")  # a DM to the owner
+    assert f"#{schedule.id}" in report["text"] and "kept failing (503)" in report["text"]
+    assert [entry.status for entry in await store.history(schedule.id)] == ["failed"]
+
+
+async def test_a_channel_slack_refuses_fails_the_run_with_the_reason(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    fake_slack.refuse_channels.add("C0GONE")
+    executor = ScheduledRunExecutor(store, ScriptedAgentRunner(), slack)
+    schedule = await store.add(when="hourly", channel="C0GONE", instruction="Ping", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 10, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "failed"
+    assert run.error == "Slack refused the request (channel_not_found)"
+    assert run.trace_id  # the agent did answer; only posting failed
+    [report] = fake_slack.posted("UED")
+    assert "channel_not_found" in report["text"]
+
+
+async def test_the_schedule_api_enforces_permissions_and_runs_on_demand(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    service = ScheduleService(store, ScheduledRunExecutor(store, ScriptedAgentRunner(), slack))
+    with pytest.raises(SchedulePermissionError):
+        await service.add(when="hourly", channel="C0ALL", instruction="Spam", owner="UPLAIN")
+
+    listing = await service.add(
+        when="every monday 8:30",
+        channel="D0PLAIN",
+        instruction="My open pull requests",
+        owner="UPLAIN",
+        timezone="America/New_York",
+    )
+    schedule = listing.schedule
+    with pytest.raises(SchedulePermissionError):
+        await service.run_now(schedule.id, by="UOTHER")
+    _, run = await service.run_now(schedule.id, by="UPLAIN")
+    assert run is not None and (run.status, run.trigger, run.requested_by) == ("succeeded", "manual", "UPLAIN")
+    assert len(fake_slack.posted("D0PLAIN")) == 1
+
+    text = format_schedule_list(await service.list(owner="UPLAIN"))
+    assert f"*#{schedule.id}*" in text and "`every monday 8:30`" in text and "<#D0PLAIN>" in text
+    assert "EST" in text or "EDT" in text  # next run in the owner's zone
+    assert "succeeded" in text and run.message_link is not None and run.message_link in text
+
+    _, history = await service.history(schedule.id)
+    assert [entry.id for entry in history] == [run.id]
+    await service.remove(schedule.id, by="UPLAIN")
+    assert await service.list(owner="UPLAIN") == []
+
+
+async def test_serve_wiring_upserts_config_schedules_and_reports_the_scheduler_in_health(
+    database_url: str, slack: AsyncWebClient
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        llm_provider="none",
+        schedules=[
+            {"when": "every weekday at 9", "channel": "C0DIGEST", "instruction": "Digest", "owner": "UOPS"},
+            {"when": "hourly", "channel": "C0DIGEST", "instruction": "Queue depth", "owner": "UOPS", "name": "q"},
+        ],
+    )
+    service = await Service.start(settings, migrate=False)
+    try:
+        assert (await check_health(service)).scheduler == "stopped"
+        scheduling = await build_scheduling(service, agent_runner=ScriptedAgentRunner(), slack=slack)
+        assert scheduling.schedules is not None
+        await scheduling.start()
+        try:
+            assert await scheduling.scheduler.check_leadership()
+            assert (await check_health(service)).scheduler == "leader"
+            declared = await scheduling.schedules.list(channel="C0DIGEST")
+            assert [(entry.schedule.origin, entry.schedule.cron) for entry in declared] == [
+                ("config", "0 9 * * mon-fri"),
+                ("config", "0 * * * *"),
+            ]
+            # A second replica starting from the same config changes nothing and stands by.
+            follower = await build_scheduling(service, agent_runner=ScriptedAgentRunner(), slack=slack)
+            assert await follower.schedules.list(channel="C0DIGEST") == declared  # type: ignore[union-attr]
+            await follower.scheduler.refresh()
+            assert not await follower.scheduler.check_leadership()
+            assert follower.scheduler.state == "stopped"  # built, not started
+            outcome = await follower.scheduler.fire(
+                schedule_job_key(declared[1].schedule.id), datetime.now(UTC).replace(minute=0, second=0)
+            )
+            assert outcome == "not-leader"
+            await follower.stop()
+        finally:
+            await scheduling.stop()
+        assert scheduling.scheduler.state == "stopped"
+    finally:
+        await service.aclose()
