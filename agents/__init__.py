@@ -1,4 +1,4 @@
-"""Agents: the answer boundary the channels use, the model gateway, and (soon) graphs, memory, prompts, schedules."""
+"""Agents: the answer boundary the channels use, the model gateway, the answer graph, memory, prompts and traces."""
 
 from agents.answers import (
     AgentAnswer,
@@ -11,14 +11,24 @@ from agents.answers import (
     ProgressCallback,
     ProgressEvent,
 )
+from agents.answer_graph import build_answer_graph
+from agents.approvals import ApprovalStore
+from agents.config import AgentConfig
 from agents.errors import (
     AgentError,
+    ApprovalError,
+    ApprovalNotFoundError,
+    MemoryNotFoundError,
     ModelError,
     ModelNotConfiguredError,
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
+    PromptError,
+    PromptNotFoundError,
+    PromptValidationError,
 )
+from agents.long_term_memory import Memory, MemoryStore
 from agents.model_gateway import (
     ChatMessage,
     ChatModel,
@@ -30,8 +40,30 @@ from agents.model_gateway import (
     ToolSpec,
     create_chat_model,
 )
+from agents.persistence import AgentPersistence
+from agents.prompts import PromptStore, PromptSummary, PromptVersion
+from agents.runtime import AgentRuntime
+from agents.traces import TraceRecord, TraceStore
 
 __all__ = [
+    "AgentConfig",
+    "AgentPersistence",
+    "AgentRuntime",
+    "ApprovalError",
+    "ApprovalNotFoundError",
+    "ApprovalStore",
+    "Memory",
+    "MemoryNotFoundError",
+    "MemoryStore",
+    "PromptError",
+    "PromptNotFoundError",
+    "PromptStore",
+    "PromptSummary",
+    "PromptValidationError",
+    "PromptVersion",
+    "TraceRecord",
+    "TraceStore",
+    "build_answer_graph",
     "AgentAnswer",
     "AgentRequest",
     "AgentRunner",

@@ -25,3 +25,27 @@ class ModelTimeoutError(ModelError, TimeoutError):
 
 class ModelRequestError(ModelError, ValueError):
     """The model endpoint rejected the request (4xx other than 429): wrong model name, key or arguments."""
+
+
+class PromptError(AgentError):
+    """A prompt could not be read or changed."""
+
+
+class PromptNotFoundError(PromptError, LookupError):
+    """No prompt (or no such version of it) exists; the message names what does."""
+
+
+class PromptValidationError(PromptError, ValueError):
+    """A prompt name or text is not acceptable (empty text, a name with spaces)."""
+
+
+class ApprovalError(AgentError):
+    """A pending approval could not be decided."""
+
+
+class ApprovalNotFoundError(ApprovalError, LookupError):
+    """No run is waiting for this approval id (unknown, or already decided)."""
+
+
+class MemoryNotFoundError(AgentError, LookupError):
+    """The user has no memory with this id."""

@@ -8,6 +8,7 @@ flags: ``side_effects`` (the run pauses for a person's approval before it execut
 from __future__ import annotations
 
 import inspect
+import json
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -83,6 +84,10 @@ class Tool(ABC, Generic[ArgsT]):
     def describe(self, context: ToolContext) -> str:
         """The description the model reads; override to mention per-deployment details (configured endpoints)."""
         return self.description
+
+    def summarize_call(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        """One line telling the person who approves a side-effect call what exactly will happen."""
+        return f"run {self.name} with {json.dumps(arguments, ensure_ascii=False, sort_keys=True)}"
 
     def parameters(self) -> dict[str, Any]:
         """The JSON Schema of the arguments, as the model sees it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -32,6 +33,13 @@ class HttpRequestTool(Tool[HttpRequestArguments]):
             return self.description + " No endpoints are configured, so it cannot be used."
         listing = "; ".join(f"{name} ({e.method}): {e.description or 'no description'}" for name, e in endpoints.items())
         return f"{self.description} Endpoints: {listing}."
+
+    def summarize_call(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        endpoint = context.settings.endpoints.get(str(arguments.get("endpoint")))
+        if endpoint is None:
+            return f"call the unknown endpoint {arguments.get('endpoint')!r} (it will be refused)"
+        body = f" with body {json.dumps(arguments['body'], sort_keys=True)}" if arguments.get("body") else ""
+        return f"call {arguments['endpoint']}: {endpoint.method} {endpoint.url}{body}"
 
     async def run(self, arguments: HttpRequestArguments, context: ToolContext) -> str:
         endpoint = context.settings.endpoints.get(arguments.endpoint)
