@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -133,9 +134,11 @@ def tool(
 
     The first parameter's annotation is the argument model; the docstring is what the model reads.
     """
+    # Argument models defined next to a tool inside a function are found through the caller's local names.
+    caller_names = dict(sys._getframe(1).f_locals)
 
     def decorate(function: ToolFunction[ArgsT]) -> FunctionTool[ArgsT]:
-        hints = typing.get_type_hints(function)
+        hints = typing.get_type_hints(function, localns=caller_names)
         first = next(iter(inspect.signature(function).parameters), None)
         model = hints.get(first) if first else None
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
