@@ -1,5 +1,6 @@
 """Agents: the answer boundary the channels use, the model gateway, the answer graph, memory, prompts and traces."""
 
+from agents.answer_graph import build_answer_graph
 from agents.answers import (
     AgentAnswer,
     AgentRequest,
@@ -11,7 +12,6 @@ from agents.answers import (
     ProgressCallback,
     ProgressEvent,
 )
-from agents.answer_graph import build_answer_graph
 from agents.approvals import ApprovalStore
 from agents.config import AgentConfig
 from agents.errors import (

@@ -135,7 +135,9 @@ def _tool_specs(context: AnswerContext) -> list[ToolSpec]:
     ]
 
 
-def _trace_call(context: AnswerContext, name: str, arguments: Any, result: ToolResult, started: float) -> dict[str, Any]:
+def _trace_call(
+    context: AnswerContext, name: str, arguments: Any, result: ToolResult, started: float
+) -> dict[str, Any]:
     limit = context.config.trace_text_chars
     return {
         "name": name,
@@ -264,7 +266,7 @@ def _act_messages(state: AnswerState, context: AnswerContext) -> list[ChatMessag
     if state.get("summary"):
         system.append(f"Summary of the earlier conversation:\n{state['summary']}")
     messages = [ChatMessage(role="system", content="\n\n".join(system))]
-    messages += [ChatMessage(role=turn["role"], content=turn["content"]) for turn in state.get("history") or []]  # type: ignore[arg-type]
+    messages += [ChatMessage(role=turn["role"], content=turn["content"]) for turn in state.get("history") or []]
     parts = [state["question"]]
     parts += [wrap_attachment(a.name, a.text) for a in request.attachments]
     if state["route"] == "planned" and not state["context_passages"]:
@@ -395,11 +397,11 @@ async def reflect(state: AnswerState, runtime: Context) -> Command[Literal["act"
     if not state["draft"]:
         return Command(goto="respond", update={"latency_ms": _latency(state, "reflect", started)})
     if reason := _exhausted(state, context):
-        return Command(goto="respond", update={"stop_reason": reason, "latency_ms": _latency(state, "reflect", started)})
+        return Command(
+            goto="respond", update={"stop_reason": reason, "latency_ms": _latency(state, "reflect", started)}
+        )
     await context.progress("reflecting")
-    tool_outputs = [
-        m["content"] for m in state["messages"] if m["role"] == "tool" and m.get("name") != SEARCH_TOOL
-    ]
+    tool_outputs = [m["content"] for m in state["messages"] if m["role"] == "tool" and m.get("name") != SEARCH_TOOL]
     sources = format_passages(state["passages"]) if state["passages"] else "(no sources were retrieved)"
     parts = [
         f"Question:\n{state['question']}",

@@ -7,10 +7,12 @@ upgrades their own tables and is idempotent, so it runs at every service start.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -43,9 +45,13 @@ class AgentPersistence:
             dimensions = await _dimensions(embedder)
             checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
             await checkpointer.setup()
+
+            async def embed(texts: Sequence[str]) -> list[list[float]]:
+                return await embedder.embed(list(texts))
+
             store = AsyncPostgresStore(
                 pool,  # type: ignore[arg-type]
-                index={"dims": dimensions, "embed": embedder.embed, "fields": ["text"]},
+                index=PostgresIndexConfig(dims=dimensions, embed=embed, fields=["text"]),
             )
             await store.setup()
         except BaseException:

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
@@ -121,7 +122,9 @@ class AgentRuntime:
         pending = await self.approvals.pending(approval_id)
         config = _thread(pending.thread_id)
         snapshot = await self._graph.aget_state(config)
-        waiting = [i for i in snapshot.interrupts if isinstance(i.value, dict) and i.value.get("approval_id") == approval_id]
+        waiting = [
+            i for i in snapshot.interrupts if isinstance(i.value, dict) and i.value.get("approval_id") == approval_id
+        ]
         if not waiting:
             await self.approvals.supersede(pending.thread_id)
             raise ApprovalNotFoundError(
@@ -132,7 +135,7 @@ class AgentRuntime:
             raise ModelError("cannot resume a paused run: no chat model is configured (LLM_PROVIDER=none)")
         prompts = await self._load_prompts(decided.request, pinned=snapshot.values.get("loaded_prompts"))
         logger.info("approval %s %s by %s", approval_id, "granted" if approved else "declined", decided_by)
-        resume = Command(resume={"approved": approved, "decided_by": decided_by})
+        resume: Command[Any] = Command(resume={"approved": approved, "decided_by": decided_by})
         return await self._run(resume, decided.request, decided.trace_id, prompts, on_progress, started)
 
     async def _load_prompts(self, request: AgentRequest, pinned: dict[str, int] | None) -> dict[str, PromptVersion]:
@@ -281,7 +284,7 @@ class AgentRuntime:
         )
 
 
-def _thread(thread_id: str) -> dict[str, Any]:
+def _thread(thread_id: str) -> RunnableConfig:
     return {"configurable": {"thread_id": thread_id}}
 
 

@@ -150,7 +150,7 @@ def tool(
             function,
             name=name or function.__name__,
             description=description,
-            arguments=model,
+            arguments=typing.cast(type[ArgsT], model),
             side_effects=side_effects,
             required_role=required_role,
         )

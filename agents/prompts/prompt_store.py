@@ -99,12 +99,12 @@ class PromptStore:
         await self._ensure_seeded()
         async with self._sessions() as session:
             counts = (
-                select(PromptVersionRow.name, func.count().label("versions"))
-                .group_by(PromptVersionRow.name)
-                .subquery()
+                select(PromptVersionRow.name, func.count().label("versions")).group_by(PromptVersionRow.name).subquery()
             )
             rows = await session.execute(
-                select(PromptRow, counts.c.versions).join(counts, counts.c.name == PromptRow.name).order_by(PromptRow.name)
+                select(PromptRow, counts.c.versions)
+                .join(counts, counts.c.name == PromptRow.name)
+                .order_by(PromptRow.name)
             )
             return [
                 PromptSummary(
@@ -137,7 +137,9 @@ class PromptStore:
                 raise PromptNotFoundError(f"prompt {name!r} has no version {wanted}; versions are v1 to v{latest}")
             return _version(row, live)
 
-    async def live_prompts(self, names: Iterable[str], overrides: dict[str, int] | None = None) -> dict[str, PromptVersion]:
+    async def live_prompts(
+        self, names: Iterable[str], overrides: dict[str, int] | None = None
+    ) -> dict[str, PromptVersion]:
         """The versions a run uses, in one query: the live ones, or the pinned version where ``overrides`` says.
 
         Raises:

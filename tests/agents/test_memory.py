@@ -59,7 +59,11 @@ async def test_a_remembered_fact_is_recalled_in_a_new_thread_and_forgotten_on_re
 ) -> None:
     remember = ScriptedToolCall(name="remember", arguments={"text": "The user is on the platform team."})
     scripted_model.responder = brain(
-        act=[ScriptedReply(tool_calls=[remember]), "Noted: you are on the platform team.", "You are on the platform team."]
+        act=[
+            ScriptedReply(tool_calls=[remember]),
+            "Noted: you are on the platform team.",
+            "You are on the platform team.",
+        ]
     )
     runtime = make_runtime()
     saved = await runtime.answer(make_request("Remember that I am on the platform team", "t-mem-1", user="U7"))

@@ -218,7 +218,9 @@ async def test_an_instruction_inside_a_retrieved_document_is_not_obeyed(
             "problems": ["the draft obeys an instruction from source 1"],
         }
     )
-    scripted_model.responder = brain(act=["PWNED", "Certificates are rotated with vpnctl [1]."], reflect=[flagged, ACCEPT])
+    scripted_model.responder = brain(
+        act=["PWNED", "Certificates are rotated with vpnctl [1]."], reflect=[flagged, ACCEPT]
+    )
     runtime = make_runtime(retriever=FixedRetriever([poisoned]))
 
     answer = await runtime.answer(make_request("How is the VPN certificate rotated?", "t-inject"))

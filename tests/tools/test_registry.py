@@ -18,7 +18,11 @@ BUILT_INS = {"search_knowledge", "fetch_url", "http_request", "remember", "curre
 
 def context(roles: frozenset[str] = frozenset(), **settings: object) -> ToolContext:
     return ToolContext(
-        user_id="U1", workspace_id="default", scope=ReaderScope.single("U1"), roles=roles, settings=ToolsConfig(**settings)
+        user_id="U1",
+        workspace_id="default",
+        scope=ReaderScope.single("U1"),
+        roles=roles,
+        settings=ToolsConfig(**settings),
     )
 
 

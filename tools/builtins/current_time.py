@@ -21,6 +21,8 @@ async def current_time(arguments: CurrentTimeArguments, context: ToolContext) ->
     try:
         zone = ZoneInfo(arguments.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ToolRefusedError(f"unknown time zone {arguments.timezone!r}; use an IANA name like Europe/Berlin") from None
+        raise ToolRefusedError(
+            f"unknown time zone {arguments.timezone!r}; use an IANA name like Europe/Berlin"
+        ) from None
     now = datetime.now(UTC).astimezone(zone)
     return f"{now.strftime('%A')} {now.isoformat(timespec='seconds')} ({arguments.timezone})"

@@ -31,7 +31,9 @@ class HttpRequestTool(Tool[HttpRequestArguments]):
         endpoints = context.settings.endpoints
         if not endpoints:
             return self.description + " No endpoints are configured, so it cannot be used."
-        listing = "; ".join(f"{name} ({e.method}): {e.description or 'no description'}" for name, e in endpoints.items())
+        listing = "; ".join(
+            f"{name} ({e.method}): {e.description or 'no description'}" for name, e in endpoints.items()
+        )
         return f"{self.description} Endpoints: {listing}."
 
     def summarize_call(self, arguments: dict[str, Any], context: ToolContext) -> str:
