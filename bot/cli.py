@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 
 from agents import AgentError
 from bot import __version__
+from bot.cli_agent import add_agent_commands
+from bot.cli_prompts import add_prompts_commands
 from bot.errors import BotError, SettingsError
 from bot.logging_config import configure_logging, run_context
 from bot.settings import Settings, load_settings
@@ -60,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(handler=_db_upgrade)
+
+    # --- agent runtime (issue 4): ask, chat, prompts ---
+    add_agent_commands(commands)
+    add_prompts_commands(commands)
+    # --- end agent runtime
     return parser
 
 

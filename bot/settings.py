@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agents import ChatModelConfig
+from agents import AgentConfig, ChatModelConfig
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig
+from tools import ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
 
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
 
     switchboard_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     prompt_editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- agent runtime (issue 4): config-file tables [agent] (budgets, memory) and [tools] (allow-lists, endpoints)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    # --- end agent runtime
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
@@ -152,6 +158,7 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
+        values += self.tools.secret_values()  # agent runtime: endpoint header values
         return values
 
 
