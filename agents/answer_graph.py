@@ -1,17 +1,19 @@
-"""The answer graph: start -> (plan) -> act <-> tools -> reflect -> respond, with budgets and approvals.
+"""The answer graph: start -> (plan) -> act <-> approve/tools -> reflect -> respond, with budgets and approvals.
 
-``start`` recalls the user's memories, folds long history into a summary and routes: direct questions go to
-``retrieve`` (one search, no model call), others to ``plan``. ``act`` is the tool loop; side-effect tool calls pass
-``approve``, which pauses the run with ``interrupt()`` until a person decides. ``reflect`` critiques the draft against
-the sources and may send it back once or more (``AgentConfig.max_revisions``). When a budget runs out, ``respond``
-gives the best answer so far with a plain note.
+``start`` folds long history into a summary, recalls the user's memories and routes: a direct question is
+searched right there (one search, no model call) and goes to ``act``; others go to ``plan`` first. ``act`` is the
+tool loop; side-effect tool calls pass ``approve``, which pauses the run with ``interrupt()`` until a person decides.
+``reflect`` critiques the draft against the sources and may send it back (``AgentConfig.max_revisions`` times).
+When a budget runs out, ``respond`` gives the best answer so far with a plain note.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -63,30 +65,28 @@ def build_answer_graph(
     graph = StateGraph(AnswerState, context_schema=AnswerContext)
     graph.add_node("start", start)
     graph.add_node("plan", plan)
-    graph.add_node("retrieve", retrieve)
     graph.add_node("act", act, destinations=("approve", "reflect", "respond"))
     graph.add_node("approve", approve)
     graph.add_node("tools", run_tools)
     graph.add_node("reflect", reflect, destinations=("act", "respond"))
     graph.add_node("respond", respond)
     graph.add_edge(START, "start")
-    graph.add_conditional_edges("start", _after_start, ["plan", "retrieve"])
+    graph.add_conditional_edges("start", _after_start, ["plan", "act"])
     graph.add_edge("plan", "act")
-    graph.add_edge("retrieve", "act")
     graph.add_edge("approve", "tools")
     graph.add_edge("tools", "act")
     graph.add_edge("respond", END)
     return graph.compile(checkpointer=checkpointer, store=store)
 
 
-def _after_start(state: AnswerState) -> Literal["plan", "retrieve"]:
-    return "plan" if state["route"] == "planned" else "retrieve"
+def _after_start(state: AnswerState) -> Literal["plan", "act"]:
+    return "plan" if state["route"] == "planned" else "act"
 
 
 # --- bookkeeping shared by the nodes ---
 
 
-def _latency(state: AnswerState, node: str, started: float) -> dict[str, float]:
+def _latency(state: Mapping[str, Any], node: str, started: float) -> dict[str, float]:
     latency = dict(state.get("latency_ms") or {})
     latency[node] = round(latency.get(node, 0.0) + (time.perf_counter() - started) * 1000, 3)
     return latency
@@ -153,33 +153,58 @@ def _trace_call(
 
 
 async def start(state: AnswerState, runtime: Context) -> dict[str, Any]:
-    """Recall memories, keep the history within budget, choose the route."""
+    """Keep the history within budget, choose the route, and recall memories while a direct question is searched."""
     started = time.perf_counter()
     context = runtime.context
-    request = context.request
     history = list(state.get("history") or [])
     summary = state.get("summary") or ""
     updates: dict[str, Any] = {}
-    memories: list[str] = []
-    if context.memory is not None and context.config.memory_recall_limit > 0:
-        recalled = await context.memory.recall(
-            workspace_id=request.asker.workspace_id, user_id=request.asker.user_id, query=state["question"]
-        )
-        memories = [memory.text for memory in recalled]
+    route = choose_route(state["question"])
+    search_query = search_query_for(state["question"], history)
     budget = context.config.history_token_budget
     if sum(estimate_tokens(turn["content"]) for turn in history) > budget:
         history, summary, usage = await _fold_history(state, context, history, summary, budget)
         updates.update(usage)
         updates["prompt_versions"] = _used(state, context, "summary")
-    route = choose_route(state["question"])
+    if route == "direct" and SEARCH_TOOL in context.tools:
+        # Simple questions go straight to retrieval, concurrently with the memory lookup; no planning call.
+        await context.progress("searching", search_query)
+        memories, found = await asyncio.gather(_recall(state, context), _search(state, context, search_query))
+        updates.update(found)
+    else:
+        memories = await _recall(state, context)
     return {
         **updates,
         "history": history,
         "summary": summary,
         "memories": memories,
         "route": route,
-        "search_query": search_query_for(state["question"], history),
-        "latency_ms": _latency(state, "start", started),
+        "search_query": search_query,
+        "latency_ms": _latency({**state, **updates}, "start", started),
+    }
+
+
+async def _recall(state: AnswerState, context: AnswerContext) -> list[str]:
+    if context.memory is None or context.config.memory_recall_limit <= 0:
+        return []
+    asker = context.request.asker
+    recalled = await context.memory.recall(
+        workspace_id=asker.workspace_id, user_id=asker.user_id, query=state["question"]
+    )
+    return [memory.text for memory in recalled]
+
+
+async def _search(state: AnswerState, context: AnswerContext, query: str) -> dict[str, Any]:
+    """The direct route's one knowledge search with the question (as the asker; see ``search_knowledge``)."""
+    started = time.perf_counter()
+    arguments = {"query": query[:500], "limit": context.config.retrieval_limit}
+    result = await context.tools.invoke(SEARCH_TOOL, arguments, context.tool_context)
+    passages = [passage.model_dump(mode="json") for passage in result.passages]
+    return {
+        "passages": passages,
+        "context_passages": len(passages),
+        "tool_calls": [*state["tool_calls"], _trace_call(context, SEARCH_TOOL, arguments, result, started)],
+        "latency_ms": _latency(state, "retrieve", started),
     }
 
 
@@ -235,24 +260,6 @@ async def plan(state: AnswerState, runtime: Context) -> dict[str, Any]:
         "plan": parse_plan(response.text),
         "prompt_versions": _used(state, context, "planner"),
         "latency_ms": _latency(state, "plan", started),
-    }
-
-
-async def retrieve(state: AnswerState, runtime: Context) -> dict[str, Any]:
-    """The direct route: one knowledge search with the question, no model call."""
-    started = time.perf_counter()
-    context = runtime.context
-    if SEARCH_TOOL not in context.tools:
-        return {"latency_ms": _latency(state, "retrieve", started)}
-    await context.progress("searching", state["search_query"])
-    arguments = {"query": state["search_query"][:500], "limit": context.config.retrieval_limit}
-    result = await context.tools.invoke(SEARCH_TOOL, arguments, context.tool_context)
-    passages = [passage.model_dump(mode="json") for passage in result.passages]
-    return {
-        "passages": passages,
-        "context_passages": len(passages),
-        "tool_calls": [*state["tool_calls"], _trace_call(context, SEARCH_TOOL, arguments, result, started)],
-        "latency_ms": _latency(state, "retrieve", started),
     }
 
 

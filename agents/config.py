@@ -24,5 +24,7 @@ class AgentConfig(BaseModel):
     memory_min_score: float = Field(default=0.2, ge=-1.0, le=1.0)
     # Tool arguments and results are cut to this many characters in traces.
     trace_text_chars: int = Field(default=2_000, ge=100)
+    # Live prompt versions are re-read at most this often per process (a change on this replica shows at once).
+    prompt_cache_seconds: float = Field(default=2.0, ge=0.0, le=300.0)
     # None enables every installed tool; a list keeps only those names.
     enabled_tools: list[str] | None = None

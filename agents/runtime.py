@@ -69,7 +69,7 @@ class AgentRuntime:
             tools: the tool registry; by default every tool the installed packages declare.
         """
         self.config = config or AgentConfig()
-        self.prompts = PromptStore(sessions)
+        self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
         self.traces = TraceStore(sessions)
         self.approvals = ApprovalStore(sessions)
         self.memory = (
@@ -197,7 +197,7 @@ class AgentRuntime:
                 prompt_versions=dict(result.get("prompt_versions") or {}),
                 pending_approval=pending,
             )
-            await self._save_trace(request, trace_id, result, answer, "waiting", started)
+            self._save_trace(request, trace_id, result, answer, "waiting", started)
             return answer
         answer = AgentAnswer(
             text=result["answer"],
@@ -206,7 +206,7 @@ class AgentRuntime:
             prompt_versions=dict(result["prompt_versions"]),
             notes=list(result["notes"]),
         )
-        await self._save_trace(request, trace_id, result, answer, "done", started)
+        self._save_trace(request, trace_id, result, answer, "done", started)
         return answer
 
     async def _retrieval_only(
@@ -241,10 +241,14 @@ class AgentRuntime:
             notes=notes,
         )
         values = {"passages": passages, "route": "retrieval-only"}
-        await self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
+        self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
         return answer
 
-    async def _save_trace(
+    async def aclose(self) -> None:
+        """Wait for trace writes still in flight (the service calls this before closing the database)."""
+        await self.traces.flush()
+
+    def _save_trace(
         self,
         request: AgentRequest,
         trace_id: str,
@@ -256,7 +260,7 @@ class AgentRuntime:
         error: str | None = None,
     ) -> None:
         asker = request.asker
-        await self.traces.save(
+        self.traces.save_soon(
             TraceRecord(
                 trace_id=trace_id,
                 thread_id=request.thread_id,

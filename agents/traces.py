@@ -6,6 +6,8 @@ approval is saved as ``waiting`` and the same trace is updated when it resumes.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import datetime
 from typing import Any, Literal
 
@@ -17,6 +19,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import func
 
 from knowledge import Base
+
+logger = logging.getLogger(__name__)
 
 TraceStatus = Literal["done", "waiting", "failed"]
 
@@ -79,10 +83,37 @@ class TraceRecord(BaseModel):
 
 
 class TraceStore:
-    """Saves and looks up run traces."""
+    """Saves and looks up run traces.
+
+    ``save_soon`` takes the write off the answer's critical path: it runs as a task, writes of one trace stay in
+    order, ``get`` waits for this process's pending write of that trace, and ``flush`` (at shutdown) waits for all.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._pending: dict[str, asyncio.Task[None]] = {}
+
+    def save_soon(self, record: TraceRecord) -> None:
+        previous = self._pending.get(record.trace_id)
+        task = asyncio.create_task(self._save_after(previous, record), name=f"trace-{record.trace_id}")
+        self._pending[record.trace_id] = task
+        task.add_done_callback(lambda done: self._finished(record.trace_id, done))
+
+    async def _save_after(self, previous: asyncio.Task[None] | None, record: TraceRecord) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        await self.save(record)
+
+    def _finished(self, trace_id: str, task: asyncio.Task[None]) -> None:
+        if self._pending.get(trace_id) is task:
+            del self._pending[trace_id]
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("could not store trace %s", trace_id, exc_info=error)
+
+    async def flush(self) -> None:
+        """Wait for every pending trace write of this process."""
+        if self._pending:
+            await asyncio.wait(list(self._pending.values()))
 
     async def save(self, record: TraceRecord) -> None:
         """Insert the trace, or update it (a resumed run keeps its trace id)."""
@@ -96,6 +127,8 @@ class TraceStore:
             await session.execute(statement)
 
     async def get(self, trace_id: str) -> TraceRecord | None:
+        if (pending := self._pending.get(trace_id)) is not None:
+            await asyncio.wait([pending])
         async with self._sessions() as session:
             row = await session.get(TraceRow, trace_id)
             return None if row is None else _record(row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,10 +56,20 @@ class PromptSummary(BaseModel):
 class PromptStore:
     """The prompt API the CLI, Slack's ``/prompt`` and the agent runtime share."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], seed_directory: Path = SEED_DIRECTORY) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        seed_directory: Path = SEED_DIRECTORY,
+        *,
+        live_cache_seconds: float = 0.0,
+    ) -> None:
+        """``live_cache_seconds`` lets ``live_prompts`` (the per-run lookup) reuse what it read that recently;
+        another replica's change then takes effect within that time, this store's own changes at once."""
         self._sessions = sessions
         self._seed_directory = seed_directory
         self._seeded = False
+        self._live_cache_seconds = live_cache_seconds
+        self._live_cache: tuple[float, dict[str, PromptVersion]] | None = None
 
     async def seed(self) -> list[str]:
         """Create version 1 of every bundled prompt that does not exist yet; returns the names created.
@@ -140,7 +151,7 @@ class PromptStore:
     async def live_prompts(
         self, names: Iterable[str], overrides: dict[str, int] | None = None
     ) -> dict[str, PromptVersion]:
-        """The versions a run uses, in one query: the live ones, or the pinned version where ``overrides`` says.
+        """The versions a run uses: the live ones, or the pinned version where ``overrides`` says.
 
         Raises:
             PromptNotFoundError: a name or pinned version does not exist.
@@ -148,21 +159,39 @@ class PromptStore:
         await self._ensure_seeded()
         wanted = list(dict.fromkeys(names))
         overrides = overrides or {}
-        async with self._sessions() as session:
-            rows = await session.execute(
-                select(PromptVersionRow, PromptRow.live_version)
-                .join(PromptRow, PromptRow.name == PromptVersionRow.name)
-                .where(PromptVersionRow.name.in_(wanted))
-            )
-            found: dict[str, PromptVersion] = {}
-            for row, live in rows.all():
-                if row.version == overrides.get(row.name, live):
-                    found[row.name] = _version(row, live)
+        live = await self._live_versions()
+        found = {
+            name: live[name]
+            for name in wanted
+            if name in live and overrides.get(name, live[name].version) == live[name].version
+        }
+        pinned = {name: overrides[name] for name in wanted if name not in found and name in overrides}
+        if pinned:
+            async with self._sessions() as session:
+                rows = await session.scalars(select(PromptVersionRow).where(PromptVersionRow.name.in_(list(pinned))))
+                for row in rows:
+                    if row.version == pinned[row.name]:
+                        found[row.name] = _version(row, live[row.name].version if row.name in live else -1)
         missing = [name for name in wanted if name not in found]
         if missing:
             described = ", ".join(f"{n} v{overrides[n]}" if n in overrides else n for n in missing)
             raise PromptNotFoundError(f"prompts not found: {described}; see `switchboard prompts list`")
         return found
+
+    async def _live_versions(self) -> dict[str, PromptVersion]:
+        now = time.monotonic()
+        if self._live_cache is not None and now - self._live_cache[0] < self._live_cache_seconds:
+            return self._live_cache[1]
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(PromptVersionRow).join(
+                    PromptRow,
+                    (PromptRow.name == PromptVersionRow.name) & (PromptRow.live_version == PromptVersionRow.version),
+                )
+            )
+            live = {row.name: _version(row, row.version) for row in rows}
+        self._live_cache = (now, live)
+        return live
 
     async def set(self, name: str, text: str, author: str, note: str = "") -> PromptVersion:
         """Store ``text`` as the next version of ``name`` and make it live (creating the prompt if new).
@@ -194,6 +223,7 @@ class PromptStore:
                 live.updated_at = datetime.now(UTC)
             await session.flush()
             await session.refresh(row)
+        self._live_cache = None
         logger.info("prompt %s v%d set by %s", name, next_version, author)
         return _version(row, next_version)
 
