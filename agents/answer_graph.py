@@ -105,7 +105,7 @@ def _exhausted(state: AnswerState, context: AnswerContext) -> str | None:
         return "steps"
     if state["input_tokens"] + state["output_tokens"] >= budget.max_tokens:
         return "tokens"
-    if time.time() - state["started_at"] >= budget.max_seconds:
+    if time.time() - context.started_at >= budget.max_seconds:
         return "time"
     return None
 

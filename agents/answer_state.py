@@ -8,7 +8,7 @@ The context (who asks, the model, the tools, the prompts) is handed to every run
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from agents.answers import AgentRequest, ProgressCallback, ProgressEvent, Stage
@@ -27,7 +27,6 @@ class AnswerState(TypedDict, total=False):
     # This turn.
     question: str
     trace_id: str
-    started_at: float
     route: str
     search_query: str
     plan: list[str]
@@ -61,7 +60,6 @@ def turn_input(question: str, trace_id: str, loaded_prompts: dict[str, int]) -> 
     return AnswerState(
         question=question,
         trace_id=trace_id,
-        started_at=time.time(),
         route="",
         search_query=question,
         plan=[],
@@ -101,6 +99,8 @@ class AnswerContext:
     approvals: ApprovalStore
     memory: MemoryStore | None = None
     on_progress: ProgressCallback | None = None
+    # The time budget counts from here: each answer() or resume() call, so a person's approval wait is not counted.
+    started_at: float = field(default_factory=time.time)
 
     @property
     def persona(self) -> PromptVersion:

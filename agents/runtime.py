@@ -7,9 +7,11 @@ of every run.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+import weakref
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -82,6 +84,15 @@ class AgentRuntime:
         self._retriever = retriever
         self._model = chat_model
         self._graph = build_answer_graph(checkpointer, store)
+        # One run at a time per thread in this process (e.g. a retried Slack event must not interleave checkpoints).
+        self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._thread_locks.get(thread_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._thread_locks[thread_id] = lock
+        return lock
 
     @property
     def mode(self) -> str:
@@ -92,6 +103,12 @@ class AgentRuntime:
         started = time.perf_counter()
         if self._model is None:
             return await self._retrieval_only(request, on_progress, str(uuid.uuid4().hex), NO_MODEL_LABEL, started)
+        async with self._thread_lock(request.thread_id):
+            return await self._answer_in_thread(request, on_progress, started)
+
+    async def _answer_in_thread(
+        self, request: AgentRequest, on_progress: ProgressCallback | None, started: float
+    ) -> AgentAnswer:
         config = _thread(request.thread_id)
         snapshot = await self._graph.aget_state(config)
         values: dict[str, Any] = snapshot.values or {}
@@ -120,6 +137,18 @@ class AgentRuntime:
         """
         started = time.perf_counter()
         pending = await self.approvals.pending(approval_id)
+        async with self._thread_lock(pending.thread_id):
+            return await self._resume_in_thread(pending, approved, decided_by, on_progress, started)
+
+    async def _resume_in_thread(
+        self,
+        pending: PendingApproval,
+        approved: bool,
+        decided_by: str,
+        on_progress: ProgressCallback | None,
+        started: float,
+    ) -> AgentAnswer:
+        approval_id = pending.approval_id
         config = _thread(pending.thread_id)
         snapshot = await self._graph.aget_state(config)
         waiting = [
@@ -130,9 +159,9 @@ class AgentRuntime:
             raise ApprovalNotFoundError(
                 f"the run that asked for approval {approval_id} is no longer waiting (a newer question replaced it)"
             )
-        decided = await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
         if self._model is None:
             raise ModelError("cannot resume a paused run: no chat model is configured (LLM_PROVIDER=none)")
+        decided = await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
         prompts = await self._load_prompts(decided.request, pinned=snapshot.values.get("loaded_prompts"))
         logger.info("approval %s %s by %s", approval_id, "granted" if approved else "declined", decided_by)
         resume: Command[Any] = Command(resume={"approved": approved, "decided_by": decided_by})

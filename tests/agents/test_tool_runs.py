@@ -270,3 +270,18 @@ async def test_a_failing_model_falls_back_to_passages_with_a_note(
     assert answer.notes and "could not answer" in answer.notes[0]
     trace = await runtime.traces.get(answer.trace_id)
     assert trace is not None and trace.status == "failed" and trace.error
+
+
+async def test_a_run_out_of_time_keeps_the_draft_it_has_and_says_so(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer
+) -> None:
+    # The draft arrives after the whole time budget is spent, so reflection is skipped and the draft is answered.
+    scripted_model.responder = brain(act=[ScriptedReply(text="Run vpnctl [1].", delay_seconds=0.3)])
+    runtime = make_runtime(config=AgentConfig(max_seconds=0.2))
+
+    answer = await runtime.answer(make_request("How do I rotate the VPN certificate?", "t-slow"))
+
+    assert answer.text == "Run vpnctl [1]."
+    assert answer.citations[0].title == "VPN certificate rotation"
+    assert any("took longer than one answer may take" in note for note in answer.notes)
+    assert chat_requests(scripted_model, "reflect") == []
