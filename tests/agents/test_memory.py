@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agents import AgentConfig
+import pytest
+
+from agents import AgentConfig, MemoryNotFoundError
 from tests.agents.conftest import RuntimeFactory, brain, chat_requests, make_request
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
 
@@ -85,5 +87,7 @@ async def test_a_remembered_fact_is_recalled_in_a_new_thread_and_forgotten_on_re
     forgotten = await runtime.memory.forget(workspace_id="default", user_id="U7", memory_id=kept[0].memory_id)
     assert forgotten.text == "The user is on the platform team."
     assert await runtime.memory.list_memories(workspace_id="default", user_id="U7") == []
+    with pytest.raises(MemoryNotFoundError):
+        await runtime.memory.forget(workspace_id="default", user_id="U7", memory_id=kept[0].memory_id)
     await runtime.answer(make_request("Which team am I on?", "t-mem-3", user="U7"))
     assert "platform team" not in chat_requests(scripted_model, "act")[-1]["messages"][0]["content"]
