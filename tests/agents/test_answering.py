@@ -7,8 +7,18 @@ from __future__ import annotations
 
 import json
 
-from agents import ProgressEvent
-from tests.agents.conftest import ACCEPT, RuntimeFactory, brain, chat_requests, make_request
+from agents import AgentRequest, ProgressEvent
+from knowledge import AccessList
+from tests.agents.conftest import (
+    ACCEPT,
+    VPN_MAC,
+    FixedRetriever,
+    RuntimeFactory,
+    brain,
+    chat_requests,
+    make_request,
+    passage,
+)
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
 
 
@@ -113,3 +123,24 @@ async def test_not_in_the_knowledge_says_so_without_sources(
     told = chat_requests(scripted_model, "act")[0]["messages"][-1]["content"]
     assert "No passages in the knowledge matched this question" in told
     assert "say it is not in the knowledge" in told
+
+
+async def test_the_askers_permissions_and_sources_restrict_what_the_model_sees(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer
+) -> None:
+    salaries = passage(5, "VPN stipend salaries", "The VPN stipend is 40 EUR; salary bands are secret.", source="hr")
+    wiki = passage(6, "VPN wiki", "The VPN certificate is rotated yearly.", source="wiki")
+    retriever = FixedRetriever([(salaries, AccessList.restricted(users=["U_HR"])), VPN_MAC, wiki])
+    scripted_model.responder = brain(act=["Run vpnctl [1]."])
+    runtime = make_runtime(retriever=retriever)
+    asker = make_request("How is the VPN certificate rotated?", "t-perm").asker
+    restricted = asker.model_copy(update={"sources": ("handbook",)})
+
+    await runtime.answer(
+        AgentRequest(question="How is the VPN certificate rotated?", thread_id="t-perm", asker=restricted)
+    )
+
+    told = json.dumps(chat_requests(scripted_model, "act")[0])
+    assert "salary bands" not in told and "rotated yearly" not in told
+    assert "vpnctl rotate" in told
+    assert retriever.queries[-1].scope == asker.scope and retriever.queries[-1].sources == ("handbook",)
