@@ -145,6 +145,7 @@ def _trace_call(
         "result": truncate(result.content, limit),
         "error": result.is_error,
         "chunk_ids": [passage.chunk_id for passage in result.passages],
+        "at": round(time.time() - (time.perf_counter() - started), 6),
         "ms": round((time.perf_counter() - started) * 1000, 3),
     }
 

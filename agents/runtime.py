@@ -18,6 +18,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.store.base import BaseStore
 from langgraph.types import Command
+from opentelemetry.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.answer_graph import build_answer_graph
@@ -30,6 +31,7 @@ from agents.errors import ApprovalNotFoundError, ModelError
 from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
 from agents.prompts import PromptStore, PromptVersion
+from agents.telemetry import export_run, run_tracer
 from agents.traces import TraceRecord, TraceStatus, TraceStore
 from knowledge import Retriever, SearchQuery
 from tools import ToolContext, ToolRegistry, ToolsConfig
@@ -59,6 +61,7 @@ class AgentRuntime:
         tools: ToolRegistry | None = None,
         tools_config: ToolsConfig | None = None,
         config: AgentConfig | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         """Build the runtime.
 
@@ -69,6 +72,8 @@ class AgentRuntime:
             retriever: the knowledge index searched as the asker; None when no index is configured.
             chat_model: None runs in retrieval-only mode.
             tools: the tool registry; by default every tool the installed packages declare.
+            tracer_provider: where OpenTelemetry spans of runs go; by default the process-wide provider (a no-op
+                unless an OpenTelemetry SDK is configured).
         """
         self.config = config or AgentConfig()
         self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
@@ -84,6 +89,7 @@ class AgentRuntime:
         self._retriever = retriever
         self._model = chat_model
         self._graph = build_answer_graph(checkpointer, store)
+        self._tracer = run_tracer(tracer_provider)
         # One run at a time per thread in this process (e.g. a retried Slack event must not interleave checkpoints).
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -289,32 +295,33 @@ class AgentRuntime:
         error: str | None = None,
     ) -> None:
         asker = request.asker
-        self.traces.save_soon(
-            TraceRecord(
-                trace_id=trace_id,
-                thread_id=request.thread_id,
-                user_id=asker.user_id,
-                channel=asker.channel,
-                workspace_id=asker.workspace_id,
-                question=request.question,
-                answer=answer.text,
-                mode=answer.mode,
-                status=status,
-                route=str(values.get("route") or ""),
-                model=str(values.get("model") or ""),
-                plan=list(values.get("plan") or []),
-                tool_calls=list(values.get("tool_calls") or []),
-                chunk_ids=[int(p["chunk_id"]) for p in values.get("passages") or []],
-                prompt_versions=answer.prompt_versions,
-                reflections=list(values.get("reflections") or []),
-                latency_ms=dict(values.get("latency_ms") or {}),
-                notes=answer.notes,
-                input_tokens=int(values.get("input_tokens") or 0),
-                output_tokens=int(values.get("output_tokens") or 0),
-                total_ms=round((time.perf_counter() - started) * 1000, 3),
-                error=error,
-            )
+        record = TraceRecord(
+            trace_id=trace_id,
+            thread_id=request.thread_id,
+            user_id=asker.user_id,
+            channel=asker.channel,
+            workspace_id=asker.workspace_id,
+            question=request.question,
+            answer=answer.text,
+            mode=answer.mode,
+            status=status,
+            route=str(values.get("route") or ""),
+            model=str(values.get("model") or ""),
+            plan=list(values.get("plan") or []),
+            tool_calls=list(values.get("tool_calls") or []),
+            chunk_ids=[int(p["chunk_id"]) for p in values.get("passages") or []],
+            prompt_versions=answer.prompt_versions,
+            reflections=list(values.get("reflections") or []),
+            latency_ms=dict(values.get("latency_ms") or {}),
+            notes=answer.notes,
+            input_tokens=int(values.get("input_tokens") or 0),
+            output_tokens=int(values.get("output_tokens") or 0),
+            total_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=error,
         )
+        self.traces.save_soon(record)
+        provider = self._model.provider if self._model is not None else "none"
+        export_run(self._tracer, record, provider_name=provider, ended_at=time.time())
 
 
 def _thread(thread_id: str) -> RunnableConfig:
