@@ -285,3 +285,20 @@ async def test_a_run_out_of_time_keeps_the_draft_it_has_and_says_so(
     assert answer.citations[0].title == "VPN certificate rotation"
     assert any("took longer than one answer may take" in note for note in answer.notes)
     assert chat_requests(scripted_model, "reflect") == []
+
+
+async def test_a_new_question_replaces_a_run_waiting_for_approval(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer, ticket_api: TicketApi
+) -> None:
+    scripted_model.responder = brain(act=[open_ticket_call(), "Run vpnctl [1]."])
+    ticket_api.calls.clear()
+    runtime = make_runtime(tools_config=tickets_config(ticket_api))
+    paused = await runtime.answer(make_request("Please open a ticket: my VPN is broken", "t-supersede"))
+    assert paused.pending_approval is not None
+
+    answer = await runtime.answer(make_request("How do I rotate the VPN certificate?", "t-supersede"))
+
+    assert answer.text == "Run vpnctl [1]." and answer.pending_approval is None
+    with pytest.raises(ApprovalNotFoundError, match="superseded"):
+        await runtime.resume(paused.pending_approval.approval_id, approved=True, decided_by="U2")
+    assert ticket_api.calls == []
