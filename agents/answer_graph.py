@@ -310,7 +310,7 @@ async def act(state: AnswerState, runtime: Context) -> Command[Literal["approve"
             },
         )
     return Command(
-        goto="reflect",
+        goto="reflect" if context.config.reflection else "respond",
         update={
             **usage,
             "draft": response.text.strip(),

@@ -14,6 +14,8 @@ class AgentConfig(BaseModel):
     max_steps: int = Field(default=10, ge=2, le=100)
     max_seconds: float = Field(default=120.0, gt=0)
     max_tokens: int = Field(default=40_000, ge=500)
+    # Reflection critiques every draft (one model call); off trades the check for latency (e.g. the phone line).
+    reflection: bool = True
     # How often reflection may send a draft back for revision.
     max_revisions: int = Field(default=1, ge=0, le=5)
     # Earlier turns of the thread kept verbatim; older ones are folded into a running summary.

@@ -141,6 +141,18 @@ class TraceStore:
         async with self._sessions() as session:
             return [_record(row) for row in await session.scalars(query)]
 
+    async def prompt_version_counts(self, name: str) -> dict[int, int]:
+        """How many stored runs used each version of prompt ``name`` (for ``/prompt stats``)."""
+        version = TraceRow.prompt_versions[name].astext.cast(Integer)
+        query = (
+            select(version, func.count())
+            .where(TraceRow.prompt_versions.has_key(name))
+            .group_by(version)
+            .order_by(version)
+        )
+        async with self._sessions() as session:
+            return {int(v): int(n) for v, n in (await session.execute(query)).all()}
+
 
 def _record(row: TraceRow) -> TraceRecord:
     return TraceRecord.model_validate({name: getattr(row, name) for name in TraceRecord.model_fields})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from agents import AgentRequest, ProgressEvent
+from agents import AgentConfig, AgentRequest, ProgressEvent
 from knowledge import AccessList
 from tests.agents.conftest import (
     ACCEPT,
@@ -144,3 +144,18 @@ async def test_the_askers_permissions_and_sources_restrict_what_the_model_sees(
     assert "salary bands" not in told and "rotated yearly" not in told
     assert "vpnctl rotate" in told
     assert retriever.queries[-1].scope == asker.scope and retriever.queries[-1].sources == ("handbook",)
+
+
+async def test_runs_per_prompt_version_and_reflection_switched_off(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer
+) -> None:
+    scripted_model.responder = brain(act=["Run vpnctl [1]."])
+    runtime = make_runtime(config=AgentConfig(reflection=False))
+    before = await runtime.traces.prompt_version_counts("answer")
+
+    answer = await runtime.answer(make_request("How do I rotate the VPN certificate?", "t-stats"))
+
+    assert chat_requests(scripted_model, "reflect") == []
+    assert answer.prompt_versions == {"answer": 1}
+    after = await runtime.traces.prompt_version_counts("answer")
+    assert after[1] == before.get(1, 0) + 1
