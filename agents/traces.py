@@ -86,7 +86,7 @@ class TraceStore:
     """Saves and looks up run traces.
 
     ``save_soon`` takes the write off the answer's critical path: it runs as a task, writes of one trace stay in
-    order, ``get`` waits for this process's pending write of that trace, and ``flush`` (at shutdown) waits for all.
+    order, reads wait for this process's pending writes, and ``flush`` (also at shutdown) waits for all of them.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -135,6 +135,7 @@ class TraceStore:
 
     async def recent(self, *, limit: int = 20, thread_id: str | None = None) -> list[TraceRecord]:
         """The newest traces, optionally of one thread."""
+        await self.flush()
         query = select(TraceRow).order_by(TraceRow.created_at.desc()).limit(limit)
         if thread_id is not None:
             query = query.where(TraceRow.thread_id == thread_id)
@@ -143,6 +144,7 @@ class TraceStore:
 
     async def prompt_version_counts(self, name: str) -> dict[int, int]:
         """How many stored runs used each version of prompt ``name`` (for ``/prompt stats``)."""
+        await self.flush()
         version = TraceRow.prompt_versions[name].astext.cast(Integer)
         query = (
             select(version, func.count())

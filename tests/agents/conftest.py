@@ -154,6 +154,7 @@ async def make_runtime(
 ) -> AsyncIterator[RuntimeFactory]:
     """Build runtimes on the shared persistence; each call is a fresh instance, as after a restart."""
     models: list[OpenAIChatModel] = []
+    runtimes: list[AgentRuntime] = []
 
     def build(
         *,
@@ -169,7 +170,7 @@ async def make_runtime(
                 ChatModelConfig(provider="openai", base_url=scripted_model.base_url, model="scripted", max_retries=0)
             )
             models.append(model)
-        return AgentRuntime(
+        runtime = AgentRuntime(
             sessions=sessions,
             checkpointer=persistence.checkpointer,
             store=persistence.store,
@@ -179,7 +180,11 @@ async def make_runtime(
             tools_config=tools_config,
             **kwargs,
         )
+        runtimes.append(runtime)
+        return runtime
 
     yield build
+    for runtime in runtimes:
+        await runtime.aclose()
     for model in models:
         await model.aclose()
