@@ -27,7 +27,7 @@ from agents.answer_state import AnswerContext, AnswerState, turn_input
 from agents.answers import AgentAnswer, AgentRequest, Citation, PendingApproval, ProgressCallback, ProgressEvent
 from agents.approvals import ApprovalStore
 from agents.config import AgentConfig
-from agents.errors import ApprovalNotFoundError, ModelError
+from agents.errors import ApprovalNotFoundError, ModelError, ModelNotConfiguredError
 from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
 from agents.prompts import PromptStore, PromptVersion
@@ -166,7 +166,7 @@ class AgentRuntime:
                 f"the run that asked for approval {approval_id} is no longer waiting (a newer question replaced it)"
             )
         if self._model is None:
-            raise ModelError("cannot resume a paused run: no chat model is configured (LLM_PROVIDER=none)")
+            raise ModelNotConfiguredError("cannot resume a paused run: no chat model is configured (LLM_PROVIDER=none)")
         decided = await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
         prompts = await self._load_prompts(decided.request, pinned=snapshot.values.get("loaded_prompts"))
         logger.info("approval %s %s by %s", approval_id, "granted" if approved else "declined", decided_by)
@@ -180,7 +180,8 @@ class AgentRuntime:
     def _context(
         self, request: AgentRequest, prompts: dict[str, PromptVersion], on_progress: ProgressCallback | None
     ) -> AnswerContext:
-        assert self._model is not None  # noqa: S101 - callers checked retrieval-only mode first
+        if self._model is None:
+            raise ModelNotConfiguredError("the answer graph needs a chat model; without one answers are retrieval-only")
         asker = request.asker
         tool_context = ToolContext(
             user_id=asker.user_id,
