@@ -1,5 +1,6 @@
-"""Agents: the answer boundary the channels use, the model gateway, and (soon) graphs, memory, prompts, schedules."""
+"""Agents: the answer boundary the channels use, the model gateway, the answer graph, memory, prompts and traces."""
 
+from agents.answer_graph import build_answer_graph
 from agents.answers import (
     AgentAnswer,
     AgentRequest,
@@ -11,13 +12,21 @@ from agents.answers import (
     ProgressCallback,
     ProgressEvent,
 )
+from agents.approvals import ApprovalStore
+from agents.config import AgentConfig
 from agents.errors import (
     AgentError,
+    ApprovalError,
+    ApprovalNotFoundError,
+    MemoryNotFoundError,
     ModelError,
     ModelNotConfiguredError,
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
+    PromptError,
+    PromptNotFoundError,
+    PromptValidationError,
     ScheduleError,
     ScheduleInputError,
     ScheduleNotFoundError,
@@ -27,6 +36,7 @@ from agents.errors import (
 
 # Phone intake summaries (issue 6).
 from agents.intake import CallTurn, IntakeDraft, IntakeSummary, summarize_call, transcript_summary
+from agents.long_term_memory import Memory, MemoryStore
 from agents.model_gateway import (
     ChatMessage,
     ChatModel,
@@ -38,8 +48,30 @@ from agents.model_gateway import (
     ToolSpec,
     create_chat_model,
 )
+from agents.persistence import AgentPersistence
+from agents.prompts import PromptStore, PromptSummary, PromptVersion
+from agents.runtime import AgentRuntime
+from agents.traces import TraceRecord, TraceStore
 
 __all__ = [
+    "AgentConfig",
+    "AgentPersistence",
+    "AgentRuntime",
+    "ApprovalError",
+    "ApprovalNotFoundError",
+    "ApprovalStore",
+    "Memory",
+    "MemoryNotFoundError",
+    "MemoryStore",
+    "PromptError",
+    "PromptNotFoundError",
+    "PromptStore",
+    "PromptSummary",
+    "PromptValidationError",
+    "PromptVersion",
+    "TraceRecord",
+    "TraceStore",
+    "build_answer_graph",
     "AgentAnswer",
     "AgentRequest",
     "AgentRunner",

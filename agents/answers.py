@@ -15,6 +15,7 @@ from knowledge import ReaderScope
 
 Channel = Literal["slack", "phone", "cli", "schedule"]
 Role = Literal["editor", "admin"]
+Stage = Literal["planning", "searching", "using_tool", "reflecting", "answering"]
 
 
 class Asker(BaseModel):
@@ -85,7 +86,7 @@ class AgentAnswer(BaseModel):
 class ProgressEvent(BaseModel):
     """What the agent is doing now, for a "working on it" message that changes as the run goes."""
 
-    stage: Literal["planning", "searching", "using_tool", "reflecting", "answering"]
+    stage: Stage
     detail: str = ""
 
 

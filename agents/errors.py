@@ -49,3 +49,27 @@ class ScheduleNotFoundError(ScheduleError, LookupError):
 
 class SchedulePermissionError(ScheduleError, PermissionError):
     """The user may not create, remove or run this schedule (channel schedules need an editor or admin)."""
+
+
+class PromptError(AgentError):
+    """A prompt could not be read or changed."""
+
+
+class PromptNotFoundError(PromptError, LookupError):
+    """No prompt (or no such version of it) exists; the message names what does."""
+
+
+class PromptValidationError(PromptError, ValueError):
+    """A prompt name or text is not acceptable (empty text, a name with spaces)."""
+
+
+class ApprovalError(AgentError):
+    """A pending approval could not be decided."""
+
+
+class ApprovalNotFoundError(ApprovalError, LookupError):
+    """No run is waiting for this approval id (unknown, or already decided)."""
+
+
+class MemoryNotFoundError(AgentError, LookupError):
+    """The user has no memory with this id."""

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 
 from agents import AgentError
 from bot import __version__
+from bot.cli_agent import add_agent_commands
+from bot.cli_prompts import add_prompts_commands
 from bot.errors import BotError, SettingsError
 from bot.logging_config import configure_logging, run_context
 from bot.settings import Settings, load_settings
@@ -90,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcript = phone_commands.add_parser("transcript", help="print a call's transcript (named in its intake)")
     transcript.add_argument("call_sid", metavar="CALL_SID", help="the call's Twilio CallSid")
     transcript.set_defaults(handler=_phone_transcript)
+
+    # --- agent runtime (issue 4): ask, chat, prompts ---
+    add_agent_commands(commands)
+    add_prompts_commands(commands)
+    # --- end agent runtime
     return parser
 
 

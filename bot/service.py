@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agents import ChatModel, create_chat_model
+from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.metrics import ServiceMetrics
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.schema_migrations import upgrade_database
 from bot.settings import Settings
-from knowledge import Embedder, create_embedder, create_engine, session_factory
+from knowledge import Embedder, Retriever, create_embedder, create_engine, session_factory
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +33,13 @@ class Service:
     embedded_postgres: EmbeddedPostgres | None = None
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
+
+    # --- agent runtime (issue 4) ---
+    # The knowledge index the agent searches; None until the index branch's HybridRetriever is wired in here.
+    retriever: Retriever | None = None
+    agent_persistence: AgentPersistence | None = None
+    agent_runner: AgentRuntime | None = None
+    # --- end agent runtime
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:
@@ -58,7 +65,7 @@ class Service:
             logger.info("chat model: %s %s", chat_model.provider, chat_model.model)
         if not settings.slack_enabled:
             logger.info("Slack is disabled: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set")
-        return cls(
+        service = cls(
             settings=settings,
             database_url=database_url,
             engine=engine,
@@ -67,9 +74,39 @@ class Service:
             embedder=create_embedder(settings.embeddings),
             embedded_postgres=embedded,
         )
+        try:
+            await service._start_agent_runtime()
+        except BaseException:
+            await service.aclose()
+            raise
+        return service
+
+    # --- agent runtime (issue 4) ---
+    async def _start_agent_runtime(self) -> None:
+        """Open the checkpointer and memory store (their ``setup()`` is idempotent), seed prompts, build the runner."""
+        self.agent_persistence = await AgentPersistence.open(self.database_url, self.embedder)
+        self.agent_runner = AgentRuntime(
+            sessions=self.sessions,
+            checkpointer=self.agent_persistence.checkpointer,
+            store=self.agent_persistence.store,
+            retriever=self.retriever,
+            chat_model=self.chat_model,
+            tools_config=self.settings.tools,
+            config=self.settings.agent,
+        )
+        await self.agent_runner.prompts.seed()
+        logger.info(
+            "agent runtime ready (%s); tools: %s", self.agent_runner.mode, ", ".join(self.agent_runner.tools.names())
+        )
+
+    # --- end agent runtime
 
     async def aclose(self) -> None:
         """Close clients, then the database pool, then the embedded server (if this process started it)."""
+        if self.agent_runner is not None:  # agent runtime (issue 4)
+            await self.agent_runner.aclose()
+        if self.agent_persistence is not None:
+            await self.agent_persistence.aclose()
         if self.chat_model is not None:
             await self.chat_model.aclose()
         await self.embedder.aclose()

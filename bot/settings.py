@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agents import ChatModelConfig
+from agents import AgentConfig, ChatModelConfig
 from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, SourceConfig, SourceConfigBase
+from tools import ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
 
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
     scheduler_leader_poll_seconds: float = Field(default=1.0, gt=0)
     scheduler_refresh_seconds: float = Field(default=5.0, gt=0)
     scheduler_misfire_grace_seconds: float = Field(default=3600.0, gt=0)
+
+    # --- agent runtime (issue 4): config-file tables [agent] (budgets, memory) and [tools] (allow-lists, endpoints)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    # --- end agent runtime
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
@@ -190,6 +196,7 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
+        values += self.tools.secret_values()  # agent runtime: endpoint header values
         return values
 
 

@@ -1,0 +1,341 @@
+"""The agent runtime the channels call: ``AgentRuntime`` implements ``AgentRunner``.
+
+It loads the live prompts, runs the answer graph in the request's thread, pauses and resumes side-effect tools,
+continues a run that a crash interrupted, falls back to retrieval-only answers without a model, and stores a trace
+of every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.store.base import BaseStore
+from langgraph.types import Command
+from opentelemetry.trace import TracerProvider
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agents.answer_graph import build_answer_graph
+from agents.answer_parsing import unique_sources
+from agents.answer_state import AnswerContext, AnswerState, turn_input
+from agents.answers import AgentAnswer, AgentRequest, Citation, PendingApproval, ProgressCallback, ProgressEvent
+from agents.approvals import ApprovalStore
+from agents.config import AgentConfig
+from agents.errors import ApprovalNotFoundError, ModelError, ModelNotConfiguredError
+from agents.long_term_memory import MemoryStore
+from agents.model_gateway import ChatModel
+from agents.prompts import PromptStore, PromptVersion
+from agents.telemetry import export_run, run_tracer
+from agents.traces import TraceRecord, TraceStatus, TraceStore
+from knowledge import Retriever, SearchQuery
+from tools import ToolContext, ToolRegistry, ToolsConfig
+
+logger = logging.getLogger(__name__)
+
+# Every prompt a run may use, loaded once when it starts (the persona is added per request).
+RUN_PROMPTS = ("answer", "planner", "reflection", "memory", "summary")
+NO_MODEL_LABEL = "Retrieval-only answer (no chat model is configured): the most relevant passages in the knowledge"
+MODEL_FAILED_LABEL = "Retrieval-only answer (the chat model failed): the most relevant passages in the knowledge"
+NO_INDEX = "Retrieval-only mode, and no knowledge index is configured, so there is nothing to search."
+NOTHING_FOUND = "Nothing in the knowledge matches this question."
+EXCERPT_CHARS = 400
+
+
+class AgentRuntime:
+    """Answers questions in threads with tools, memory, reflection, approvals and traces."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        checkpointer: BaseCheckpointSaver[Any],
+        store: BaseStore | None,
+        retriever: Retriever | None,
+        chat_model: ChatModel | None,
+        tools: ToolRegistry | None = None,
+        tools_config: ToolsConfig | None = None,
+        config: AgentConfig | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        """Build the runtime.
+
+        Args:
+            sessions: the service's database sessions (prompts, traces, approvals).
+            checkpointer: LangGraph checkpointer, one thread per conversation (``AgentPersistence.checkpointer``).
+            store: LangGraph store with a vector index for long-term memories; None disables them.
+            retriever: the knowledge index searched as the asker; None when no index is configured.
+            chat_model: None runs in retrieval-only mode.
+            tools: the tool registry; by default every tool the installed packages declare.
+            tracer_provider: where OpenTelemetry spans of runs go; by default the process-wide provider (a no-op
+                unless an OpenTelemetry SDK is configured).
+        """
+        self.config = config or AgentConfig()
+        self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
+        self.traces = TraceStore(sessions)
+        self.approvals = ApprovalStore(sessions)
+        self.memory = (
+            MemoryStore(store, recall_limit=self.config.memory_recall_limit, min_score=self.config.memory_min_score)
+            if store is not None
+            else None
+        )
+        self.tools = tools or ToolRegistry.from_entry_points(enabled=self.config.enabled_tools)
+        self._tools_config = tools_config or ToolsConfig()
+        self._retriever = retriever
+        self._model = chat_model
+        self._graph = build_answer_graph(checkpointer, store)
+        self._tracer = run_tracer(tracer_provider)
+        # One run at a time per thread in this process (e.g. a retried Slack event must not interleave checkpoints).
+        self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
+        lock = self._thread_locks.get(thread_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._thread_locks[thread_id] = lock
+        return lock
+
+    @property
+    def mode(self) -> str:
+        return "agent" if self._model is not None else "retrieval-only"
+
+    async def answer(self, request: AgentRequest, on_progress: ProgressCallback | None = None) -> AgentAnswer:
+        """Answer in the request's thread. Asking the same question again after a crash continues that run."""
+        started = time.perf_counter()
+        if self._model is None:
+            return await self._retrieval_only(request, on_progress, str(uuid.uuid4().hex), NO_MODEL_LABEL, started)
+        async with self._thread_lock(request.thread_id):
+            return await self._answer_in_thread(request, on_progress, started)
+
+    async def _answer_in_thread(
+        self, request: AgentRequest, on_progress: ProgressCallback | None, started: float
+    ) -> AgentAnswer:
+        config = _thread(request.thread_id)
+        snapshot = await self._graph.aget_state(config)
+        values: dict[str, Any] = snapshot.values or {}
+        graph_input: AnswerState | None
+        if snapshot.next and not snapshot.interrupts and values.get("question") == request.question:
+            logger.info("continuing the interrupted run %s from its last checkpoint", values.get("trace_id"))
+            trace_id = str(values["trace_id"])
+            prompts = await self._load_prompts(request, pinned=values.get("loaded_prompts"))
+            graph_input = None
+        else:
+            if snapshot.interrupts:
+                superseded = await self.approvals.supersede(request.thread_id)
+                logger.info("a new question replaced a run waiting for approval (%d superseded)", superseded)
+            trace_id = uuid.uuid4().hex
+            prompts = await self._load_prompts(request, pinned=request.prompt_overrides)
+            graph_input = turn_input(request.question, trace_id, {n: p.version for n, p in prompts.items()})
+        return await self._run(graph_input, request, trace_id, prompts, on_progress, started)
+
+    async def resume(
+        self, approval_id: str, *, approved: bool, decided_by: str, on_progress: ProgressCallback | None = None
+    ) -> AgentAnswer:
+        """Continue the run waiting for ``approval_id`` from its checkpoint (works in a new process).
+
+        Raises:
+            ApprovalNotFoundError: no run is waiting for this id (unknown, already decided, or superseded).
+        """
+        started = time.perf_counter()
+        pending = await self.approvals.pending(approval_id)
+        async with self._thread_lock(pending.thread_id):
+            return await self._resume_in_thread(pending, approved, decided_by, on_progress, started)
+
+    async def _resume_in_thread(
+        self,
+        pending: PendingApproval,
+        approved: bool,
+        decided_by: str,
+        on_progress: ProgressCallback | None,
+        started: float,
+    ) -> AgentAnswer:
+        approval_id = pending.approval_id
+        config = _thread(pending.thread_id)
+        snapshot = await self._graph.aget_state(config)
+        waiting = [
+            i for i in snapshot.interrupts if isinstance(i.value, dict) and i.value.get("approval_id") == approval_id
+        ]
+        if not waiting:
+            await self.approvals.supersede(pending.thread_id)
+            raise ApprovalNotFoundError(
+                f"the run that asked for approval {approval_id} is no longer waiting (a newer question replaced it)"
+            )
+        if self._model is None:
+            raise ModelNotConfiguredError("cannot resume a paused run: no chat model is configured (LLM_PROVIDER=none)")
+        decided = await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
+        prompts = await self._load_prompts(decided.request, pinned=snapshot.values.get("loaded_prompts"))
+        logger.info("approval %s %s by %s", approval_id, "granted" if approved else "declined", decided_by)
+        resume: Command[Any] = Command(resume={"approved": approved, "decided_by": decided_by})
+        return await self._run(resume, decided.request, decided.trace_id, prompts, on_progress, started)
+
+    async def _load_prompts(self, request: AgentRequest, pinned: dict[str, int] | None) -> dict[str, PromptVersion]:
+        names = [*RUN_PROMPTS, request.persona_prompt]
+        return await self.prompts.live_prompts(names, overrides=pinned or {})
+
+    def _context(
+        self, request: AgentRequest, prompts: dict[str, PromptVersion], on_progress: ProgressCallback | None
+    ) -> AnswerContext:
+        if self._model is None:
+            raise ModelNotConfiguredError("the answer graph needs a chat model; without one answers are retrieval-only")
+        asker = request.asker
+        tool_context = ToolContext(
+            user_id=asker.user_id,
+            workspace_id=asker.workspace_id,
+            scope=asker.scope,
+            settings=self._tools_config,
+            roles=frozenset(asker.roles),
+            sources=asker.sources,
+            retriever=self._retriever,
+            memory=self.memory,
+        )
+        return AnswerContext(
+            request=request,
+            model=self._model,
+            tools=self.tools,
+            tool_context=tool_context,
+            prompts=prompts,
+            config=self.config,
+            approvals=self.approvals,
+            memory=self.memory,
+            on_progress=on_progress,
+        )
+
+    async def _run(
+        self,
+        graph_input: AnswerState | Command[Any] | None,
+        request: AgentRequest,
+        trace_id: str,
+        prompts: dict[str, PromptVersion],
+        on_progress: ProgressCallback | None,
+        started: float,
+    ) -> AgentAnswer:
+        context = self._context(request, prompts, on_progress)
+        config = _thread(request.thread_id)
+        try:
+            result: dict[str, Any] = await self._graph.ainvoke(graph_input, config, context=context)
+        except ModelError as error:
+            # The user still gets the passages; the thread keeps its checkpoint, so asking again continues the run.
+            logger.warning("model failed during run %s: %s", trace_id, error)
+            return await self._retrieval_only(
+                request, on_progress, trace_id, MODEL_FAILED_LABEL, started, error=str(error)
+            )
+        interrupts = result.get("__interrupt__") or []
+        if interrupts:
+            pending = PendingApproval.model_validate(interrupts[0].value)
+            answer = AgentAnswer(
+                text=f"Before I go on I need a person to approve this action: {pending.description}.",
+                trace_id=trace_id,
+                prompt_versions=dict(result.get("prompt_versions") or {}),
+                pending_approval=pending,
+            )
+            self._save_trace(request, trace_id, result, answer, "waiting", started)
+            return answer
+        answer = AgentAnswer(
+            text=result["answer"],
+            citations=[Citation.model_validate(citation) for citation in result["citations"]],
+            trace_id=trace_id,
+            prompt_versions=dict(result["prompt_versions"]),
+            notes=list(result["notes"]),
+        )
+        self._save_trace(request, trace_id, result, answer, "done", started)
+        return answer
+
+    async def _retrieval_only(
+        self,
+        request: AgentRequest,
+        on_progress: ProgressCallback | None,
+        trace_id: str,
+        label: str,
+        started: float,
+        *,
+        error: str | None = None,
+    ) -> AgentAnswer:
+        """The best passages with their sources, labelled as such: no model, or the model failed."""
+        if on_progress is not None:
+            await on_progress(ProgressEvent(stage="searching", detail=request.question))
+        passages: list[dict[str, Any]] = []
+        if self._retriever is None:
+            text = NO_INDEX
+        else:
+            asker = request.asker
+            query = SearchQuery(
+                text=request.question, scope=asker.scope, limit=self.config.retrieval_limit, sources=asker.sources
+            )
+            passages = [p.model_dump(mode="json") for p in await self._retriever.search(query)]
+            text = _passage_listing(label, passages) if passages else NOTHING_FOUND
+        notes = [] if error is None else ["The chat model could not answer just now, so this lists passages instead."]
+        answer = AgentAnswer(
+            text=text,
+            citations=[Citation.model_validate(c) for c in unique_sources(passages)],
+            trace_id=trace_id,
+            mode="retrieval-only",
+            notes=notes,
+        )
+        values = {"passages": passages, "route": "retrieval-only"}
+        self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
+        return answer
+
+    async def aclose(self) -> None:
+        """Wait for trace writes still in flight (the service calls this before closing the database)."""
+        await self.traces.flush()
+
+    def _save_trace(
+        self,
+        request: AgentRequest,
+        trace_id: str,
+        values: dict[str, Any],
+        answer: AgentAnswer,
+        status: TraceStatus,
+        started: float,
+        *,
+        error: str | None = None,
+    ) -> None:
+        asker = request.asker
+        record = TraceRecord(
+            trace_id=trace_id,
+            thread_id=request.thread_id,
+            user_id=asker.user_id,
+            channel=asker.channel,
+            workspace_id=asker.workspace_id,
+            question=request.question,
+            answer=answer.text,
+            mode=answer.mode,
+            status=status,
+            route=str(values.get("route") or ""),
+            model=str(values.get("model") or ""),
+            plan=list(values.get("plan") or []),
+            tool_calls=list(values.get("tool_calls") or []),
+            chunk_ids=[int(p["chunk_id"]) for p in values.get("passages") or []],
+            prompt_versions=answer.prompt_versions,
+            reflections=list(values.get("reflections") or []),
+            latency_ms=dict(values.get("latency_ms") or {}),
+            notes=answer.notes,
+            input_tokens=int(values.get("input_tokens") or 0),
+            output_tokens=int(values.get("output_tokens") or 0),
+            total_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=error,
+        )
+        self.traces.save_soon(record)
+        provider = self._model.provider if self._model is not None else "none"
+        export_run(self._tracer, record, provider_name=provider, ended_at=time.time())
+
+
+def _thread(thread_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _passage_listing(label: str, passages: list[dict[str, Any]]) -> str:
+    lines = [f"{label}, not a written answer:"]
+    for number, passage in enumerate(passages, 1):
+        heading = " > ".join(passage.get("heading_path") or [])
+        title = f"{passage['title']} > {heading}" if heading else passage["title"]
+        excerpt = " ".join(passage["text"].split())
+        if len(excerpt) > EXCERPT_CHARS:
+            excerpt = excerpt[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " ..."
+        lines.append(f"\n[{number}] {title}\n{excerpt}\n{passage['url']}")
+    return "\n".join(lines)

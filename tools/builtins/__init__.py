@@ -1,0 +1,1 @@
+"""Switchboard's built-in tools; registered through the ``switchboard.tools`` entry points like any plugin."""
