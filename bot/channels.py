@@ -29,18 +29,20 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     settings = service.settings
     slack = create_slack_client(settings)
 
-    # Phone line: /phone/voice, /phone/gather, /phone/status (503 until an agent runtime is wired).
+    runner = service.runner
+    # Phone line: /phone/voice, /phone/gather, /phone/status.
     phone_line = PhoneLine(
         PhoneConfig.from_settings(settings),
         service.sessions,
-        runner=None,
+        runner=runner,
         chat_model=service.chat_model,
         slack=slack,
+        prompts=runner.prompts,
     )
     stack.push_async_callback(phone_line.aclose)
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
-    scheduling = await build_scheduling(service, agent_runner=None, slack=slack)
+    scheduling = await build_scheduling(service, agent_runner=runner, slack=slack)
     await scheduling.start()
     stack.push_async_callback(scheduling.stop)
 

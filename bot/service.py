@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.errors import BotError
 from bot.metrics import ServiceMetrics
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.schema_migrations import upgrade_database
@@ -40,6 +41,13 @@ class Service:
     agent_persistence: AgentPersistence | None = None
     agent_runner: AgentRuntime | None = None
     # --- end agent runtime
+
+    @property
+    def runner(self) -> AgentRuntime:
+        """The agent runtime; present on every service built by ``Service.start``."""
+        if self.agent_runner is None:
+            raise BotError("the agent runtime is not running: build the service with Service.start()")
+        return self.agent_runner
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:

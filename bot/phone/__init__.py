@@ -4,12 +4,11 @@ from bot.phone.caller_numbers import caller_user_id, mask_number
 from bot.phone.calls import CallStore
 from bot.phone.config import PhoneConfig
 from bot.phone.errors import PhoneError, UnknownCallError
-from bot.phone.intake import DEFAULT_INTAKE_SUMMARY_PROMPT, IntakeFiler
+from bot.phone.intake import IntakeFiler
 from bot.phone.spoken_text import to_spoken_text
 from bot.phone.webhook import PhoneLine
 
 __all__ = [
-    "DEFAULT_INTAKE_SUMMARY_PROMPT",
     "CallStore",
     "IntakeFiler",
     "PhoneConfig",

@@ -8,7 +8,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import ChatModel, summarize_call
+from agents import ChatModel, PromptStore, summarize_call
 from bot.phone.caller_numbers import mask_number
 from bot.phone.calls import CallStore
 from bot.phone.errors import UnknownCallError
@@ -16,19 +16,7 @@ from bot.phone.intake_blocks import intake_blocks, intake_fallback_text
 
 logger = logging.getLogger(__name__)
 
-# Used until the agents branch's PromptStore lands: at merge, replace this constant with the live version of the
-# versioned prompt named "intake_summary" (seeded from agents/prompts/intake_summary.md).
-DEFAULT_INTAKE_SUMMARY_PROMPT = """\
-You write intake notes for a support team from the transcript of a phone call between a caller and an \
-automated assistant. Answer with one JSON object and nothing else, with these fields:
-- "caller_name": the caller's name if they said it, else null
-- "reason": one sentence: why they called
-- "details": the facts the team needs (account, product, dates, what they already tried), in a few sentences
-- "urgency": "low", "normal" or "high" ("high" only for an outage, a safety or security issue, or a hard deadline \
-today)
-- "promised": what the assistant promised the caller (for example a call back), or "" if nothing
-- "follow_up": true if a person should contact the caller (they asked for one, or their question was not answered)
-Use only what the transcript says; do not invent names, numbers or promises."""
+INTAKE_PROMPT = "intake_summary"
 
 
 class IntakeFiler:
@@ -40,13 +28,13 @@ class IntakeFiler:
         chat_model: ChatModel | None,
         slack: AsyncWebClient | None,
         intake_channel: str | None,
-        prompt_text: str = DEFAULT_INTAKE_SUMMARY_PROMPT,
+        prompts: PromptStore,
     ) -> None:
         self._store = store
         self._chat_model = chat_model
         self._slack = slack
         self._channel = intake_channel
-        self._prompt_text = prompt_text
+        self._prompts = prompts
 
     async def file(self, call_sid: str) -> bool:
         """Summarize, store and post the call's intake; False when it had already been filed."""
@@ -58,9 +46,11 @@ class IntakeFiler:
         call = await self._store.get_call(call_sid)
         if call is None:
             raise UnknownCallError(call_sid)
+        # The live version of the versioned prompt, read per intake so an expert's edit applies to the next call.
+        prompt = await self._prompts.get(INTAKE_PROMPT)
         summary = await summarize_call(
             self._chat_model,
-            self._prompt_text,
+            prompt.text,
             await self._store.transcript(call_sid),
             caller_number=call.caller_number,
             follow_up_requested=call.follow_up_requested,

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from agents import AgentRequest, AgentRunner, Asker, ChatModel
+from agents import AgentRequest, AgentRunner, Asker, ChatModel, PromptStore
 from bot.phone.caller_numbers import caller_user_id, mask_number
 from bot.phone.calls import AnswerState, CallStore
 from bot.phone.config import PhoneConfig
-from bot.phone.intake import DEFAULT_INTAKE_SUMMARY_PROMPT, IntakeFiler
+from bot.phone.intake import IntakeFiler
 from bot.phone.signature import is_from_twilio, read_form
 from bot.phone.spoken_text import to_spoken_text
 from bot.phone.twiml import empty, goodbye, hold, listen
@@ -67,7 +67,7 @@ class PhoneLine:
         runner: the agent runtime; ``None`` while the service runs without one (the routes then answer 503).
         chat_model: the model for intake summaries; ``None`` in retrieval-only mode (plain summaries).
         slack: the Slack Web API client intakes are posted with; ``None`` when Slack is disabled.
-        intake_prompt: the intake-summary prompt text.
+        prompts: the versioned prompts; the intake summary uses the live ``intake_summary``.
     """
 
     def __init__(
@@ -77,12 +77,12 @@ class PhoneLine:
         runner: AgentRunner | None,
         chat_model: ChatModel | None,
         slack: AsyncWebClient | None,
-        intake_prompt: str = DEFAULT_INTAKE_SUMMARY_PROMPT,
+        prompts: PromptStore,
     ) -> None:
         self.config = config
         self.store = CallStore(sessions)
         self._runner = runner
-        self._filer = IntakeFiler(self.store, chat_model, slack, config.intake_channel, intake_prompt)
+        self._filer = IntakeFiler(self.store, chat_model, slack, config.intake_channel, prompts)
         # Agent runs in flight in this process, by answer id: awaited directly when the redirect lands here,
         # polled through the database when it lands on another replica.
         self._runs: dict[str, asyncio.Task[None]] = {}

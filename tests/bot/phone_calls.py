@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
-from agents import AgentRunner, create_chat_model
+from agents import AgentRunner, PromptStore, create_chat_model
 from bot.http_app import create_app
 from bot.phone import PhoneConfig, PhoneLine
 from bot.service import Service
@@ -125,6 +125,7 @@ async def running_phone_line(
         runner=runner,
         chat_model=chat_model,
         slack=create_slack_client(settings),
+        prompts=PromptStore(sessions),
     )
     app = create_app(service, extra_routes=line.routes())
     public_base = settings.public_base_url or INTERNAL_BASE
