@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agents import ChatModel, create_chat_model
+from agents import AgentRunner, ChatModel, create_chat_model
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.metrics import ServiceMetrics
 from bot.schema_migrations import upgrade_database
@@ -30,6 +30,9 @@ class Service:
     embedder: Embedder
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     embedded_postgres: EmbeddedPostgres | None = None
+    # --- agent runtime for the channels (Slack) ---
+    # Set by whoever builds the agent runtime; the Slack channel is mounted only when there is one to call.
+    agent_runner: AgentRunner | None = None
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents import ChatModelConfig
@@ -18,6 +18,17 @@ from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
+
+
+class SlackChannelSettings(BaseModel):
+    """One ``[channels.<CHANNEL_ID>]`` table of the config file: how the bot behaves in that Slack channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Knowledge sources this channel's answers draw on; None (the key left out) means every source.
+    sources: list[str] | None = None
+    # "mentions": answer only when mentioned (and in threads it already answered); "all": every top-level question.
+    respond_to: Literal["mentions", "all"] = "mentions"
 
 
 def _comma_separated(value: Any) -> Any:
@@ -60,6 +71,12 @@ class Settings(BaseSettings):
 
     switchboard_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     prompt_editors: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- Slack channel settings and reader groups (config file only) ---
+    # ``[channels.C0123]`` tables, keyed by Slack channel ID.
+    channels: dict[str, SlackChannelSettings] = Field(default_factory=dict)
+    # ``[groups]``: group name -> Slack user IDs; a reader's groups decide which restricted documents they may read.
+    groups: dict[str, list[str]] = Field(default_factory=dict)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
