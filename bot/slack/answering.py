@@ -253,21 +253,17 @@ class AnswerFlow:
         """Turn the working message into the answer (follow-ups in the thread when it is long), keep the answer's
         prompt versions and sources for ratings, and ask for approval when the run is paused for one."""
         messages = answer_messages(answer, notes)
+        record = {"team_id": team_id, "channel_id": channel_id, "thread_ts": thread_ts, "asker_id": asker_id}
+        # Stored before the buttons appear, so even the quickest click finds the prompt versions and sources.
+        await store.record_answer(self.sessions, answer, message_ts=working_ts or "", **record)
         last_ts = working_ts
         for index, message in enumerate(messages):
             if index == 0 and working_ts is not None:
                 await self._update(channel_id, working_ts, message)
             else:
                 last_ts = await self._post(channel_id, thread_ts, message)
-        await store.record_answer(
-            self.sessions,
-            answer,
-            team_id=team_id,
-            channel_id=channel_id,
-            thread_ts=thread_ts,
-            message_ts=last_ts or "",
-            asker_id=asker_id,
-        )
+        if last_ts != working_ts and last_ts is not None:
+            await store.record_answer(self.sessions, answer, message_ts=last_ts, **record)
         pending = answer.pending_approval
         if pending is not None:
             await store.store_approval(self.sessions, pending, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)

@@ -103,7 +103,7 @@ class SlackHarness:
             "type": "view_submission",
             "team": {"id": "T1"},
             "user": {"id": user, "team_id": "T1"},
-            "view": {**view, "id": "V1", "state": {"values": values}},
+            "view": {"type": "modal", **view, "id": "V1", "state": {"values": values}},
         }
         return await self.send(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
