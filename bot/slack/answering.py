@@ -116,10 +116,10 @@ class AnswerFlow:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def drain(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for running work; what is cut off is recovered from its stored event."""
+    async def drain(self, grace_seconds: float) -> None:
+        """Wait up to ``grace_seconds`` for running work; what is cut off is recovered from its stored event."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
 
     async def bot_user_id(self) -> str | None:
         if self._bot_user_id is None:
@@ -266,7 +266,9 @@ class AnswerFlow:
             await store.record_answer(self.sessions, answer, message_ts=last_ts, **record)
         pending = answer.pending_approval
         if pending is not None:
-            await store.store_approval(self.sessions, pending, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts)
+            await store.store_approval(
+                self.sessions, pending, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
+            )
             approval_ts = await self._post(channel_id, thread_ts, approval_request_message(pending))
             await store.set_approval_message(self.sessions, pending.approval_id, approval_ts)
 

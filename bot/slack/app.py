@@ -87,7 +87,11 @@ class SlackChannel:
 
     def _register_commands(self) -> None:
         async def route(
-            body: dict[str, Any], context: AsyncBoltContext, ack: AsyncAck, respond: AsyncRespond, client: AsyncWebClient
+            body: dict[str, Any],
+            context: AsyncBoltContext,
+            ack: AsyncAck,
+            respond: AsyncRespond,
+            client: AsyncWebClient,
         ) -> None:
             await self.commands.dispatch(
                 body=body, context=context, ack=ack, respond=respond, client=client, spawn=self.flow.spawn

@@ -180,7 +180,7 @@ def approval_request_message(pending: PendingApproval) -> SlackMessage:
     lines = [f":raised_hand: <@{pending.requested_by}>, I need an approval before I continue: {what}"]
     if pending.arguments:
         arguments = escape_mrkdwn(json.dumps(pending.arguments, indent=2, ensure_ascii=False))
-        lines.append(f"```\n{arguments[:SECTION_TEXT_LIMIT - 200]}\n```")
+        lines.append(f"```\n{arguments[: SECTION_TEXT_LIMIT - 200]}\n```")
     text = "\n".join(lines)
     return SlackMessage(
         text=text,

@@ -74,7 +74,14 @@ async def test_reply_in_an_answered_thread_continues_without_a_mention(
         await slack.event({**follow_up, "text": "unrelated", "ts": "300.000002", "thread_ts": "300.000001"})
         await slack.event({**follow_up, "user": "UBOT", "text": "mine", "ts": "200.000010", "thread_ts": "200.000001"})
         await slack.event(
-            {**follow_up, "bot_id": "B2", "subtype": "bot_message", "text": "x", "ts": "200.11", "thread_ts": "200.000001"}
+            {
+                **follow_up,
+                "bot_id": "B2",
+                "subtype": "bot_message",
+                "text": "x",
+                "ts": "200.11",
+                "thread_ts": "200.000001",
+            }
         )
         await slack.channel.flow.drain(10)
 
@@ -87,7 +94,13 @@ async def test_a_retried_event_is_answered_once_even_after_a_restart(
     slack_api: FakeSlackApi, harness_args: dict[str, Any]
 ) -> None:
     runner = ScriptedAgentRunner()
-    event = {"type": "app_mention", "user": "U1", "text": "<@UBOT> where is the VPN guide?", "ts": "400.1", "channel": "C1"}
+    event = {
+        "type": "app_mention",
+        "user": "U1",
+        "text": "<@UBOT> where is the VPN guide?",
+        "ts": "400.1",
+        "channel": "C1",
+    }
     event_id = "Ev" + uuid.uuid4().hex[:10]
     async with running_slack(slack_api, runner, **harness_args) as slack:
         first = await slack.event(event, event_id=event_id)
@@ -140,7 +153,14 @@ async def test_dm_uses_the_askers_scope_and_a_channel_uses_every_members(
     slack_api.channel_members["C2"] = ["U1", "U2", "UBOT"]
     runner = ScriptedAgentRunner()
     async with running_slack(slack_api, runner, **harness_args) as slack:
-        dm = {"type": "message", "channel_type": "im", "user": "U1", "channel": "D1", "text": "my payslip?", "ts": "700.1"}
+        dm = {
+            "type": "message",
+            "channel_type": "im",
+            "user": "U1",
+            "channel": "D1",
+            "text": "my payslip?",
+            "ts": "700.1",
+        }
         await slack.event(dm)
         await slack.mention("team goals?", channel="C2", ts="700.2")
         chatter = {"type": "message", "channel_type": "channel", "user": "U2", "channel": "C2", "ts": "700.3"}

@@ -127,11 +127,17 @@ def _needs_approval(request: AgentRequest) -> AgentAnswer:
 
 
 async def _approval_id(slack_api: FakeSlackApi, count: int) -> str:
-    posts = await slack_api.wait_for("chat.postMessage", count * 2)
-    for post in reversed(posts):
-        for block in post.get("blocks") or []:
-            if block["type"] == "actions" and block["elements"][0]["action_id"] == "approval_approve":
-                return str(block["elements"][0]["value"])
+    """The approval id on the ``count``-th Approve / Reject message, once it is posted."""
+    for _ in range(500):
+        ids = [
+            str(block["elements"][0]["value"])
+            for post in slack_api.calls_to("chat.postMessage")
+            for block in post.get("blocks") or []
+            if block["type"] == "actions" and block["elements"][0]["action_id"] == "approval_approve"
+        ]
+        if len(ids) >= count:
+            return ids[count - 1]
+        await asyncio.sleep(0.02)
     raise AssertionError("no approval message")
 
 

@@ -93,10 +93,12 @@ class FakeSlackApi:
         with self._lock:
             return [c.response["ts"] for c in self.calls if c.method == "chat.postMessage" and c.status == 200]
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 15.0, **match: Any) -> list[dict[str, Any]]:
+    async def wait_for(
+        self, method: str, count: int = 1, within_seconds: float = 15.0, **match: Any
+    ) -> list[dict[str, Any]]:
         """Wait until ``count`` successful calls of ``method`` (whose params include ``match``) were made."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within_seconds
         while True:
             found = [params for params in self.calls_to(method) if all(params.get(k) == v for k, v in match.items())]
             if len(found) >= count:
@@ -105,9 +107,9 @@ class FakeSlackApi:
                 raise AssertionError(f"expected {count} {method} calls matching {match}, got {len(found)}: {found}")
             await asyncio.sleep(0.02)
 
-    async def wait_for_responses(self, count: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
+    async def wait_for_responses(self, count: int = 1, within_seconds: float = 15.0) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within_seconds
         while len(self.responses) < count:
             if loop.time() > deadline:
                 raise AssertionError(f"expected {count} response_url posts, got {self.responses}")
