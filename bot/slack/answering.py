@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import AgentAnswer, AgentRequest, AgentRunner, ProgressEvent
+from agents import AgentAnswer, AgentRequest, AgentRunner, ProgressCallback, ProgressEvent
 from bot.logging_config import current_run_id, run_context
 from bot.slack import store
 from bot.slack.attachments import AttachmentReader
@@ -277,8 +277,9 @@ class AnswerFlow:
             self._runs = asyncio.Semaphore(self.max_concurrent_runs)
         return self._runs
 
-    def _progress_updater(self, channel_id: str, message_ts: str) -> Any:
-        last_update: float | None = None
+    def _progress_updater(self, channel_id: str, message_ts: str) -> ProgressCallback:
+        # The working message was just posted: the first change waits out the interval like every later one.
+        last_update: float | None = time.monotonic()
 
         async def on_progress(event: ProgressEvent) -> None:
             nonlocal last_update

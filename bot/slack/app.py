@@ -8,6 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -29,6 +30,7 @@ from bot.slack.events import register_event_listeners
 from bot.slack.feedback import register_feedback_listeners
 from bot.slack.identity import IdentityResolver
 from bot.slack.middleware import install_middleware
+from knowledge import create_engine
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,11 @@ class SlackChannel:
         self.settings = settings
         self.sessions = sessions
         self.client = client
+        # Without a shared HTTP session slack_sdk opens and closes one per API call, which costs more CPU than the
+        # call itself under a burst and slows acknowledgements; the channel owns this one and closes it.
+        self._http_session: aiohttp.ClientSession | None = None
+        if client.session is None:
+            self._http_session = client.session = aiohttp.ClientSession()
         self.identity = IdentityResolver(settings, client)
         self.flow = AnswerFlow(
             sessions=sessions,
@@ -72,8 +79,19 @@ class SlackChannel:
             process_before_response=True,  # listeners only schedule work, so the ack is still immediate
             name="switchboard",
         )
+        # Acknowledgements store their event through a pool of their own, so they never queue for a connection
+        # behind the answers running in the background (measured: that queue was most of the ack latency).
+        bind = sessions.kw["bind"]
+        self._ack_engine = create_engine(
+            bind.url.render_as_string(hide_password=False), pool_size=2, application_name="switchboard-slack-ack"
+        )
         install_middleware(
-            self.app, settings=settings, sessions=sessions, identity=self.identity, commands=self.commands
+            self.app,
+            settings=settings,
+            sessions=sessions,
+            ack_engine=self._ack_engine,
+            identity=self.identity,
+            commands=self.commands,
         )
         register_event_listeners(self.app, self.flow)
         register_feedback_listeners(self.app, sessions)
@@ -148,3 +166,6 @@ class SlackChannel:
             await self._socket_mode.close_async()
         await self.flow.drain(grace_seconds)
         await self.flow.attachments.aclose()
+        if self._http_session is not None:
+            await self._http_session.close()
+        await self._ack_engine.dispose()

@@ -5,6 +5,7 @@ In a DM the answer may use what the asker may read; in a shared channel only wha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -48,6 +49,7 @@ class IdentityResolver:
         self._settings = settings
         self._client = client
         self._members: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._member_lookups: dict[str, asyncio.Task[tuple[str, ...]]] = {}
         self._groups_of: dict[str, set[str]] = {}
         for group, members in settings.groups.items():
             for member in members:
@@ -84,9 +86,18 @@ class IdentityResolver:
         )
 
     async def channel_members(self, channel_id: str) -> tuple[str, ...]:
+        """Everyone in the channel; questions arriving together share one lookup, and it is reused for a minute."""
         cached = self._members.get(channel_id)
         if cached is not None and time.monotonic() - cached[0] < MEMBERS_CACHE_SECONDS:
             return cached[1]
+        lookup = self._member_lookups.get(channel_id)
+        if lookup is None:
+            lookup = asyncio.get_running_loop().create_task(self._fetch_members(channel_id))
+            self._member_lookups[channel_id] = lookup
+            lookup.add_done_callback(lambda _: self._member_lookups.pop(channel_id, None))
+        return await asyncio.shield(lookup)
+
+    async def _fetch_members(self, channel_id: str) -> tuple[str, ...]:
         members: list[str] = []
         cursor: str | None = None
         while True:

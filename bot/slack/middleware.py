@@ -14,6 +14,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.logging_config import run_context
 from bot.settings import Settings
@@ -37,9 +38,12 @@ def install_middleware(
     *,
     settings: Settings,
     sessions: store.Sessions,
+    ack_engine: AsyncEngine,
     identity: IdentityResolver,
     commands: CommandRegistry,
 ) -> None:
+    claimer = store.EventClaimer(ack_engine)
+
     async def trace(body: dict[str, Any], next_: Next) -> BoltResponse:
         with run_context():
             kind = body.get("type") or ("slash_command" if "command" in body else "unknown")
@@ -57,7 +61,7 @@ def install_middleware(
         if not event_id:
             logger.warning("ignoring a Slack event without an event_id")
             return _acknowledged()
-        if not await store.claim_event(sessions, event_id, body):
+        if not await claimer.claim(event_id, body):
             logger.info("Slack event %s already received (retry %s): not answered again", event_id, _retry(body))
             return _acknowledged()
         return await next_()

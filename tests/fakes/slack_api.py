@@ -34,7 +34,7 @@ class SlackCall(BaseModel):
 
 
 class FakeSlackApi:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.calls: list[SlackCall] = []
         self.responses: list[dict[str, Any]] = []  # posts to response_url
         self.file_downloads: list[str] = []
@@ -48,9 +48,10 @@ class FakeSlackApi:
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
                 Route("/respond/{key}", self._respond, methods=["POST"]),
+                Route("/_calls", self._recorded, methods=["GET"]),
             ]
         )
-        self._server = BackgroundServer(app)
+        self._server = BackgroundServer(app, port=port)
 
     # --- control -----------------------------------------------------------------------------------------------
 
@@ -177,6 +178,11 @@ class FakeSlackApi:
         if name not in self.files:
             return Response(status_code=404)
         return Response(self.files[name], media_type="application/octet-stream")
+
+    async def _recorded(self, request: Request) -> Response:
+        """Every recorded call, for a benchmark that runs this fake in another process."""
+        with self._lock:
+            return JSONResponse([call.model_dump() for call in self.calls])
 
     async def _respond(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body()))
