@@ -104,9 +104,9 @@ class AnswerFlow:
     attachments: AttachmentReader
     progress_interval_seconds: float = 1.0
     max_concurrent_runs: int = 32
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _bot_user_id: str | None = None
-    _runs: asyncio.Semaphore | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _bot_user_id: str | None = field(default=None, init=False)
+    _runs: asyncio.Semaphore | None = field(default=None, init=False)
 
     # --- background work -------------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Iterable
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import Asker
@@ -50,6 +51,7 @@ class IdentityResolver:
         self._client = client
         self._members: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._member_lookups: dict[str, asyncio.Task[tuple[str, ...]]] = {}
+        self._display_names: dict[str, str | None] = {}
         self._groups_of: dict[str, set[str]] = {}
         for group, members in settings.groups.items():
             for member in members:
@@ -80,10 +82,24 @@ class IdentityResolver:
             user_id=user_id,
             channel="slack",
             workspace_id=team_id,
+            display_name=await self.display_name(user_id),
             scope=ReaderScope(readers=tuple(self.reader(reader) for reader in readers)),
             roles=roles_for(self._settings, user_id),
             sources=tuple(sources) if sources is not None else None,
         )
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The name people see in Slack (kept for the process's life); None if Slack will not say."""
+        if user_id not in self._display_names:
+            try:
+                response = await self._client.users_info(user=user_id)
+            except SlackApiError as error:
+                logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+                return None
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            self._display_names[user_id] = profile.get("display_name") or profile.get("real_name") or user.get("name")
+        return self._display_names[user_id]
 
     async def channel_members(self, channel_id: str) -> tuple[str, ...]:
         """Everyone in the channel; questions arriving together share one lookup, and it is reused for a minute."""

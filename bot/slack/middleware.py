@@ -16,7 +16,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.logging_config import run_context
+from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answering import is_person_message
@@ -45,6 +45,8 @@ def install_middleware(
     claimer = store.EventClaimer(ack_engine)
 
     async def trace(body: dict[str, Any], next_: Next) -> BoltResponse:
+        if current_run_id() != "-":  # HTTP mode: the server's request middleware already gave this request an id
+            return await next_()
         with run_context():
             kind = body.get("type") or ("slash_command" if "command" in body else "unknown")
             logger.debug("slack request: %s", kind)

@@ -47,8 +47,11 @@ async def test_mention_is_answered_in_its_thread_with_sources_footer_and_both_bu
     working = slack_api.calls_to("chat.postMessage")[0]
     assert working["thread_ts"] == "100.000001" and "Working on it" in working["text"]
     assert answer["ts"] == slack_api.posted_ts()[0]  # the working message became the answer
+    progress = slack_api.calls_to("chat.update")[0]
+    assert progress["ts"] == answer["ts"] and "Searching the knowledge base" in progress["text"]
     request = runner.requests[0]
     assert request.question == "how do I deploy?"
+    assert request.asker.display_name == "U1"
     assert request.thread_id == "T1:C1:100.000001"
     text = "\n".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
     assert "Answer to: how do I deploy?" in text
