@@ -170,10 +170,18 @@ async def test_dm_uses_the_askers_scope_and_a_channel_uses_every_members(
         await slack.event({**chatter, "text": "lunch anyone?"})  # a mentions-only channel: not a question for the bot
         everything = {"type": "message", "channel_type": "channel", "user": "U2", "channel": "CALL", "ts": "700.4"}
         await slack.event({**everything, "text": "how do I book leave?"})
+        # In an answer-everything channel a mention arrives twice (message + app_mention): answered once.
+        await slack.event({**everything, "ts": "700.5", "text": "<@UBOT> who approves expenses?"})
+        await slack.mention("who approves expenses?", user="U2", channel="CALL", ts="700.5")
         await slack.channel.flow.drain(10)
 
     by_question = {request.question: request.asker for request in runner.requests}
-    assert set(by_question) == {"my payslip?", "team goals?", "how do I book leave?"}
+    assert sorted(request.question for request in runner.requests) == [
+        "how do I book leave?",
+        "my payslip?",
+        "team goals?",
+        "who approves expenses?",
+    ]
     dm_scope = by_question["my payslip?"].scope.readers
     assert [(reader.user_id, reader.groups) for reader in dm_scope] == [("U1", frozenset({"group:security"}))]
     assert [reader.user_id for reader in by_question["team goals?"].scope.readers] == ["U1", "U2"]

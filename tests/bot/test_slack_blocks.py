@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from agents import AgentAnswer, Citation, ProgressEvent
 from bot.cli import main
+from bot.errors import SettingsError
+from bot.settings import load_settings
 from bot.slack.blocks import answer_messages, split_text, working_message
 from bot.slack.mrkdwn import markdown_to_mrkdwn
 
@@ -93,3 +96,17 @@ def test_slack_manifest_cli_points_events_commands_and_interactivity_at_the_url(
     assert {"chat:write", "app_mentions:read", "commands", "files:read"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
     )
+
+
+def test_channel_settings_and_groups_load_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text(
+        '[channels.C0123]\nsources = ["handbook"]\nrespond_to = "all"\n\n[groups]\nsecurity = ["U1", "U2"]\n'
+    )
+    settings = load_settings(config)
+    assert settings.channels["C0123"].sources == ["handbook"]
+    assert settings.channels["C0123"].respond_to == "all"
+    assert settings.groups == {"security": ["U1", "U2"]}
+    config.write_text('[channels.C0123]\nrespond_to = "sometimes"\n')
+    with pytest.raises(SettingsError, match="respond_to"):
+        load_settings(config)
