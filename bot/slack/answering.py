@@ -5,6 +5,7 @@ when a tool needs one, an approval request."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -195,15 +196,21 @@ class AnswerFlow:
             logger.exception("the agent failed to answer in %s thread %s", channel, thread_ts)
             await self._update(channel, working, error_message(current_run_id()))
             return "failed"
-        await self.post_answer(
-            answer,
-            team_id=question.team_id,
-            channel_id=channel,
-            thread_ts=thread_ts,
-            working_ts=working,
-            asker_id=question.user_id,
-            notes=files.notes if files is not None else [],
-        )
+        try:
+            await self.post_answer(
+                answer,
+                team_id=question.team_id,
+                channel_id=channel,
+                thread_ts=thread_ts,
+                working_ts=working,
+                asker_id=question.user_id,
+                notes=files.notes if files is not None else [],
+            )
+        except SlackApiError as error:
+            logger.exception("Slack refused the answer in %s thread %s", channel, thread_ts)
+            with contextlib.suppress(SlackApiError):  # tell the asker if Slack still lets us; the log has the rest
+                await self._update(channel, working, error_message(current_run_id()))
+            raise error
         return "done"
 
     # --- approvals -------------------------------------------------------------------------------------------

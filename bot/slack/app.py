@@ -152,6 +152,7 @@ class SlackChannel:
         while True:
             try:
                 await self.recover_abandoned()
+                await store.prune_finished_events(self.sessions)
             except Exception:
                 logger.exception("recovering unfinished Slack events failed; trying again later")
             await asyncio.sleep(self._recovery_interval)

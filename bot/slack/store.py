@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -18,6 +18,8 @@ from bot.slack.tables import SlackAnswer, SlackApproval, SlackEvent, SlackThread
 # Longer than any agent run: an event still pending after this is taken to be lost with its process and retried.
 EVENT_LEASE = timedelta(minutes=10)
 MAX_EVENT_ATTEMPTS = 3
+# Slack retries an event for about an hour at most; a day keeps every possible retry deduplicated.
+EVENT_RETENTION = timedelta(days=1)
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -130,6 +132,17 @@ async def reclaim_abandoned_events(sessions: Sessions, limit: int = 20) -> list[
             .returning(SlackEvent.payload)
         )
         return [row[0] for row in result]
+
+
+async def prune_finished_events(sessions: Sessions, older_than: timedelta = EVENT_RETENTION) -> int:
+    """Forget finished events once Slack can no longer retry them, so the table stays small; returns how many."""
+    async with sessions.begin() as session:
+        result = await session.execute(
+            delete(SlackEvent).where(
+                SlackEvent.status != "pending", SlackEvent.received_at < datetime.now(UTC) - older_than
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def remember_thread(sessions: Sessions, team_id: str, channel_id: str, thread_ts: str) -> None:

@@ -209,7 +209,7 @@ async def test_agent_failure_gives_a_plain_message_and_never_a_traceback(
 async def test_event_left_unfinished_by_a_dead_process_is_answered_on_recovery(
     slack_api: FakeSlackApi, harness_args: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    from bot.slack.store import claim_event
+    from bot.slack.store import claim_event, prune_finished_events
 
     body = event_body(
         {"type": "app_mention", "user": "U1", "text": "<@UBOT> lost question", "ts": "1300.1", "channel": "C1"}
@@ -229,3 +229,11 @@ async def test_event_left_unfinished_by_a_dead_process_is_answered_on_recovery(
         await slack.channel.flow.drain(10)
         assert await slack.channel.recover_abandoned() == 0
     assert [request.question for request in runner.requests] == ["lost question"]
+
+    # Finished events are forgotten once Slack can no longer retry them; recent ones are kept for deduplication.
+    async with sessions.begin() as session:
+        await session.execute(
+            text("UPDATE slack_events SET received_at = now() - interval '2 days' WHERE event_id = :id"),
+            {"id": payload["event_id"]},
+        )
+    assert await prune_finished_events(sessions) == 1
