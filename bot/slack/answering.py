@@ -206,11 +206,11 @@ class AnswerFlow:
                 asker_id=question.user_id,
                 notes=files.notes if files is not None else [],
             )
-        except SlackApiError as error:
-            logger.exception("Slack refused the answer in %s thread %s", channel, thread_ts)
-            with contextlib.suppress(SlackApiError):  # tell the asker if Slack still lets us; the log has the rest
+        except SlackApiError:
+            # Tell the asker if Slack still lets us; handle_event logs the traceback and marks the event failed.
+            with contextlib.suppress(SlackApiError):
                 await self._update(channel, working, error_message(current_run_id()))
-            raise error
+            raise
         return "done"
 
     # --- approvals -------------------------------------------------------------------------------------------
