@@ -8,6 +8,7 @@ from pgvector.sqlalchemy import Vector
 # Import every package whose tables live in the shared metadata, so autogenerate sees them all.
 import agents  # noqa: F401
 import bot  # noqa: F401
+import bot.slack.tables  # noqa: F401  (the Slack channel's tables)
 import knowledge  # noqa: F401
 import tools  # noqa: F401
 from knowledge.database import Base
