@@ -1,4 +1,4 @@
-"""The channels the service runs beside its health routes: the phone line and the scheduler (Slack joins here).
+"""The channels the service runs beside its health routes: Slack, the phone line and the scheduler.
 
 Built once per ``serve`` from the started ``Service``; each registers its own shutdown on the caller's exit stack,
 so they stop in reverse order of starting, before the service closes the database.
@@ -6,6 +6,7 @@ so they stop in reverse order of starting, before the service closes the databas
 
 from __future__ import annotations
 
+import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -14,7 +15,10 @@ from starlette.routing import Route
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
+from bot.slack import SlackChannel
 from bot.slack_client import create_slack_client
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -22,28 +26,39 @@ class Channels:
     routes: list[Route]
     phone_line: PhoneLine
     scheduling: Scheduling
+    slack: SlackChannel | None
 
 
 async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     """Build and start every channel; their shutdown is pushed onto ``stack``."""
     settings = service.settings
-    slack = create_slack_client(settings)
-
     runner = service.runner
+    slack_client = create_slack_client(settings)
+    routes: list[Route] = []
+
     # Phone line: /phone/voice, /phone/gather, /phone/status.
     phone_line = PhoneLine(
         PhoneConfig.from_settings(settings),
         service.sessions,
         runner=runner,
         chat_model=service.chat_model,
-        slack=slack,
+        slack=slack_client,
         prompts=runner.prompts,
     )
     stack.push_async_callback(phone_line.aclose)
+    routes += phone_line.routes()
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
-    scheduling = await build_scheduling(service, agent_runner=runner, slack=slack)
+    scheduling = await build_scheduling(service, agent_runner=runner, slack=slack_client)
     await scheduling.start()
     stack.push_async_callback(scheduling.stop)
 
-    return Channels(routes=phone_line.routes(), phone_line=phone_line, scheduling=scheduling)
+    # Slack: POST /slack/events (HTTP mode) or a Socket Mode connection when SLACK_APP_TOKEN is set.
+    slack: SlackChannel | None = None
+    if slack_client is not None:
+        slack = SlackChannel(settings, service.sessions, runner, slack_client)
+        await slack.start()
+        stack.push_async_callback(slack.aclose, settings.shutdown_grace_seconds)
+        routes += slack.routes()
+
+    return Channels(routes=routes, phone_line=phone_line, scheduling=scheduling, slack=slack)

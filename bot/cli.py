@@ -69,6 +69,15 @@ def _phone_transcript(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _slack_manifest(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    from bot.slack import slack_manifest
+
+    print(json.dumps(slack_manifest(args.url), indent=2))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="switchboard", description="Switchboard: a chat-ops agent over your internal knowledge."
@@ -97,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_agent_commands(commands)
     add_prompts_commands(commands)
     # --- end agent runtime
+    manifest = commands.add_parser(
+        "slack-manifest", help="print the Slack app manifest (scopes, events, slash commands, interactivity URL)"
+    )
+    manifest.add_argument("--url", required=True, metavar="PUBLIC_URL", help="the service's public base URL")
+    manifest.set_defaults(handler=_slack_manifest)
     return parser
 
 

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents import AgentConfig, ChatModelConfig
@@ -20,6 +20,17 @@ from knowledge import EmbeddingsConfig, SourceConfig, SourceConfigBase
 from tools import ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
+
+
+class SlackChannelSettings(BaseModel):
+    """One ``[channels.<CHANNEL_ID>]`` table of the config file: how the bot behaves in that Slack channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Knowledge sources this channel's answers draw on; None (the key left out) means every source.
+    sources: list[str] | None = None
+    # "mentions": answer only when mentioned (and in threads it already answered); "all": every top-level question.
+    respond_to: Literal["mentions", "all"] = "mentions"
 
 
 def _comma_separated(value: Any) -> Any:
@@ -87,6 +98,11 @@ class Settings(BaseSettings):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     # --- end agent runtime
+    # --- Slack channel settings and reader groups (config file only) ---
+    # ``[channels.C0123]`` tables, keyed by Slack channel ID.
+    channels: dict[str, SlackChannelSettings] = Field(default_factory=dict)
+    # ``[groups]``: group name -> Slack user IDs; a reader's groups decide which restricted documents they may read.
+    groups: dict[str, list[str]] = Field(default_factory=dict)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"

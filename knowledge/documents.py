@@ -7,12 +7,19 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+GROUP_PREFIX = "group:"
+
+
+def group_principal(name: str) -> str:
+    return GROUP_PREFIX + name
+
 
 class AccessList(BaseModel):
     """Who may read a document: everyone (``public``), or the listed users and groups.
 
-    Principals are opaque strings in one namespace per workspace: Slack user ids (``U123``) for users, and group
-    names from the config file or the source (``group:security``) for groups.
+    ``users`` are user ids (Slack ``U123``); ``groups`` are group names as written in the config file (``security``).
+    Flattened into one list of principals, groups are namespaced (``group:security``) so no user id can ever
+    match a group.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -26,8 +33,8 @@ class AccessList(BaseModel):
         return cls(public=False, users=frozenset(users), groups=frozenset(groups))
 
     def principals(self) -> list[str]:
-        """Users and groups in one sorted list, the form stored next to each chunk."""
-        return sorted(self.users | self.groups)
+        """Users and namespaced groups in one sorted list, the form stored next to each chunk."""
+        return sorted(self.users | {group_principal(group) for group in self.groups})
 
 
 class Reader(BaseModel):
@@ -39,7 +46,8 @@ class Reader(BaseModel):
     groups: frozenset[str] = frozenset()
 
     def principals(self) -> frozenset[str]:
-        return self.groups | {self.user_id}
+        """The same namespacing as ``AccessList.principals``, so the two can be intersected."""
+        return frozenset({self.user_id} | {group_principal(group) for group in self.groups})
 
 
 class ReaderScope(BaseModel):
@@ -60,7 +68,7 @@ class ReaderScope(BaseModel):
         """The reference rule that retrieval's SQL filter implements."""
         if access.public:
             return True
-        allowed = access.users | access.groups
+        allowed = set(access.principals())
         return all(reader.principals() & allowed for reader in self.readers)
 
 

@@ -11,6 +11,7 @@ import agents.schedules  # noqa: F401  (schedule tables)
 import bot  # noqa: F401
 import bot.phone  # noqa: F401 - phone line tables (issue 6)
 import bot.scheduling  # noqa: F401  (scheduler claim rows)
+import bot.slack.tables  # noqa: F401  (the Slack channel's tables)
 import knowledge  # noqa: F401
 import tools  # noqa: F401
 from knowledge.database import Base

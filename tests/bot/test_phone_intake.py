@@ -47,9 +47,9 @@ def phone_settings(slack_api: FakeSlackApi, model: ScriptedModelServer | None, *
     )
     values: dict[str, Any] = {
         "twilio_auth_token": TOKEN,
-        "slack_bot_token": "xoxb-test",
+        "slack_bot_token": "xoxb-test-token",
         "slack_signing_secret": "test-signing-secret",
-        "slack_api_url": slack_api.url,
+        "slack_api_url": slack_api.api_url,
         "intake_channel": "C0INTAKE",
         "llm_max_retries": 0,
         **model_settings,

@@ -30,9 +30,9 @@ def slack_api() -> Iterator[FakeSlackApi]:
 def settings(slack_api: FakeSlackApi) -> Settings:
     return Settings(
         twilio_auth_token=TOKEN,
-        slack_bot_token="xoxb-test",
+        slack_bot_token="xoxb-test-token",
         slack_signing_secret="test-signing-secret",
-        slack_api_url=slack_api.url,
+        slack_api_url=slack_api.api_url,
         intake_channel="C0INTAKE",
         llm_provider="none",
         phone_hold_after_seconds=0.3,

@@ -46,7 +46,7 @@ async def replicas(
 ) -> AsyncIterator[Replicas]:
     fake_slack.reset()
     executor = ScheduledRunExecutor(
-        store, ScriptedAgentRunner(), AsyncWebClient(token="xoxb-test", base_url=fake_slack.url)
+        store, ScriptedAgentRunner(), AsyncWebClient(token="xoxb-test-token", base_url=fake_slack.api_url)
     )
     harness = Replicas(database_url, sessions, store, executor, clock)
     yield harness

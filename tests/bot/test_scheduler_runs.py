@@ -36,7 +36,7 @@ def fake_slack() -> Iterator[FakeSlackApi]:
 @pytest.fixture
 def slack(fake_slack: FakeSlackApi) -> AsyncWebClient:
     fake_slack.reset()
-    return AsyncWebClient(token="xoxb-test", base_url=fake_slack.url)
+    return AsyncWebClient(token="xoxb-test-token", base_url=fake_slack.api_url)
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def fail_with_model_down(request: AgentRequest) -> object:
 async def test_a_run_posts_the_answer_to_the_channel_and_records_it(
     store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
 ) -> None:
-    fake_slack.members["C0OPS"] = ["UED", "UANN", "UBEN"]
+    fake_slack.channel_members["C0OPS"] = ["UED", "UANN", "UBEN"]
     runner = ScriptedAgentRunner()
     executor = ScheduledRunExecutor(store, runner, slack)
     schedule = await store.add(

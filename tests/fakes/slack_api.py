@@ -1,38 +1,61 @@
-"""A minimal Slack Web API on loopback: records every call and answers the methods scheduled runs use.
+"""A fake Slack Web API on loopback that records every call, for tests that drive the real Bolt app.
 
-Answers ``auth.test``, ``chat.postMessage``, ``conversations.members`` and ``chat.getPermalink``; anything else gets
-``unknown_method``. Channels in ``refuse_channels`` make ``chat.postMessage`` fail with ``channel_not_found``.
+It answers what Switchboard calls (auth.test, chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink,
+views.open, conversations.members, users.info), serves attached files under ``/files/`` (checking the bot token),
+accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times, and
+refuses posts to the channels in ``refuse_channels`` with ``channel_not_found``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import threading
 from typing import Any
+from urllib.parse import parse_qsl
 
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.http_server import BackgroundServer
 
+BOT_USER_ID = "UBOT"
+BOT_TOKEN = "xoxb-test-token"
+
+
+class SlackCall(BaseModel):
+    method: str
+    params: dict[str, Any]
+    status: int = 200
+    response: dict[str, Any] = {}
+
 
 class FakeSlackApi:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.members: dict[str, list[str]] = {}
+    def __init__(self, port: int | None = None) -> None:
+        self.calls: list[SlackCall] = []
+        self.responses: list[dict[str, Any]] = []  # posts to response_url
+        self.file_downloads: list[str] = []
+        self.channel_members: dict[str, list[str]] = {}
+        self.files: dict[str, bytes] = {}
         self.refuse_channels: set[str] = set()
+        self._rate_limits: dict[str, tuple[int, int]] = {}
+        self._ts = itertools.count(1)
         self._lock = threading.Lock()
-        self._counter = 0
-        self._server = BackgroundServer(
-            Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])])
+        app = Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/files/{name}", self._file, methods=["GET"]),
+                Route("/respond/{key}", self._respond, methods=["POST"]),
+                Route("/_calls", self._recorded, methods=["GET"]),
+            ]
         )
+        self._server = BackgroundServer(app, port=port)
 
-    @property
-    def url(self) -> str:
-        """The base URL to give the client (``SLACK_API_URL``), with the trailing slash slack_sdk needs."""
-        return f"{self._server.url}/api/"
+    # --- control -----------------------------------------------------------------------------------------------
 
     def start(self) -> FakeSlackApi:
         self._server.start()
@@ -41,54 +64,145 @@ class FakeSlackApi:
     def stop(self) -> None:
         self._server.stop()
 
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def api_url(self) -> str:
+        return f"{self._server.url}/api/"
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
-            self.members.clear()
+            self.responses.clear()
+            self.file_downloads.clear()
+            self._rate_limits.clear()
+            self.channel_members.clear()
             self.refuse_channels.clear()
 
-    def calls_to(self, method: str) -> list[dict[str, Any]]:
-        return [arguments for name, arguments in self.calls if name == method]
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
+        self._rate_limits[method] = (times, retry_after)
+
+    def calls_to(self, method: str, status: int | None = 200) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                call.params
+                for call in self.calls
+                if call.method == method and (status is None or call.status == status)
+            ]
 
     def posted(self, channel: str | None = None) -> list[dict[str, Any]]:
-        """The ``chat.postMessage`` arguments, optionally only those to ``channel``."""
+        """The successful ``chat.postMessage`` calls' parameters, optionally only those to ``channel``."""
         return [
-            arguments
-            for method, arguments in self.calls
-            if method == "chat.postMessage" and (channel is None or arguments.get("channel") == channel)
+            params for params in self.calls_to("chat.postMessage") if channel is None or params["channel"] == channel
         ]
 
-    async def _handle(self, request: Request) -> JSONResponse:
-        method = request.path_params["method"]
-        # slack_sdk sends some methods as GET with query parameters, others as form or JSON bodies.
-        arguments: dict[str, Any] = dict(request.query_params)
-        if request.headers.get("content-type", "").startswith("application/json"):
-            arguments.update(await request.json())
-        elif request.method == "POST":
-            arguments.update(await request.form())
-        for key in ("blocks", "attachments"):
-            if isinstance(arguments.get(key), str):
-                arguments[key] = json.loads(arguments[key])
+    def posted_ts(self) -> list[str]:
+        """The ``ts`` of every message posted, in order."""
         with self._lock:
-            self.calls.append((method, arguments))
-            self._counter += 1
-            counter = self._counter
+            return [c.response["ts"] for c in self.calls if c.method == "chat.postMessage" and c.status == 200]
+
+    async def wait_for(
+        self, method: str, count: int = 1, within_seconds: float = 15.0, **match: Any
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` successful calls of ``method`` (whose params include ``match``) were made."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_seconds
+        while True:
+            found = [params for params in self.calls_to(method) if all(params.get(k) == v for k, v in match.items())]
+            if len(found) >= count:
+                return found
+            if loop.time() > deadline:
+                raise AssertionError(f"expected {count} {method} calls matching {match}, got {len(found)}: {found}")
+            await asyncio.sleep(0.02)
+
+    async def wait_for_responses(self, count: int = 1, within_seconds: float = 15.0) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_seconds
+        while len(self.responses) < count:
+            if loop.time() > deadline:
+                raise AssertionError(f"expected {count} response_url posts, got {self.responses}")
+            await asyncio.sleep(0.02)
+        return list(self.responses)
+
+    # --- routes ------------------------------------------------------------------------------------------------
+
+    async def _api(self, request: Request) -> Response:
+        method = request.path_params["method"]
+        params: dict[str, Any] = dict(request.query_params)
+        raw = await request.body()
+        if raw:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                params.update(json.loads(raw))
+            else:
+                params.update(parse_qsl(raw.decode()))
+        for key in ("blocks", "view"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+            return self._record(method, params, JSONResponse({"ok": False, "error": "invalid_auth"}))
+        remaining, retry_after = self._rate_limits.get(method, (0, 0))
+        if remaining > 0:
+            self._rate_limits[method] = (remaining - 1, retry_after)
+            response = JSONResponse(
+                {"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": str(retry_after)}
+            )
+            return self._record(method, params, response)
+        return self._record(method, params, JSONResponse(self._answer(method, params)))
+
+    def _record(self, method: str, params: dict[str, Any], response: JSONResponse) -> JSONResponse:
+        with self._lock:
+            answer = json.loads(bytes(response.body))
+            self.calls.append(SlackCall(method=method, params=params, status=response.status_code, response=answer))
+        return response
+
+    def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return JSONResponse({"ok": True, "user_id": "UBOT", "team_id": "T1", "bot_id": "BBOT"})
+            return {"ok": True, "user_id": BOT_USER_ID, "bot_id": "BBOT", "team_id": "T1", "user": "switchboard"}
         if method == "chat.postMessage":
-            channel = str(arguments.get("channel", ""))
-            if channel in self.refuse_channels:
-                return JSONResponse({"ok": False, "error": "channel_not_found"})
-            ts = f"1700000000.{counter:06d}"
-            return JSONResponse({"ok": True, "channel": channel, "ts": ts, "message": arguments})
-        if method == "conversations.members":
-            channel = str(arguments.get("channel", ""))
-            if channel not in self.members:
-                return JSONResponse({"ok": False, "error": "channel_not_found"})
-            members = self.members[channel]
-            return JSONResponse({"ok": True, "members": members, "response_metadata": {"next_cursor": ""}})
+            if params.get("channel") in self.refuse_channels:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": params.get("channel"), "ts": f"1700000000.{next(self._ts):06d}"}
         if method == "chat.getPermalink":
-            channel, ts = arguments.get("channel"), str(arguments.get("message_ts", ""))
-            permalink = f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}"
-            return JSONResponse({"ok": True, "channel": channel, "permalink": permalink})
-        return JSONResponse({"ok": False, "error": "unknown_method"})
+            channel, ts = params.get("channel"), str(params.get("message_ts", ""))
+            return {
+                "ok": True,
+                "channel": channel,
+                "permalink": f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}",
+            }
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        if method == "views.open":
+            return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
+        if method == "conversations.members":
+            return {
+                "ok": True,
+                "members": self.channel_members.get(params.get("channel", ""), []),
+                "response_metadata": {"next_cursor": ""},
+            }
+        if method == "users.info":
+            user = params.get("user", "")
+            return {"ok": True, "user": {"id": user, "name": user.lower(), "profile": {"display_name": user}}}
+        return {"ok": True}
+
+    async def _file(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+            return Response(status_code=403)
+        self.file_downloads.append(name)
+        if name not in self.files:
+            return Response(status_code=404)
+        return Response(self.files[name], media_type="application/octet-stream")
+
+    async def _recorded(self, request: Request) -> Response:
+        """Every recorded call, for a benchmark that runs this fake in another process."""
+        with self._lock:
+            return JSONResponse([call.model_dump() for call in self.calls])
+
+    async def _respond(self, request: Request) -> Response:
+        self.responses.append(json.loads(await request.body()))
+        return Response("ok")

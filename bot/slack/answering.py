@@ -1,0 +1,311 @@
+"""The work after an acknowledgement: decide whether a message is a question for the bot, post "working on it" in
+its thread, run the agent with progress updates, and turn the answer into messages, a stored answer record and,
+when a tool needs one, an approval request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents import AgentAnswer, AgentRequest, AgentRunner, ProgressCallback, ProgressEvent
+from bot.logging_config import current_run_id, run_context
+from bot.slack import store
+from bot.slack.attachments import AttachmentReader
+from bot.slack.blocks import (
+    SlackMessage,
+    answer_messages,
+    approval_decided_message,
+    approval_request_message,
+    error_message,
+    notice_message,
+    working_message,
+)
+from bot.slack.identity import IdentityResolver, is_direct_message
+from bot.slack.tables import SlackApproval
+
+logger = logging.getLogger(__name__)
+
+# Message subtypes that are a person writing something; edits, deletions, joins and bot posts are not questions.
+QUESTION_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+class IncomingQuestion(BaseModel):
+    """The parts of an Events API payload the answer needs."""
+
+    event_id: str
+    kind: str
+    team_id: str
+    channel_id: str
+    channel_type: str | None = None
+    user_id: str
+    text: str = ""
+    ts: str
+    thread_ts: str | None = None
+    files: list[dict[str, Any]] = []
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> IncomingQuestion:
+        event = body["event"]
+        return cls(
+            event_id=body["event_id"],
+            kind=event["type"],
+            team_id=body.get("team_id") or event.get("team") or "default",
+            channel_id=event["channel"],
+            channel_type=event.get("channel_type"),
+            user_id=event["user"],
+            text=event.get("text") or "",
+            ts=event["ts"],
+            thread_ts=event.get("thread_ts"),
+            files=list(event.get("files") or []),
+        )
+
+    @property
+    def reply_thread_ts(self) -> str:
+        """A top-level question starts a thread under itself; a reply stays in its thread."""
+        return self.thread_ts or self.ts
+
+    @property
+    def is_thread_reply(self) -> bool:
+        return self.thread_ts is not None and self.thread_ts != self.ts
+
+    def question_text(self, bot_user_id: str | None) -> str:
+        text = _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), self.text)
+        return " ".join(text.split())
+
+
+def is_person_message(event: dict[str, Any]) -> bool:
+    """A message written by a person (not a bot, not an edit or deletion)."""
+    return (
+        event.get("type") in ("message", "app_mention")
+        and not event.get("bot_id")
+        and event.get("subtype") in QUESTION_SUBTYPES
+        and bool(event.get("user"))
+    )
+
+
+@dataclass
+class AnswerFlow:
+    """Everything that happens between the acknowledgement and the finished answer in the thread."""
+
+    sessions: store.Sessions
+    runner: AgentRunner
+    client: AsyncWebClient
+    identity: IdentityResolver
+    attachments: AttachmentReader
+    progress_interval_seconds: float = 1.0
+    max_concurrent_runs: int = 32
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _bot_user_id: str | None = field(default=None, init=False)
+    _runs: asyncio.Semaphore | None = field(default=None, init=False)
+
+    # --- background work -------------------------------------------------------------------------------------
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` after the acknowledgement; kept referenced so it is neither collected nor forgotten."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """Wait up to ``grace_seconds`` for running work; what is cut off is recovered from its stored event."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace_seconds)
+
+    async def bot_user_id(self) -> str | None:
+        if self._bot_user_id is None:
+            response = await self.client.auth_test()
+            self._bot_user_id = response.get("user_id")
+        return self._bot_user_id
+
+    # --- events ----------------------------------------------------------------------------------------------
+
+    async def handle_event(self, body: dict[str, Any]) -> None:
+        """Answer one stored event (or mark it ignored), then mark it finished so it never runs again."""
+        event_id = body.get("event_id", "?")
+        with run_context():
+            try:
+                question = IncomingQuestion.from_body(body)
+                status = await self._answer_event(question)
+            except Exception:
+                # The edge of a background job: the user already got a message in the thread if one could be posted.
+                logger.exception("answering Slack event %s failed", event_id)
+                status = "failed"
+            await store.finish_event(self.sessions, event_id, status)
+
+    async def should_answer(self, question: IncomingQuestion) -> bool:
+        bot_user_id = await self.bot_user_id()
+        direct = is_direct_message(question.channel_id, question.channel_type)
+        if question.kind == "app_mention":
+            # In a DM the message event answers; a mention there must not answer twice.
+            return not direct
+        if question.user_id == bot_user_id:
+            return False
+        if direct:
+            return True
+        if bot_user_id and f"<@{bot_user_id}" in question.text:
+            return False  # the app_mention event for the same message answers it
+        if question.is_thread_reply:
+            return await store.is_answered_thread(
+                self.sessions, question.team_id, question.channel_id, question.reply_thread_ts
+            )
+        return self.identity.channel_settings(question.channel_id).respond_to == "all"
+
+    async def _answer_event(self, question: IncomingQuestion) -> str:
+        if not await self.should_answer(question):
+            return "ignored"
+        channel, thread_ts = question.channel_id, question.reply_thread_ts
+        working = await self._post(channel, thread_ts, working_message())
+        await store.remember_thread(self.sessions, question.team_id, channel, thread_ts)
+        text = question.question_text(await self.bot_user_id())
+        files = await self.attachments.read(question.files) if question.files else None
+        if not text and files is not None and files.attachments:
+            text = "Please read the attached file(s) and summarise what matters."
+        if not text:
+            notes = " ".join(files.notes) if files is not None else ""
+            hint = "What would you like to know? Ask me a question in this thread."
+            await self._update(channel, working, notice_message(f"{notes} {hint}".strip()))
+            return "done"
+        try:
+            asker = await self.identity.asker(
+                user_id=question.user_id,
+                team_id=question.team_id,
+                channel_id=channel,
+                channel_type=question.channel_type,
+                bot_user_id=await self.bot_user_id(),
+            )
+            request = AgentRequest(
+                question=text,
+                thread_id=f"{question.team_id}:{channel}:{thread_ts}",
+                asker=asker,
+                attachments=files.attachments if files is not None else [],
+            )
+            async with self._run_slot():
+                answer = await self.runner.answer(request, on_progress=self._progress_updater(channel, working))
+        except Exception:
+            logger.exception("the agent failed to answer in %s thread %s", channel, thread_ts)
+            await self._update(channel, working, error_message(current_run_id()))
+            return "failed"
+        try:
+            await self.post_answer(
+                answer,
+                team_id=question.team_id,
+                channel_id=channel,
+                thread_ts=thread_ts,
+                working_ts=working,
+                asker_id=question.user_id,
+                notes=files.notes if files is not None else [],
+            )
+        except SlackApiError:
+            # Tell the asker if Slack still lets us; handle_event logs the traceback and marks the event failed.
+            with contextlib.suppress(SlackApiError):
+                await self._update(channel, working, error_message(current_run_id()))
+            raise
+        return "done"
+
+    # --- approvals -------------------------------------------------------------------------------------------
+
+    async def resume_approval(self, approval: SlackApproval, *, approved: bool, decided_by: str) -> None:
+        """Show the decision on the approval message, resume the paused run and post its result in the thread."""
+        with run_context():
+            channel, thread_ts = approval.channel_id, approval.thread_ts
+            decided = approval_decided_message(approval.tool_name, approved=approved, decided_by=decided_by)
+            try:
+                if approval.message_ts:
+                    await self._update(channel, approval.message_ts, decided)
+                working = await self._post(channel, thread_ts, working_message())
+            except SlackApiError:
+                logger.exception("could not post the approval decision in %s", channel)
+                working = None
+            try:
+                async with self._run_slot():
+                    answer = await self.runner.resume(approval.approval_id, approved=approved, decided_by=decided_by)
+            except Exception:
+                logger.exception("resuming run %s after approval failed", approval.approval_id)
+                if working is not None:
+                    await self._update(channel, working, error_message(current_run_id()))
+                return
+            await self.post_answer(
+                answer,
+                team_id=approval.team_id,
+                channel_id=channel,
+                thread_ts=thread_ts,
+                working_ts=working,
+                asker_id=approval.requested_by,
+            )
+
+    # --- posting ---------------------------------------------------------------------------------------------
+
+    async def post_answer(
+        self,
+        answer: AgentAnswer,
+        *,
+        team_id: str,
+        channel_id: str,
+        thread_ts: str,
+        working_ts: str | None,
+        asker_id: str,
+        notes: list[str] | None = None,
+    ) -> None:
+        """Turn the working message into the answer (follow-ups in the thread when it is long), keep the answer's
+        prompt versions and sources for ratings, and ask for approval when the run is paused for one."""
+        messages = answer_messages(answer, notes)
+        record = {"team_id": team_id, "channel_id": channel_id, "thread_ts": thread_ts, "asker_id": asker_id}
+        # Stored before the buttons appear, so even the quickest click finds the prompt versions and sources.
+        await store.record_answer(self.sessions, answer, message_ts=working_ts or "", **record)
+        last_ts = working_ts
+        for index, message in enumerate(messages):
+            if index == 0 and working_ts is not None:
+                await self._update(channel_id, working_ts, message)
+            else:
+                last_ts = await self._post(channel_id, thread_ts, message)
+        if last_ts != working_ts and last_ts is not None:
+            await store.record_answer(self.sessions, answer, message_ts=last_ts, **record)
+        pending = answer.pending_approval
+        if pending is not None:
+            await store.store_approval(
+                self.sessions, pending, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
+            )
+            approval_ts = await self._post(channel_id, thread_ts, approval_request_message(pending))
+            await store.set_approval_message(self.sessions, pending.approval_id, approval_ts)
+
+    def _run_slot(self) -> asyncio.Semaphore:
+        if self._runs is None:
+            self._runs = asyncio.Semaphore(self.max_concurrent_runs)
+        return self._runs
+
+    def _progress_updater(self, channel_id: str, message_ts: str) -> ProgressCallback:
+        # The working message was just posted: the first change waits out the interval like every later one.
+        last_update: float | None = time.monotonic()
+
+        async def on_progress(event: ProgressEvent) -> None:
+            nonlocal last_update
+            now = time.monotonic()
+            if last_update is not None and now - last_update < self.progress_interval_seconds:
+                return  # throttled: Slack allows about one update per second per message
+            last_update = now
+            try:
+                await self._update(channel_id, message_ts, working_message(event))
+            except SlackApiError as error:
+                logger.warning("could not update the progress message: %s", error.response.get("error"))
+
+        return on_progress
+
+    async def _post(self, channel_id: str, thread_ts: str, message: SlackMessage) -> str:
+        response = await self.client.chat_postMessage(
+            channel=channel_id, thread_ts=thread_ts, text=message.text, blocks=message.blocks, unfurl_links=False
+        )
+        return str(response["ts"])
+
+    async def _update(self, channel_id: str, ts: str, message: SlackMessage) -> None:
+        await self.client.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)

@@ -1,0 +1,172 @@
+"""The Slack channel: the Bolt ``AsyncApp`` with its middleware and listeners, mounted at ``POST /slack/events``
+(HTTP mode) or connected over Socket Mode, plus the background work it owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import aiohttp
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from agents import AgentRunner
+from bot.settings import Settings
+from bot.slack import store
+from bot.slack.answering import AnswerFlow
+from bot.slack.approvals import register_approval_listeners
+from bot.slack.attachments import AttachmentReader
+from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
+from bot.slack.events import register_event_listeners
+from bot.slack.feedback import register_feedback_listeners
+from bot.slack.identity import IdentityResolver
+from bot.slack.middleware import install_middleware
+from knowledge import create_engine
+
+logger = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+class SlackChannel:
+    """Everything Slack: build it from the settings, a Web API client and the agent runner; ``start`` / ``aclose``
+    around the server's lifetime; mount ``routes()`` in the ASGI app (HTTP mode)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: store.Sessions,
+        runner: AgentRunner,
+        client: AsyncWebClient,
+        *,
+        progress_interval_seconds: float = 1.0,
+        recovery_interval_seconds: float = 60.0,
+    ) -> None:
+        if settings.slack_signing_secret is None or client.token is None:
+            raise ValueError("the Slack channel needs SLACK_SIGNING_SECRET and a Web API client with the bot token")
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        # Without a shared HTTP session slack_sdk opens and closes one per API call, which costs more CPU than the
+        # call itself under a burst and slows acknowledgements; the channel owns this one and closes it.
+        self._http_session: aiohttp.ClientSession | None = None
+        if client.session is None:
+            self._http_session = client.session = aiohttp.ClientSession()
+        self.identity = IdentityResolver(settings, client)
+        self.flow = AnswerFlow(
+            sessions=sessions,
+            runner=runner,
+            client=client,
+            identity=self.identity,
+            attachments=AttachmentReader(client.token, settings.slack_api_url),
+            progress_interval_seconds=progress_interval_seconds,
+        )
+        self.commands = CommandRegistry()
+        register_builtin_commands(self.commands, sessions)
+        # The token lives in the client only; Bolt reads it from there (and calls auth.test once).
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            process_before_response=True,  # listeners only schedule work, so the ack is still immediate
+            name="switchboard",
+        )
+        # Acknowledgements store their event through a pool of their own, so they never queue for a connection
+        # behind the answers running in the background (measured: that queue was most of the ack latency).
+        bind = sessions.kw["bind"]
+        self._ack_engine = create_engine(
+            bind.url.render_as_string(hide_password=False), pool_size=2, application_name="switchboard-slack-ack"
+        )
+        install_middleware(
+            self.app,
+            settings=settings,
+            sessions=sessions,
+            ack_engine=self._ack_engine,
+            identity=self.identity,
+            commands=self.commands,
+        )
+        register_event_listeners(self.app, self.flow)
+        register_feedback_listeners(self.app, sessions)
+        register_approval_listeners(self.app, self.flow)
+        self._register_commands()
+        self.app.error(self._on_error)
+        self._handler = AsyncSlackRequestHandler(self.app)
+        self._recovery_interval = recovery_interval_seconds
+        self._recovery: asyncio.Task[None] | None = None
+        self._socket_mode: Any = None
+
+    def _register_commands(self) -> None:
+        async def route(
+            body: dict[str, Any],
+            context: AsyncBoltContext,
+            ack: AsyncAck,
+            respond: AsyncRespond,
+            client: AsyncWebClient,
+        ) -> None:
+            await self.commands.dispatch(
+                body=body, context=context, ack=ack, respond=respond, client=client, spawn=self.flow.spawn
+            )
+
+        for command in COMMANDS:
+            self.app.command(command)(route)
+
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        # Bolt's error edge: the traceback goes to the log; Slack gets a plain 500 and no details.
+        logger.error("Slack request failed (%s)", body.get("type") or body.get("command"), exc_info=error)
+
+    def routes(self) -> list[Route]:
+        async def slack_events(request: Request) -> Response:
+            return await self._handler.handle(request)
+
+        return [Route(EVENTS_PATH, slack_events, methods=["POST"])]
+
+    async def start(self) -> None:
+        """Pick up events a stopped process left unfinished, then keep doing so; connect Socket Mode if configured."""
+        self._recovery = asyncio.get_running_loop().create_task(self._recover_forever())
+        if self.settings.slack_app_token is not None:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket_mode = AsyncSocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+            await self._socket_mode.connect_async()
+            logger.info("Slack: connected in Socket Mode")
+        else:
+            logger.info("Slack: receiving events at POST %s", EVENTS_PATH)
+
+    async def recover_abandoned(self) -> int:
+        """Resume events whose worker died before finishing (their lease ran out); returns how many."""
+        payloads = await store.reclaim_abandoned_events(self.sessions)
+        for payload in payloads:
+            logger.info("resuming unfinished Slack event %s", payload.get("event_id"))
+            self.flow.spawn(self.flow.handle_event(payload))
+        return len(payloads)
+
+    async def _recover_forever(self) -> None:
+        while True:
+            try:
+                await self.recover_abandoned()
+                await store.prune_finished_events(self.sessions)
+            except Exception:
+                logger.exception("recovering unfinished Slack events failed; trying again later")
+            await asyncio.sleep(self._recovery_interval)
+
+    async def aclose(self, grace_seconds: float = 10.0) -> None:
+        """Stop taking work, let running answers finish (bounded), and close the connections."""
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        if self._socket_mode is not None:
+            await self._socket_mode.close_async()
+        await self.flow.drain(grace_seconds)
+        await self.flow.attachments.aclose()
+        if self._http_session is not None:
+            await self._http_session.close()
+        await self._ack_engine.dispose()

@@ -1,0 +1,48 @@
+"""Approve / Reject buttons for paused runs: only the asker or an admin decides; the first decision wins."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import store
+from bot.slack.answering import AnswerFlow
+from bot.slack.blocks import APPROVE, REJECT
+
+logger = logging.getLogger(__name__)
+
+
+def register_approval_listeners(app: AsyncApp, flow: AnswerFlow) -> None:
+    async def on_decision(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        approval_id, user_id = action["value"], body["user"]["id"]
+        approved = action["action_id"] == APPROVE
+        approval = await store.find_approval(flow.sessions, approval_id)
+        channel_id = (body.get("channel") or {}).get("id") or (approval.channel_id if approval else "")
+
+        async def tell(text: str) -> None:
+            await client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=text, thread_ts=approval.thread_ts if approval else None
+            )
+
+        if approval is None:
+            await tell("I can't find that approval request any more; ask the question again if it still matters.")
+            return
+        if user_id != approval.requested_by and "admin" not in (context.get("roles") or frozenset()):
+            logger.info("refused approval %s for %s (not the asker or an admin)", approval_id, user_id)
+            await tell(f"Only <@{approval.requested_by}> (who asked) or an admin can approve or reject this.")
+            return
+        if not await store.decide_approval(flow.sessions, approval_id, approved=approved, decided_by=user_id):
+            await tell("This request was already decided.")
+            return
+        flow.spawn(flow.resume_approval(approval, approved=approved, decided_by=user_id))
+
+    app.action(APPROVE)(on_decision)
+    app.action(REJECT)(on_decision)

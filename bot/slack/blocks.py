@@ -1,0 +1,231 @@
+"""Block Kit rendering: every message and modal the Slack channel shows, built from plain data, within Slack's limits.
+
+Nothing here talks to Slack or the database, so each rendering is tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents import AgentAnswer, PendingApproval, ProgressEvent
+from bot.slack.mrkdwn import escape_mrkdwn, link, markdown_to_mrkdwn
+
+# Slack's documented limits.
+SECTION_TEXT_LIMIT = 3000
+MAX_BLOCKS_PER_MESSAGE = 50
+MESSAGE_TEXT_LIMIT = 40_000
+# Keep a margin under the message text limit for the fallback text joined from the sections.
+_MESSAGE_TEXT_BUDGET = MESSAGE_TEXT_LIMIT - 1000
+
+FEEDBACK_UP = "feedback_up"
+FEEDBACK_DOWN = "feedback_down"
+APPROVE = "approval_approve"
+REJECT = "approval_reject"
+FEEDBACK_MODAL = "feedback_comment"
+FEEDBACK_COMMENT_BLOCK = "comment"
+FEEDBACK_COMMENT_ACTION = "comment"
+
+_STAGE_LABELS = {
+    "planning": "Planning",
+    "searching": "Searching the knowledge base",
+    "using_tool": "Using a tool",
+    "reflecting": "Checking the answer",
+    "answering": "Writing the answer",
+}
+
+Block = dict[str, Any]
+
+
+class SlackMessage(BaseModel):
+    """What ``chat.postMessage`` / ``chat.update`` get: fallback ``text`` (notifications) and the ``blocks``."""
+
+    text: str
+    blocks: list[Block] = Field(default_factory=list)
+
+
+def section(mrkdwn: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def context(mrkdwn: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": mrkdwn}]}
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style is not None:
+        element["style"] = style
+    return element
+
+
+def split_text(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
+    """Split at paragraph, then line, then word boundaries into pieces of at most ``limit`` characters.
+
+    A code block cut in two is closed at the end of one piece and reopened at the start of the next.
+    """
+    fence = "```"
+    budget = limit - 2 * (len(fence) + 1)  # room to close and reopen a cut code block
+    pieces: list[str] = []
+    rest = text.strip()
+    while rest:
+        if len(rest) <= budget:
+            pieces.append(rest)
+            break
+        window = rest[:budget]
+        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or max(window.rfind(" "), 0) or budget
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ")
+    balanced: list[str] = []
+    carry = False
+    for piece in pieces:
+        if carry:
+            piece = f"{fence}\n{piece}"
+        carry = piece.count(fence) % 2 == 1
+        balanced.append(f"{piece}\n{fence}" if carry else piece)
+    return [piece for piece in balanced if piece]
+
+
+def working_message(progress: ProgressEvent | None = None) -> SlackMessage:
+    """The "working on it" reply, changed in place as the agent moves through its stages."""
+    line = ":hourglass_flowing_sand: Working on it…"
+    if progress is not None:
+        label = _STAGE_LABELS.get(progress.stage, progress.stage)
+        detail = f": {escape_mrkdwn(progress.detail)}" if progress.detail else ""
+        line = f":hourglass_flowing_sand: {label}{detail}…"
+    return SlackMessage(text=line, blocks=[context(line)])
+
+
+def footer_text(answer: AgentAnswer) -> str:
+    if answer.prompt_versions:
+        versions = " · ".join(f"{name} v{version}" for name, version in sorted(answer.prompt_versions.items()))
+        return f"prompt {versions}"
+    return "retrieval-only answer" if answer.mode == "retrieval-only" else "answer"
+
+
+def feedback_actions(trace_id: str) -> Block:
+    return {
+        "type": "actions",
+        "block_id": "feedback",
+        "elements": [
+            button(":thumbsup: Helpful", FEEDBACK_UP, trace_id),
+            button(":thumbsdown: Not helpful", FEEDBACK_DOWN, trace_id),
+        ],
+    }
+
+
+def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list[SlackMessage]:
+    """The answer as one or more messages: text, notes, sources as links; the last one carries the quiet footer
+    (prompt versions) and the 👍 / 👎 buttons whose value is the trace id."""
+    body = [section(piece) for piece in split_text(markdown_to_mrkdwn(answer.text))] or [section("_(no answer)_")]
+    for note in [*answer.notes, *(notes or [])]:
+        body += [section(f":information_source: {piece}") for piece in split_text(escape_mrkdwn(note))]
+    if answer.citations:
+        seen: set[str] = set()
+        lines = ["*Sources*"]
+        for citation in answer.citations:
+            if citation.url not in seen:
+                seen.add(citation.url)
+                lines.append(f"• {link(citation.url, citation.title or citation.url)}")
+        body += [section(piece) for piece in split_text("\n".join(lines))]
+    tail = [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), feedback_actions(answer.trace_id)]
+    return _pack(body, tail)
+
+
+def _pack(body: list[Block], tail: list[Block]) -> list[SlackMessage]:
+    """Fill messages in order without passing the block count or the message text limit; ``tail`` ends the last."""
+    messages: list[list[Block]] = [[]]
+    sizes = [0]
+    for block in body:
+        size = len(block["text"]["text"])
+        if len(messages[-1]) >= MAX_BLOCKS_PER_MESSAGE or sizes[-1] + size > _MESSAGE_TEXT_BUDGET:
+            messages.append([])
+            sizes.append(0)
+        messages[-1].append(block)
+        sizes[-1] += size
+    if len(messages[-1]) + len(tail) > MAX_BLOCKS_PER_MESSAGE:
+        messages.append([])
+    messages[-1].extend(tail)
+    return [SlackMessage(text=_fallback_text(blocks), blocks=blocks) for blocks in messages]
+
+
+def _fallback_text(blocks: list[Block]) -> str:
+    texts = [block["text"]["text"] for block in blocks if block["type"] == "section"]
+    return "\n\n".join(texts)[:MESSAGE_TEXT_LIMIT] or "Answer"
+
+
+def error_message(reference: str) -> SlackMessage:
+    line = (
+        ":warning: Sorry, something went wrong while answering this, and I could not finish. "
+        f"Please try again in a moment; if it keeps happening, tell an admin (reference `{reference}`)."
+    )
+    return SlackMessage(text=line, blocks=[section(line)])
+
+
+def notice_message(text: str) -> SlackMessage:
+    """A short plain reply in the thread (e.g. asking for a question when the mention had none)."""
+    return SlackMessage(text=text, blocks=[section(escape_mrkdwn(text))])
+
+
+def approval_request_message(pending: PendingApproval) -> SlackMessage:
+    """Approve / Reject buttons for a side-effect tool call; both buttons carry the approval id."""
+    what = escape_mrkdwn(pending.description) if pending.description else f"run `{escape_mrkdwn(pending.tool_name)}`"
+    lines = [f":raised_hand: <@{pending.requested_by}>, I need an approval before I continue: {what}"]
+    if pending.arguments:
+        arguments = escape_mrkdwn(json.dumps(pending.arguments, indent=2, ensure_ascii=False))
+        lines.append(f"```\n{arguments[: SECTION_TEXT_LIMIT - 200]}\n```")
+    text = "\n".join(lines)
+    return SlackMessage(
+        text=text,
+        blocks=[
+            section(text),
+            context("Only the person who asked, or an admin, can decide."),
+            {
+                "type": "actions",
+                "block_id": "approval",
+                "elements": [
+                    button("Approve", APPROVE, pending.approval_id, style="primary"),
+                    button("Reject", REJECT, pending.approval_id, style="danger"),
+                ],
+            },
+        ],
+    )
+
+
+def approval_decided_message(tool_name: str, *, approved: bool, decided_by: str) -> SlackMessage:
+    verdict = ":white_check_mark: Approved" if approved else ":no_entry_sign: Rejected"
+    text = f"{verdict} by <@{decided_by}>: `{escape_mrkdwn(tool_name)}`"
+    return SlackMessage(text=text, blocks=[section(text)])
+
+
+def feedback_modal(trace_id: str, channel_id: str) -> Block:
+    """The short form a 👎 opens; the trace id travels in ``private_metadata``."""
+    return {
+        "type": "modal",
+        "callback_id": FEEDBACK_MODAL,
+        "private_metadata": json.dumps({"trace_id": trace_id, "channel_id": channel_id}),
+        "title": {"type": "plain_text", "text": "What was wrong?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Skip"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": FEEDBACK_COMMENT_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What was wrong or missing in the answer?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FEEDBACK_COMMENT_ACTION,
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            }
+        ],
+    }

@@ -1,0 +1,213 @@
+"""Slash commands: ``/prompt``, ``/kb``, ``/schedule``, ``/memory``, routed by subcommand through a registry.
+
+Other parts plug their subcommands in with ``CommandRegistry.register``; a subcommand nobody registered does not
+exist (the user gets the usage help), so nothing pretends to work. Permission checks and the audit trail come from
+middleware; handlers only parse their arguments, do the work and return the reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents.answers import Role
+from bot.errors import BotError
+from bot.logging_config import current_run_id
+from bot.slack.audit import AuditTrail
+from bot.slack.ratings import Sessions, rating_stats
+
+logger = logging.getLogger(__name__)
+
+COMMANDS: dict[str, str] = {
+    "/prompt": "read and change the prompts the bot answers with",
+    "/kb": "the knowledge base: status, sources, sync",
+    "/schedule": "scheduled agent runs that post to a channel",
+    "/memory": "what the bot remembers about you",
+}
+# Subcommands that change what the bot does for everyone: editors and admins only, whether or not they are wired.
+CHANGE_SUBCOMMANDS: dict[str, frozenset[str]] = {
+    "/prompt": frozenset({"set", "edit", "rollback"}),
+    "/schedule": frozenset({"add", "remove"}),
+}
+
+
+class CommandError(BotError, ValueError):
+    """A user's command cannot be carried out; the message says why and what to type instead."""
+
+
+class CommandReply(BaseModel):
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    response_type: Literal["ephemeral", "in_channel"] = "ephemeral"
+
+
+@dataclass(frozen=True)
+class CommandInvocation:
+    """One slash command call as handlers see it."""
+
+    command: str
+    subcommand: str
+    args: list[str]
+    user_id: str
+    team_id: str
+    channel_id: str
+    trigger_id: str | None
+    roles: frozenset[Role]
+    audit: AuditTrail
+    client: AsyncWebClient
+
+
+CommandHandler = Callable[[CommandInvocation], Awaitable[CommandReply]]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    handler: CommandHandler
+    usage: str  # arguments after the subcommand, e.g. "NAME [vN]"
+    summary: str
+    changes: bool = False
+    min_args: int = 0
+    max_args: int | None = None
+
+
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+Respond = Callable[..., Awaitable[Any]]
+Ack = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class CommandRegistry:
+    """Subcommands per slash command, and the router Bolt calls for each of them."""
+
+    _subcommands: dict[str, dict[str, Subcommand]] = field(default_factory=lambda: {name: {} for name in COMMANDS})
+
+    def register(
+        self,
+        command: str,
+        name: str,
+        handler: CommandHandler,
+        *,
+        usage: str = "",
+        summary: str,
+        changes: bool = False,
+        min_args: int = 0,
+        max_args: int | None = None,
+    ) -> None:
+        """Add ``command name``; ``changes=True`` restricts it to editors and admins."""
+        if command not in self._subcommands:
+            raise ValueError(f"unknown slash command {command!r}; expected one of {', '.join(COMMANDS)}")
+        if name in self._subcommands[command]:
+            raise ValueError(f"{command} {name} is already registered")
+        self._subcommands[command][name] = Subcommand(name, handler, usage, summary, changes, min_args, max_args)
+
+    def find(self, command: str, name: str) -> Subcommand | None:
+        return self._subcommands.get(command, {}).get(name)
+
+    def is_change(self, command: str, name: str) -> bool:
+        registered = self.find(command, name)
+        return name in CHANGE_SUBCOMMANDS.get(command, frozenset()) or (registered is not None and registered.changes)
+
+    def usage(self, command: str) -> str:
+        lines = [f"*{command}*: {COMMANDS.get(command, '')}"]
+        subcommands = self._subcommands.get(command, {})
+        if not subcommands:
+            lines.append(f"No `{command}` subcommands are available in this deployment.")
+        for sub in subcommands.values():
+            lock = " (editors and admins)" if self.is_change(command, sub.name) else ""
+            lines.append(f"• `{command} {sub.name}{' ' + sub.usage if sub.usage else ''}`: {sub.summary}{lock}")
+        return "\n".join(lines)
+
+    async def dispatch(
+        self,
+        *,
+        body: dict[str, Any],
+        context: dict[str, Any],
+        ack: Ack,
+        respond: Respond,
+        client: AsyncWebClient,
+        spawn: Spawn,
+    ) -> None:
+        """Parse ``SUBCOMMAND args`` (shell-style quotes allowed), acknowledge at once, run the handler after."""
+        command = body["command"]
+        try:
+            words = shlex.split(body.get("text") or "")
+        except ValueError:
+            await ack(response_type="ephemeral", text="Unbalanced quotes in that command.\n" + self.usage(command))
+            return
+        if not words or words[0].lower() == "help":
+            await ack(response_type="ephemeral", text=self.usage(command))
+            return
+        name, args = words[0].lower(), words[1:]
+        sub = self.find(command, name)
+        if sub is None:
+            await ack(response_type="ephemeral", text=f"Unknown subcommand `{name}`.\n" + self.usage(command))
+            return
+        if len(args) < sub.min_args or (sub.max_args is not None and len(args) > sub.max_args):
+            await ack(response_type="ephemeral", text=f"Usage: `{command} {sub.name} {sub.usage}`".rstrip())
+            return
+        await ack()
+        invocation = CommandInvocation(
+            command=command,
+            subcommand=name,
+            args=args,
+            user_id=body["user_id"],
+            team_id=body.get("team_id") or "default",
+            channel_id=body.get("channel_id") or "",
+            trigger_id=body.get("trigger_id"),
+            roles=context.get("roles") or frozenset(),
+            audit=context["audit"],
+            client=client,
+        )
+        spawn(self._run(sub, invocation, respond))
+
+    async def _run(self, sub: Subcommand, invocation: CommandInvocation, respond: Respond) -> None:
+        try:
+            reply = await sub.handler(invocation)
+        except CommandError as error:
+            reply = CommandReply(text=str(error))
+        except Exception:
+            # The edge of a command: the log gets the traceback, the user a reference.
+            logger.exception("%s %s failed", invocation.command, invocation.subcommand)
+            reply = CommandReply(
+                text=f"Sorry, `{invocation.command} {invocation.subcommand}` failed (reference `{current_run_id()}`)."
+            )
+        await respond(**reply.model_dump(exclude_none=True))
+
+
+def prompt_stats_command(sessions: Sessions) -> CommandHandler:
+    """``/prompt stats NAME``: 👍 / 👎 counts per version of a prompt, from the ratings stored with each answer."""
+
+    async def handler(invocation: CommandInvocation) -> CommandReply:
+        name = invocation.args[0]
+        stats = await rating_stats(sessions, name)
+        if not stats:
+            return CommandReply(text=f"No ratings yet for answers made with prompt `{name}`.")
+        lines = [f"*Ratings for prompt `{name}`*"]
+        for row in stats:
+            share = f"{100 * row.up / row.total:.0f}% helpful" if row.total else "no ratings"
+            lines.append(f"• `v{row.version}`: :thumbsup: {row.up} · :thumbsdown: {row.down} · {share}")
+            if row.comments:
+                lines[-1] += f" · {row.comments} comment{'s' if row.comments != 1 else ''}"
+        return CommandReply(text="\n".join(lines))
+
+    return handler
+
+
+def register_builtin_commands(registry: CommandRegistry, sessions: Sessions) -> None:
+    """The subcommands that need nothing beyond the Slack channel's own tables."""
+    registry.register(
+        "/prompt",
+        "stats",
+        prompt_stats_command(sessions),
+        usage="NAME",
+        summary="ratings per version of a prompt",
+        min_args=1,
+        max_args=1,
+    )

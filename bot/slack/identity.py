@@ -1,0 +1,121 @@
+"""Who is asking, and who will see the answer: the ``agents.Asker`` built from a Slack user, team and channel.
+
+In a DM the answer may use what the asker may read; in a shared channel only what every member may read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents import Asker
+from agents.answers import Role
+from bot.settings import Settings, SlackChannelSettings
+from knowledge import Reader, ReaderScope
+
+logger = logging.getLogger(__name__)
+
+MEMBERS_CACHE_SECONDS = 60.0
+
+
+def roles_for(settings: Settings, user_id: str) -> frozenset[Role]:
+    """``admin`` for SWITCHBOARD_ADMINS, ``editor`` for PROMPT_EDITORS (admins may do all editors may)."""
+    roles: set[Role] = set()
+    if user_id in settings.switchboard_admins:
+        roles.update(("admin", "editor"))
+    if user_id in settings.prompt_editors:
+        roles.add("editor")
+    return frozenset(roles)
+
+
+def is_direct_message(channel_id: str, channel_type: str | None) -> bool:
+    return channel_type == "im" or (channel_type is None and channel_id.startswith("D"))
+
+
+class IdentityResolver:
+    """Builds Askers; caches channel membership briefly so a busy channel costs one API call a minute."""
+
+    def __init__(self, settings: Settings, client: AsyncWebClient) -> None:
+        self._settings = settings
+        self._client = client
+        self._members: dict[str, tuple[float, tuple[str, ...]]] = {}
+        self._member_lookups: dict[str, asyncio.Task[tuple[str, ...]]] = {}
+        self._display_names: dict[str, str | None] = {}
+        self._groups_of: dict[str, set[str]] = {}
+        for group, members in settings.groups.items():
+            for member in members:
+                self._groups_of.setdefault(member, set()).add(group)
+
+    def channel_settings(self, channel_id: str) -> SlackChannelSettings:
+        return self._settings.channels.get(channel_id) or SlackChannelSettings()
+
+    def reader(self, user_id: str) -> Reader:
+        return Reader(user_id=user_id, groups=frozenset(self._groups_of.get(user_id, ())))
+
+    async def asker(
+        self,
+        *,
+        user_id: str,
+        team_id: str,
+        channel_id: str,
+        channel_type: str | None,
+        bot_user_id: str | None,
+    ) -> Asker:
+        if is_direct_message(channel_id, channel_type):
+            readers: Iterable[str] = [user_id]
+        else:
+            members = await self.channel_members(channel_id)
+            readers = dict.fromkeys([user_id, *(member for member in members if member != bot_user_id)])
+        sources = self.channel_settings(channel_id).sources
+        return Asker(
+            user_id=user_id,
+            channel="slack",
+            workspace_id=team_id,
+            display_name=await self.display_name(user_id),
+            scope=ReaderScope(readers=tuple(self.reader(reader) for reader in readers)),
+            roles=roles_for(self._settings, user_id),
+            sources=tuple(sources) if sources is not None else None,
+        )
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The name people see in Slack (kept for the process's life); None if Slack will not say."""
+        if user_id not in self._display_names:
+            try:
+                response = await self._client.users_info(user=user_id)
+            except SlackApiError as error:
+                logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+                return None
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            self._display_names[user_id] = profile.get("display_name") or profile.get("real_name") or user.get("name")
+        return self._display_names[user_id]
+
+    async def channel_members(self, channel_id: str) -> tuple[str, ...]:
+        """Everyone in the channel; questions arriving together share one lookup, and it is reused for a minute."""
+        cached = self._members.get(channel_id)
+        if cached is not None and time.monotonic() - cached[0] < MEMBERS_CACHE_SECONDS:
+            return cached[1]
+        lookup = self._member_lookups.get(channel_id)
+        if lookup is None:
+            lookup = asyncio.get_running_loop().create_task(self._fetch_members(channel_id))
+            self._member_lookups[channel_id] = lookup
+            lookup.add_done_callback(lambda _: self._member_lookups.pop(channel_id, None))
+        return await asyncio.shield(lookup)
+
+    async def _fetch_members(self, channel_id: str) -> tuple[str, ...]:
+        members: list[str] = []
+        cursor: str | None = None
+        while True:
+            response = await self._client.conversations_members(channel=channel_id, cursor=cursor, limit=1000)
+            members.extend(response.get("members") or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        found = tuple(members)
+        self._members[channel_id] = (time.monotonic(), found)
+        return found

@@ -1,0 +1,65 @@
+"""The Slack app manifest ``switchboard slack-manifest --url`` prints, so an admin creates the app in one step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.slack.app import EVENTS_PATH
+from bot.slack.commands import COMMANDS
+
+BOT_SCOPES = [
+    "app_mentions:read",  # mentions
+    "channels:history",  # thread replies in public channels
+    "groups:history",  # ... and in private channels
+    "im:history",  # direct messages
+    "mpim:history",
+    "chat:write",  # answers, progress updates, approvals
+    "commands",  # /prompt, /kb, /schedule, /memory
+    "channels:read",  # channel members, for who may read an answer
+    "groups:read",
+    "im:read",
+    "mpim:read",
+    "users:read",
+    "files:read",  # files attached to questions
+]
+BOT_EVENTS = ["app_mention", "message.im", "message.channels", "message.groups", "message.mpim"]
+
+_COMMAND_HINTS = {
+    "/prompt": "list | show NAME [vN] | edit NAME | set NAME TEXT | history | diff | rollback | test | stats",
+    "/kb": "status | sources | sync [SOURCE]",
+    "/schedule": 'add "WHEN" #channel INSTRUCTION | list | remove ID | run ID',
+    "/memory": "list | forget ID",
+}
+
+
+def slack_manifest(public_url: str, *, name: str = "Switchboard") -> dict[str, Any]:
+    """Manifest for an app whose events, commands and interactivity all go to ``PUBLIC_URL/slack/events``."""
+    request_url = public_url.rstrip("/") + EVENTS_PATH
+    return {
+        "display_information": {
+            "name": name,
+            "description": "Answers questions from your internal knowledge, with sources.",
+        },
+        "features": {
+            "app_home": {"messages_tab_enabled": True, "messages_tab_read_only_enabled": False},
+            "bot_user": {"display_name": name.lower(), "always_online": True},
+            "slash_commands": [
+                {
+                    "command": command,
+                    "url": request_url,
+                    "description": description[:100],
+                    "usage_hint": _COMMAND_HINTS[command][:100],
+                    "should_escape": False,
+                }
+                for command, description in COMMANDS.items()
+            ],
+        },
+        "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
+        "settings": {
+            "event_subscriptions": {"request_url": request_url, "bot_events": BOT_EVENTS},
+            "interactivity": {"is_enabled": True, "request_url": request_url},
+            "org_deploy_enabled": False,
+            "socket_mode_enabled": False,
+            "token_rotation_enabled": False,
+        },
+    }

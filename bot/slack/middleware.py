@@ -1,0 +1,120 @@
+"""Bolt middleware: what every request passes through before a listener sees it, so handlers stay thin.
+
+Order (after Bolt's own signature check, authorization and self-event filter): trace -> event store (dedupe,
+persist before the acknowledgement) -> identity (roles) -> audit trail -> permission check for change commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.response import BoltResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.logging_config import current_run_id, run_context
+from bot.settings import Settings
+from bot.slack import store
+from bot.slack.answering import is_person_message
+from bot.slack.audit import AuditTrail
+from bot.slack.commands import CommandRegistry
+from bot.slack.identity import IdentityResolver, is_direct_message, roles_for
+
+logger = logging.getLogger(__name__)
+
+Next = Callable[[], Awaitable[BoltResponse]]
+
+
+def _acknowledged() -> BoltResponse:
+    return BoltResponse(status=200, body="")
+
+
+def install_middleware(
+    app: AsyncApp,
+    *,
+    settings: Settings,
+    sessions: store.Sessions,
+    ack_engine: AsyncEngine,
+    identity: IdentityResolver,
+    commands: CommandRegistry,
+) -> None:
+    claimer = store.EventClaimer(ack_engine)
+
+    async def trace(body: dict[str, Any], next_: Next) -> BoltResponse:
+        if current_run_id() != "-":  # HTTP mode: the server's request middleware already gave this request an id
+            return await next_()
+        with run_context():
+            kind = body.get("type") or ("slash_command" if "command" in body else "unknown")
+            logger.debug("slack request: %s", kind)
+            return await next_()
+
+    async def event_store(body: dict[str, Any], next_: Next) -> BoltResponse:
+        """Persist a question-like event before acknowledging it; a retried delivery is acknowledged and dropped."""
+        if body.get("type") != "event_callback":
+            return await next_()
+        event = body.get("event") or {}
+        if not is_person_message(event) or not _may_be_question(event, identity):
+            return _acknowledged()
+        event_id = body.get("event_id")
+        if not event_id:
+            logger.warning("ignoring a Slack event without an event_id")
+            return _acknowledged()
+        if not await claimer.claim(event_id, body):
+            logger.info("Slack event %s already received (retry %s): not answered again", event_id, _retry(body))
+            return _acknowledged()
+        return await next_()
+
+    async def identity_roles(context: AsyncBoltContext, next_: Next) -> BoltResponse:
+        if context.user_id:
+            context["roles"] = roles_for(settings, context.user_id)
+        return await next_()
+
+    async def audit_trail(context: AsyncBoltContext, next_: Next) -> BoltResponse:
+        if context.user_id:
+            context["audit"] = AuditTrail(sessions, actor=context.user_id, channel=context.channel_id)
+        return await next_()
+
+    async def change_permission(body: dict[str, Any], context: AsyncBoltContext, next_: Next) -> BoltResponse:
+        """Refuse changes (``/prompt set``, ``/schedule add``, ...) to anyone not an editor or admin."""
+        command = body.get("command")
+        if not command:
+            return await next_()
+        try:
+            words = shlex.split(body.get("text") or "")
+        except ValueError:
+            return await next_()  # the router answers unbalanced quotes with usage help
+        subcommand = words[0].lower() if words else ""
+        roles = context.get("roles") or frozenset()
+        if commands.is_change(command, subcommand) and "editor" not in roles:
+            logger.info("refused %s %s for %s (not an editor or admin)", command, subcommand, context.user_id)
+            return BoltResponse(
+                status=200,
+                body={
+                    "response_type": "ephemeral",
+                    "text": (
+                        f":lock: `{command} {subcommand}` changes what the bot does for everyone, so only prompt "
+                        "editors and admins may use it. Ask an admin to add you to PROMPT_EDITORS."
+                    ),
+                },
+            )
+        return await next_()
+
+    for middleware in (trace, event_store, identity_roles, audit_trail, change_permission):
+        app.use(middleware)
+
+
+def _may_be_question(event: dict[str, Any], identity: IdentityResolver) -> bool:
+    """Cheap pre-filter so ordinary channel chatter is not stored: the worker makes the real decision."""
+    if event.get("type") == "app_mention" or is_direct_message(event.get("channel", ""), event.get("channel_type")):
+        return True
+    if event.get("thread_ts") and event.get("thread_ts") != event.get("ts"):
+        return True
+    return identity.channel_settings(event.get("channel", "")).respond_to == "all"
+
+
+def _retry(body: dict[str, Any]) -> str:
+    return str(body.get("retry_attempt", "?"))

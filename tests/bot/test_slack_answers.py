@@ -1,0 +1,222 @@
+"""Questions in Slack answered in their thread, through the real Bolt app over signed HTTP requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agents import AgentAnswer, AgentRequest, Citation
+from tests.bot.slack_harness import event_body, running_slack, signature_headers
+from tests.fakes.agent_runner import ScriptedAgentRunner
+from tests.fakes.slack_api import FakeSlackApi
+
+
+def _with_actions(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [call for call in calls if any(block["type"] == "actions" for block in call.get("blocks") or [])]
+
+
+async def _answer_message(slack: FakeSlackApi, channel: str = "C1") -> dict[str, Any]:
+    """Wait for the message carrying the feedback buttons (the end of an answer) and return it."""
+    for _ in range(500):
+        found = _with_actions(slack.calls_to("chat.update") + slack.calls_to("chat.postMessage"))
+        found = [call for call in found if call["channel"] == channel]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no answer with buttons in {channel}: {slack.calls}")
+
+
+@pytest.fixture
+def harness_args(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], database_url: str) -> dict[str, Any]:
+    return {"engine": engine, "sessions": sessions, "database_url": database_url}
+
+
+async def test_mention_is_answered_in_its_thread_with_sources_footer_and_both_buttons(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    runner = ScriptedAgentRunner()
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        await slack.mention("how do I deploy?", ts="100.000001")
+        answer = await _answer_message(slack_api)
+
+    working = slack_api.calls_to("chat.postMessage")[0]
+    assert working["thread_ts"] == "100.000001" and "Working on it" in working["text"]
+    assert answer["ts"] == slack_api.posted_ts()[0]  # the working message became the answer
+    progress = slack_api.calls_to("chat.update")[0]
+    assert progress["ts"] == answer["ts"] and "Searching the knowledge base" in progress["text"]
+    request = runner.requests[0]
+    assert request.question == "how do I deploy?"
+    assert request.asker.display_name == "U1"
+    assert request.thread_id == "T1:C1:100.000001"
+    text = "\n".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
+    assert "Answer to: how do I deploy?" in text
+    assert "<https://handbook.northwind.example/README.md|Handbook>" in text
+    footer = [block for block in answer["blocks"] if block["type"] == "context"][0]
+    assert "answer v1" in footer["elements"][0]["text"]
+    buttons = [block for block in answer["blocks"] if block["type"] == "actions"][0]["elements"]
+    assert {button["action_id"] for button in buttons} == {"feedback_up", "feedback_down"}
+    assert len({button["value"] for button in buttons}) == 1 and len(buttons[0]["value"]) == 32
+
+
+async def test_reply_in_an_answered_thread_continues_without_a_mention(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    runner = ScriptedAgentRunner()
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        await slack.mention("what is the on-call rota?", ts="200.000001")
+        await _answer_message(slack_api)
+        follow_up = {"type": "message", "channel_type": "channel", "user": "U1", "channel": "C1"}
+        await slack.event({**follow_up, "text": "and on weekends?", "ts": "200.000009", "thread_ts": "200.000001"})
+        await slack_api.wait_for("chat.postMessage", 2)
+        # Chatter in a thread the bot never answered, and the bot's own and other bots' posts, are left alone.
+        await slack.event({**follow_up, "text": "unrelated", "ts": "300.000002", "thread_ts": "300.000001"})
+        await slack.event({**follow_up, "user": "UBOT", "text": "mine", "ts": "200.000010", "thread_ts": "200.000001"})
+        await slack.event(
+            {
+                **follow_up,
+                "bot_id": "B2",
+                "subtype": "bot_message",
+                "text": "x",
+                "ts": "200.11",
+                "thread_ts": "200.000001",
+            }
+        )
+        await slack.channel.flow.drain(10)
+
+    assert [request.question for request in runner.requests] == ["what is the on-call rota?", "and on weekends?"]
+    assert runner.requests[1].thread_id == runner.requests[0].thread_id
+    assert all(call["thread_ts"] == "200.000001" for call in slack_api.calls_to("chat.postMessage"))
+
+
+async def test_a_retried_event_is_answered_once_even_after_a_restart(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    runner = ScriptedAgentRunner()
+    event = {
+        "type": "app_mention",
+        "user": "U1",
+        "text": "<@UBOT> where is the VPN guide?",
+        "ts": "400.1",
+        "channel": "C1",
+    }
+    event_id = "Ev" + uuid.uuid4().hex[:10]
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        first = await slack.event(event, event_id=event_id)
+        retry = await slack.event(event, event_id=event_id, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "x"})
+        await slack.channel.flow.drain(10)
+    async with running_slack(slack_api, runner, **harness_args) as restarted:
+        after_restart = await restarted.event(event, event_id=event_id, **{"X-Slack-Retry-Num": "2"})
+        await restarted.channel.flow.drain(10)
+
+    assert (first.status_code, retry.status_code, after_restart.status_code) == (200, 200, 200)
+    assert len(runner.requests) == 1
+    assert len(slack_api.calls_to("chat.postMessage")) == 1
+
+
+async def test_bad_signature_and_five_minute_old_timestamp_are_refused_with_401(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    runner = ScriptedAgentRunner()
+    body = event_body({"type": "app_mention", "user": "U1", "text": "<@UBOT> hi", "ts": "500.1", "channel": "C1"})
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        forged = await slack.http.post(
+            "/slack/events",
+            content=body,
+            headers={"Content-Type": "application/json", **signature_headers(body, secret="wrong-secret")},
+        )
+        stale = await slack.http.post(
+            "/slack/events",
+            content=body,
+            headers={"Content-Type": "application/json", **signature_headers(body, timestamp=int(time.time()) - 301)},
+        )
+        unsigned = await slack.http.post("/slack/events", content=body, headers={"Content-Type": "application/json"})
+    assert (forged.status_code, stale.status_code, unsigned.status_code) == (401, 401, 401)
+    assert runner.requests == []
+
+
+async def test_rate_limited_chat_update_is_retried_after_retry_after(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    slack_api.rate_limit("chat.update", times=1, retry_after=1)
+    async with running_slack(slack_api, ScriptedAgentRunner(), **harness_args) as slack:
+        await slack.mention("status of the release?", ts="600.1")
+        answer = await _answer_message(slack_api)
+    assert len(slack_api.calls_to("chat.update", status=429)) == 1
+    assert answer["ts"] == slack_api.posted_ts()[0]
+
+
+async def test_dm_uses_the_askers_scope_and_a_channel_uses_every_members(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    slack_api.channel_members["C2"] = ["U1", "U2", "UBOT"]
+    runner = ScriptedAgentRunner()
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        dm = {
+            "type": "message",
+            "channel_type": "im",
+            "user": "U1",
+            "channel": "D1",
+            "text": "my payslip?",
+            "ts": "700.1",
+        }
+        await slack.event(dm)
+        await slack.mention("team goals?", channel="C2", ts="700.2")
+        chatter = {"type": "message", "channel_type": "channel", "user": "U2", "channel": "C2", "ts": "700.3"}
+        await slack.event({**chatter, "text": "lunch anyone?"})  # a mentions-only channel: not a question for the bot
+        everything = {"type": "message", "channel_type": "channel", "user": "U2", "channel": "CALL", "ts": "700.4"}
+        await slack.event({**everything, "text": "how do I book leave?"})
+        # In an answer-everything channel a mention arrives twice (message + app_mention): answered once.
+        await slack.event({**everything, "ts": "700.5", "text": "<@UBOT> who approves expenses?"})
+        await slack.mention("who approves expenses?", user="U2", channel="CALL", ts="700.5")
+        await slack.channel.flow.drain(10)
+
+    by_question = {request.question: request.asker for request in runner.requests}
+    assert sorted(request.question for request in runner.requests) == [
+        "how do I book leave?",
+        "my payslip?",
+        "team goals?",
+        "who approves expenses?",
+    ]
+    dm_scope = by_question["my payslip?"].scope.readers
+    assert [(reader.user_id, reader.groups) for reader in dm_scope] == [("U1", frozenset({"security"}))]
+    assert [reader.user_id for reader in by_question["team goals?"].scope.readers] == ["U1", "U2"]
+    assert by_question["how do I book leave?"].sources == ("handbook",)
+    assert by_question["team goals?"].sources is None
+    assert by_question["my payslip?"].roles == frozenset()
+
+
+async def test_long_answer_is_split_into_messages_within_slacks_limits(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    paragraph = "This sentence explains one more detail of the deployment process. " * 20
+    long_text = "\n\n".join(f"Step {n}. {paragraph}" for n in range(80))
+
+    def long_answer(request: AgentRequest) -> AgentAnswer:
+        return AgentAnswer(
+            text=long_text,
+            citations=[Citation(title="Runbook", url="https://runbook.example/deploy")],
+            trace_id=uuid.uuid4().hex,
+            prompt_versions={"answer": 2},
+        )
+
+    async with running_slack(slack_api, ScriptedAgentRunner(reply=long_answer), **harness_args) as slack:
+        await slack.mention("explain deployment in detail", ts="800.1")
+        await _answer_message(slack_api)
+        await slack.channel.flow.drain(10)
+
+    final_update = [call for call in slack_api.calls_to("chat.update") if "Working" not in call["text"]]
+    follow_ups = slack_api.calls_to("chat.postMessage")[1:]
+    messages = final_update + follow_ups
+    assert len(messages) >= 3
+    assert all(call["thread_ts"] == "800.1" for call in follow_ups)
+    for message in messages:
+        assert len(message["blocks"]) <= 50 and len(message["text"]) <= 40_000
+        assert all(len(block["text"]["text"]) <= 3000 for block in message["blocks"] if block["type"] == "section")
+    posted = " ".join(b["text"]["text"] for m in messages for b in m["blocks"] if b["type"] == "section")
+    assert all(f"Step {n}." in posted for n in range(80))
+    assert _with_actions(messages) == [messages[-1]]

@@ -1,0 +1,112 @@
+"""Block Kit rendering and Markdown conversion on their own, and the app manifest the CLI prints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents import AgentAnswer, Citation, ProgressEvent
+from bot.cli import main
+from bot.errors import SettingsError
+from bot.settings import load_settings
+from bot.slack.blocks import answer_messages, split_text, working_message
+from bot.slack.mrkdwn import markdown_to_mrkdwn
+
+
+def test_markdown_becomes_slack_mrkdwn() -> None:
+    markdown = (
+        "## Deploying\n"
+        "Use **blue/green** and *never* ~~friday~~ deploys; 1 < 2 & 3 > 2.\n"
+        "- see [the runbook](https://runbook.example/a_b)\n"
+        "```bash\nmake deploy ENV=prod\n```\n"
+        "Run `x**2` inline."
+    )
+    assert markdown_to_mrkdwn(markdown) == (
+        "*Deploying*\n"
+        "Use *blue/green* and _never_ ~friday~ deploys; 1 &lt; 2 &amp; 3 &gt; 2.\n"
+        "• see <https://runbook.example/a_b|the runbook>\n"
+        "```\nmake deploy ENV=prod\n```\n"
+        "Run `x**2` inline."
+    )
+
+
+def test_split_text_keeps_pieces_within_the_limit_and_code_blocks_closed() -> None:
+    text = "intro\n\n```\n" + "\n".join(f"line {n}" for n in range(800)) + "\n```\n\noutro"
+    pieces = split_text(text, 3000)
+    assert len(pieces) > 1
+    assert all(len(piece) <= 3000 and piece.count("```") % 2 == 0 for piece in pieces)
+    assert "line 799" in pieces[-1] or "line 799" in pieces[-2]
+
+
+def test_answer_message_has_sources_notes_footer_and_feedback_buttons() -> None:
+    answer = AgentAnswer(
+        text="Use the **VPN**.",
+        citations=[
+            Citation(title="VPN guide", url="https://it.example/vpn"),
+            Citation(title="VPN guide", url="https://it.example/vpn"),
+        ],
+        trace_id="t123",
+        prompt_versions={"answer": 4, "planner": 2},
+        notes=["The budget ran out; this is the best answer so far."],
+    )
+    [message] = answer_messages(answer, notes=["I could not read scan.pdf."])
+    sections = [block["text"]["text"] for block in message.blocks if block["type"] == "section"]
+    assert sections[0] == "Use the *VPN*."
+    assert any("budget ran out" in s for s in sections) and any("scan.pdf" in s for s in sections)
+    assert sections[-1] == "*Sources*\n• <https://it.example/vpn|VPN guide>"
+    footer = message.blocks[-2]["elements"][0]["text"]
+    assert footer.startswith("prompt answer v4 · planner v2")
+    actions = message.blocks[-1]
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
+        ("feedback_up", "t123"),
+        ("feedback_down", "t123"),
+    ]
+
+
+def test_many_short_paragraphs_respect_the_block_limit() -> None:
+    answer = AgentAnswer(text="\n\n".join("x" * 2900 for _ in range(60)), trace_id="t")
+    messages = answer_messages(answer)
+    assert len(messages) >= 2
+    assert all(len(m.blocks) <= 50 and len(m.text) <= 40_000 for m in messages)
+    assert messages[-1].blocks[-1]["type"] == "actions"
+
+
+def test_working_message_names_the_stage() -> None:
+    assert (
+        "Searching the knowledge base: wiki…" in working_message(ProgressEvent(stage="searching", detail="wiki")).text
+    )
+
+
+def test_slack_manifest_cli_points_events_commands_and_interactivity_at_the_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    monkeypatch.chdir(str(tmp_path))
+    assert main(["slack-manifest", "--url", "https://bot.example.com/"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    url = "https://bot.example.com/slack/events"
+    assert manifest["settings"]["event_subscriptions"]["request_url"] == url
+    assert manifest["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert {"app_mention", "message.im", "message.channels"} <= set(
+        manifest["settings"]["event_subscriptions"]["bot_events"]
+    )
+    assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/prompt", "/kb", "/schedule", "/memory"}
+    assert all(c["url"] == url for c in manifest["features"]["slash_commands"])
+    assert {"chat:write", "app_mentions:read", "commands", "files:read"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )
+
+
+def test_channel_settings_and_groups_load_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text(
+        '[channels.C0123]\nsources = ["handbook"]\nrespond_to = "all"\n\n[groups]\nsecurity = ["U1", "U2"]\n'
+    )
+    settings = load_settings(config)
+    assert settings.channels["C0123"].sources == ["handbook"]
+    assert settings.channels["C0123"].respond_to == "all"
+    assert settings.groups == {"security": ["U1", "U2"]}
+    config.write_text('[channels.C0123]\nrespond_to = "sometimes"\n')
+    with pytest.raises(SettingsError, match="respond_to"):
+        load_settings(config)
