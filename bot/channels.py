@@ -56,7 +56,15 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     # Slack: POST /slack/events (HTTP mode) or a Socket Mode connection when SLACK_APP_TOKEN is set.
     slack: SlackChannel | None = None
     if slack_client is not None:
-        slack = SlackChannel(settings, service.sessions, runner, slack_client)
+        slack = SlackChannel(
+            settings,
+            service.sessions,
+            runner,
+            slack_client,
+            prompts=runner.prompts,
+            memory=runner.memory,
+            schedules=scheduling.schedules,
+        )
         await slack.start()
         stack.push_async_callback(slack.aclose, settings.shutdown_grace_seconds)
         routes += slack.routes()

@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from agents import AgentRunner
+from agents import AgentRunner, MemoryStore, PromptStore
+from bot.scheduling import ScheduleService
 from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answering import AnswerFlow
@@ -29,7 +30,10 @@ from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_comma
 from bot.slack.events import register_event_listeners
 from bot.slack.feedback import register_feedback_listeners
 from bot.slack.identity import IdentityResolver
+from bot.slack.memory_commands import register_memory_commands
 from bot.slack.middleware import install_middleware
+from bot.slack.prompt_commands import register_prompt_commands
+from bot.slack.schedule_commands import register_schedule_commands
 from knowledge import create_engine
 
 logger = logging.getLogger(__name__)
@@ -48,9 +52,14 @@ class SlackChannel:
         runner: AgentRunner,
         client: AsyncWebClient,
         *,
+        prompts: PromptStore | None = None,
+        memory: MemoryStore | None = None,
+        schedules: ScheduleService | None = None,
         progress_interval_seconds: float = 1.0,
         recovery_interval_seconds: float = 60.0,
     ) -> None:
+        """``prompts``, ``memory`` and ``schedules`` are the runtime's own instances (so a change applies at once);
+        the ``/prompt``, ``/memory`` and ``/schedule`` subcommands over each exist only when it is given."""
         if settings.slack_signing_secret is None or client.token is None:
             raise ValueError("the Slack channel needs SLACK_SIGNING_SECRET and a Web API client with the bot token")
         self.settings = settings
@@ -71,7 +80,7 @@ class SlackChannel:
             progress_interval_seconds=progress_interval_seconds,
         )
         self.commands = CommandRegistry()
-        register_builtin_commands(self.commands, sessions)
+        register_builtin_commands(self.commands, sessions, prompts)
         # The token lives in the client only; Bolt reads it from there (and calls auth.test once).
         self.app = AsyncApp(
             client=client,
@@ -97,6 +106,12 @@ class SlackChannel:
         register_feedback_listeners(self.app, sessions)
         register_approval_listeners(self.app, self.flow)
         self._register_commands()
+        if prompts is not None:
+            register_prompt_commands(self.commands, self.app, prompts, runner, self.identity)
+        if memory is not None:
+            register_memory_commands(self.commands, memory)
+        if schedules is not None:
+            register_schedule_commands(self.commands, schedules)
         self.app.error(self._on_error)
         self._handler = AsyncSlackRequestHandler(self.app)
         self._recovery_interval = recovery_interval_seconds

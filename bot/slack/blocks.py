@@ -27,6 +27,13 @@ REJECT = "approval_reject"
 FEEDBACK_MODAL = "feedback_comment"
 FEEDBACK_COMMENT_BLOCK = "comment"
 FEEDBACK_COMMENT_ACTION = "comment"
+PROMPT_EDIT_MODAL = "prompt_edit"
+PROMPT_TEXT_BLOCK = "prompt_text"
+PROMPT_TEXT_ACTION = "prompt_text"
+PROMPT_NOTE_BLOCK = "prompt_note"
+PROMPT_NOTE_ACTION = "prompt_note"
+# Slack caps a plain_text_input at 3000 characters; longer prompts are changed with /prompt set or the CLI.
+MODAL_TEXT_LIMIT = 3000
 
 _STAGE_LABELS = {
     "planning": "Planning",
@@ -227,5 +234,43 @@ def feedback_modal(trace_id: str, channel_id: str) -> Block:
                     "max_length": 2000,
                 },
             }
+        ],
+    }
+
+
+def prompt_edit_modal(name: str, version: int, text: str, channel_id: str) -> Block:
+    """``/prompt edit NAME``: the live text in a multiline input; saving makes a new live version. The name, the
+    version it started from and where to confirm travel in ``private_metadata``."""
+    metadata = {"name": name, "base_version": version, "channel_id": channel_id}
+    return {
+        "type": "modal",
+        "callback_id": PROMPT_EDIT_MODAL,
+        "private_metadata": json.dumps(metadata),
+        "title": {"type": "plain_text", "text": f"Edit prompt {name}"[:24]},
+        "submit": {"type": "plain_text", "text": "Save as live"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            context(
+                f"Editing `{escape_mrkdwn(name)}` v{version} (live). Saving makes a new version and makes it live."
+            ),
+            {
+                "type": "input",
+                "block_id": PROMPT_TEXT_BLOCK,
+                "label": {"type": "plain_text", "text": "Prompt text"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": PROMPT_TEXT_ACTION,
+                    "multiline": True,
+                    "initial_value": text,
+                    "max_length": MODAL_TEXT_LIMIT,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": PROMPT_NOTE_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What changed and why"},
+                "element": {"type": "plain_text_input", "action_id": PROMPT_NOTE_ACTION, "max_length": 200},
+            },
         ],
     }

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agents import PromptNotFoundError, PromptStore
 from agents.answers import Role
 from bot.errors import BotError
 from bot.logging_config import current_run_id
@@ -61,9 +62,16 @@ class CommandInvocation:
     roles: frozenset[Role]
     audit: AuditTrail
     client: AsyncWebClient
+    # The text after the slash command as typed (``args`` lose newlines and quotes; ``/prompt set`` keeps them).
+    text: str = ""
 
 
 CommandHandler = Callable[[CommandInvocation], Awaitable[CommandReply]]
+# Whether a change touches only the caller's own things (``/schedule add ... me``), from the text after the
+# subcommand, the user id and the channel the command was typed in: then it needs no editor role.
+PersonalCheck = Callable[[str, str, str], Awaitable[bool]]
+# The immediate acknowledgement of a long-running subcommand, from its arguments ("Running schedule #3 now...").
+Acknowledgement = Callable[[list[str]], str]
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,8 @@ class Subcommand:
     changes: bool = False
     min_args: int = 0
     max_args: int | None = None
+    personal: PersonalCheck | None = None
+    acknowledgement: Acknowledgement | None = None
 
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -99,13 +109,18 @@ class CommandRegistry:
         changes: bool = False,
         min_args: int = 0,
         max_args: int | None = None,
+        personal: PersonalCheck | None = None,
+        acknowledgement: Acknowledgement | None = None,
     ) -> None:
-        """Add ``command name``; ``changes=True`` restricts it to editors and admins."""
+        """Add ``command name``; ``changes=True`` restricts it to editors and admins, except calls that ``personal``
+        says touch only the caller's own things; ``acknowledgement`` is shown at once while the handler runs."""
         if command not in self._subcommands:
             raise ValueError(f"unknown slash command {command!r}; expected one of {', '.join(COMMANDS)}")
         if name in self._subcommands[command]:
             raise ValueError(f"{command} {name} is already registered")
-        self._subcommands[command][name] = Subcommand(name, handler, usage, summary, changes, min_args, max_args)
+        self._subcommands[command][name] = Subcommand(
+            name, handler, usage, summary, changes, min_args, max_args, personal, acknowledgement
+        )
 
     def find(self, command: str, name: str) -> Subcommand | None:
         return self._subcommands.get(command, {}).get(name)
@@ -114,13 +129,27 @@ class CommandRegistry:
         registered = self.find(command, name)
         return name in CHANGE_SUBCOMMANDS.get(command, frozenset()) or (registered is not None and registered.changes)
 
+    async def requires_editor(self, command: str, text: str, user_id: str, channel_id: str) -> bool:
+        """Whether this call (``text`` as typed after the command) needs the editor role: a change, unless the
+        subcommand says it touches only the caller's own things."""
+        words = split_words(text)
+        name = words[0].lower() if words else ""
+        if not self.is_change(command, name):
+            return False
+        registered = self.find(command, name)
+        if registered is not None and registered.personal is not None:
+            return not await registered.personal(text_after_subcommand(text), user_id, channel_id)
+        return True
+
     def usage(self, command: str) -> str:
         lines = [f"*{command}*: {COMMANDS.get(command, '')}"]
         subcommands = self._subcommands.get(command, {})
         if not subcommands:
             lines.append(f"No `{command}` subcommands are available in this deployment.")
         for sub in subcommands.values():
-            lock = " (editors and admins)" if self.is_change(command, sub.name) else ""
+            lock = ""
+            if self.is_change(command, sub.name):
+                lock = " (editors and admins" + ("; anyone for their own DM)" if sub.personal else ")")
             lines.append(f"• `{command} {sub.name}{' ' + sub.usage if sub.usage else ''}`: {sub.summary}{lock}")
         return "\n".join(lines)
 
@@ -136,11 +165,7 @@ class CommandRegistry:
     ) -> None:
         """Parse ``SUBCOMMAND args`` (shell-style quotes allowed), acknowledge at once, run the handler after."""
         command = body["command"]
-        try:
-            words = shlex.split(body.get("text") or "")
-        except ValueError:
-            await ack(response_type="ephemeral", text="Unbalanced quotes in that command.\n" + self.usage(command))
-            return
+        words = split_words(body.get("text") or "")
         if not words or words[0].lower() == "help":
             await ack(response_type="ephemeral", text=self.usage(command))
             return
@@ -152,7 +177,10 @@ class CommandRegistry:
         if len(args) < sub.min_args or (sub.max_args is not None and len(args) > sub.max_args):
             await ack(response_type="ephemeral", text=f"Usage: `{command} {sub.name} {sub.usage}`".rstrip())
             return
-        await ack()
+        if sub.acknowledgement is not None:
+            await ack(response_type="ephemeral", text=sub.acknowledgement(args))
+        else:
+            await ack()
         invocation = CommandInvocation(
             command=command,
             subcommand=name,
@@ -164,6 +192,7 @@ class CommandRegistry:
             roles=context.get("roles") or frozenset(),
             audit=context["audit"],
             client=client,
+            text=body.get("text") or "",
         )
         spawn(self._run(sub, invocation, respond))
 
@@ -181,11 +210,33 @@ class CommandRegistry:
         await respond(**reply.model_dump(exclude_none=True))
 
 
-def prompt_stats_command(sessions: Sessions) -> CommandHandler:
-    """``/prompt stats NAME``: 👍 / 👎 counts per version of a prompt, from the ratings stored with each answer."""
+def split_words(text: str) -> list[str]:
+    """Shell-style words (quotes group words); text with an apostrophe ("don't") is split on spaces instead."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def text_after_subcommand(text: str) -> str:
+    """``add "every day" #ops Do it`` -> ``"every day" #ops Do it``, as typed (newlines and quotes kept)."""
+    parts = text.strip().split(maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+def prompt_stats_command(sessions: Sessions, prompts: PromptStore | None = None) -> CommandHandler:
+    """``/prompt stats NAME``: 👍 / 👎 counts per version of a prompt, from the ratings stored with each answer.
+
+    With the prompt store, an unknown name is refused with the list of prompts that exist.
+    """
 
     async def handler(invocation: CommandInvocation) -> CommandReply:
         name = invocation.args[0]
+        if prompts is not None:
+            try:
+                await prompts.get(name)
+            except PromptNotFoundError as error:
+                raise CommandError(f"{error}.") from error
         stats = await rating_stats(sessions, name)
         if not stats:
             return CommandReply(text=f"No ratings yet for answers made with prompt `{name}`.")
@@ -200,12 +251,14 @@ def prompt_stats_command(sessions: Sessions) -> CommandHandler:
     return handler
 
 
-def register_builtin_commands(registry: CommandRegistry, sessions: Sessions) -> None:
-    """The subcommands that need nothing beyond the Slack channel's own tables."""
+def register_builtin_commands(
+    registry: CommandRegistry, sessions: Sessions, prompts: PromptStore | None = None
+) -> None:
+    """The subcommands that need nothing beyond the Slack channel's own tables (and the prompt store, if any)."""
     registry.register(
         "/prompt",
         "stats",
-        prompt_stats_command(sessions),
+        prompt_stats_command(sessions, prompts),
         usage="NAME",
         summary="ratings per version of a prompt",
         min_args=1,

@@ -27,8 +27,8 @@ BOT_EVENTS = ["app_mention", "message.im", "message.channels", "message.groups",
 _COMMAND_HINTS = {
     "/prompt": "list | show NAME [vN] | edit NAME | set NAME TEXT | history | diff | rollback | test | stats",
     "/kb": "status | sources | sync [SOURCE]",
-    "/schedule": 'add "WHEN" #channel INSTRUCTION | list | remove ID | run ID',
-    "/memory": "list | forget ID",
+    "/schedule": 'add "WHEN" #channel|me INSTRUCTION | list | remove ID | run ID',
+    "/memory": "list | forget N",
 }
 
 
@@ -49,7 +49,8 @@ def slack_manifest(public_url: str, *, name: str = "Switchboard") -> dict[str, A
                     "url": request_url,
                     "description": description[:100],
                     "usage_hint": _COMMAND_HINTS[command][:100],
-                    "should_escape": False,
+                    # Escaped, #channel arrives as <#C123|name>: the id /schedule add needs.
+                    "should_escape": True,
                 }
                 for command, description in COMMANDS.items()
             ],

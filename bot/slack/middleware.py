@@ -7,7 +7,6 @@ persist before the acknowledgement) -> identity (roles) -> audit trail -> permis
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,7 +20,7 @@ from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answering import is_person_message
 from bot.slack.audit import AuditTrail
-from bot.slack.commands import CommandRegistry
+from bot.slack.commands import CommandRegistry, split_words
 from bot.slack.identity import IdentityResolver, is_direct_message, roles_for
 
 logger = logging.getLogger(__name__)
@@ -83,24 +82,21 @@ def install_middleware(
         command = body.get("command")
         if not command:
             return await next_()
-        try:
-            words = shlex.split(body.get("text") or "")
-        except ValueError:
-            return await next_()  # the router answers unbalanced quotes with usage help
+        text = body.get("text") or ""
+        words = split_words(text)
         subcommand = words[0].lower() if words else ""
         roles = context.get("roles") or frozenset()
-        if commands.is_change(command, subcommand) and "editor" not in roles:
-            logger.info("refused %s %s for %s (not an editor or admin)", command, subcommand, context.user_id)
-            return BoltResponse(
-                status=200,
-                body={
-                    "response_type": "ephemeral",
-                    "text": (
-                        f":lock: `{command} {subcommand}` changes what the bot does for everyone, so only prompt "
-                        "editors and admins may use it. Ask an admin to add you to PROMPT_EDITORS."
-                    ),
-                },
+        user_id = context.user_id or ""
+        channel_id = body.get("channel_id") or ""
+        if "editor" not in roles and await commands.requires_editor(command, text, user_id, channel_id):
+            logger.info("refused %s %s for %s (not an editor or admin)", command, subcommand, user_id)
+            text = (
+                f":lock: `{command} {subcommand}` changes (or tries out) what the bot does for everyone, so only "
+                "prompt editors and admins may use it. Ask an admin to add you to PROMPT_EDITORS."
             )
+            if command == "/schedule":
+                text += ' You may schedule runs into your own DM with the bot: `/schedule add "WHEN" me INSTRUCTION`.'
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
         return await next_()
 
     for middleware in (trace, event_store, identity_roles, audit_trail, change_permission):

@@ -1,0 +1,207 @@
+"""``/schedule add|list|remove|run``: thin handlers over the scheduler's ``ScheduleService``.
+
+One permission rule, enforced twice (the router's middleware and the schedule API): schedules that post to a
+channel are created and removed by editors and admins only; anyone may add, remove and run schedules that post
+only to their own DM with the bot (``me`` as the channel, or the DM the command is typed in).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from slack_sdk.errors import SlackApiError
+
+from agents import ScheduleError, ScheduleInputError
+from agents.schedules import Schedule
+from bot.scheduling import (
+    SCHEDULE_USAGE,
+    AddCommand,
+    ScheduleService,
+    format_run_result,
+    format_schedule_added,
+    format_schedule_list,
+    format_schedule_removed,
+    parse_add_command,
+)
+from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply, text_after_subcommand
+
+logger = logging.getLogger(__name__)
+
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+_USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_SCHEDULE_ID = re.compile(r"#?(\d{1,9})")
+PERSONAL_HINT = (
+    "Anyone may schedule runs into their own DM with the bot: use `me` as the channel "
+    '(`/schedule add "every weekday at 9:00" me INSTRUCTION`); channel schedules are for editors and admins.'
+)
+
+
+def _is_self(word: str, user_id: str) -> bool:
+    mention = _USER_MENTION.fullmatch(word)
+    return word.lower() in ("me", "@me") or (mention is not None and mention.group(1) == user_id)
+
+
+def parse_schedule_add(text: str, user_id: str) -> AddCommand:
+    """``"WHEN" #channel INSTRUCTION``, where the channel may also be ``me`` (or the user's own mention): a personal
+    schedule posting to the user's DM with the bot.
+
+    Raises:
+        ScheduleInputError: the parts are missing; the message shows the usage.
+    """
+    normal = text.translate(_QUOTES).strip()
+    candidates: list[tuple[str, list[str]]] = []
+    if normal[:1] in ('"', "'"):
+        closing = normal.find(normal[0], 1)
+        if closing > 0:
+            candidates.append((normal[1:closing], normal[closing + 1 :].split()))
+    else:
+        words = normal.split()
+        candidates += [(" ".join(words[:n]), words[n:]) for n in (1, 5) if len(words) > n]
+    for when, rest in candidates:
+        if rest and _is_self(rest[0], user_id):
+            instruction = " ".join(rest[1:]).strip()
+            if not instruction:
+                raise ScheduleInputError("the instruction is missing: say what the agent should do.\n" + SCHEDULE_USAGE)
+            return AddCommand(when=when, channel=user_id, instruction=instruction)
+    return parse_add_command(normal)
+
+
+def _schedule_id(word: str) -> int:
+    found = _SCHEDULE_ID.fullmatch(word.strip())
+    if found is None:
+        raise CommandError(f"`{word}` is not a schedule id; `/schedule list` shows them (like `#3`).")
+    return int(found.group(1))
+
+
+def _describe(schedule: Schedule) -> str:
+    """A schedule as the audit log keeps it."""
+    return (
+        f'"{schedule.when}" ({schedule.cron}, {schedule.timezone}) in {schedule.channel} '
+        f"owned by {schedule.owner}: {schedule.instruction}"
+    )
+
+
+def _own_dm(channel: str, user_id: str, typed_in: str) -> bool:
+    """The user's own DM with the bot: ``me`` (their user id) or the DM channel the command was typed in."""
+    return channel == user_id or (channel == typed_in and channel.startswith("D"))
+
+
+class ScheduleCommands:
+    def __init__(self, schedules: ScheduleService) -> None:
+        self.schedules = schedules
+
+    async def add(self, invocation: CommandInvocation) -> CommandReply:
+        try:
+            command = parse_schedule_add(text_after_subcommand(invocation.text), invocation.user_id)
+        except ScheduleError as error:
+            raise CommandError(str(error)) from error
+        if "editor" not in invocation.roles and not _own_dm(command.channel, invocation.user_id, invocation.channel_id):
+            raise CommandError(":lock: Only editors and admins may schedule runs into a channel. " + PERSONAL_HINT)
+        try:
+            listing = await self.schedules.add(
+                when=command.when,
+                channel=command.channel,
+                instruction=command.instruction,
+                owner=invocation.user_id,
+                timezone=await self._timezone(invocation),
+                roles=invocation.roles,
+            )
+        except ScheduleError as error:
+            raise CommandError(str(error)) from error
+        await invocation.audit.record(
+            "schedule.add", f"schedule #{listing.schedule.id}", before=None, after=_describe(listing.schedule)
+        )
+        return CommandReply(text=format_schedule_added(listing))
+
+    async def list(self, invocation: CommandInvocation) -> CommandReply:
+        """Channel schedules, and the caller's own personal ones (other people's DM schedules stay private)."""
+        listings = await self.schedules.list()
+        shown = [item for item in listings if not item.schedule.personal or item.schedule.owner == invocation.user_id]
+        return CommandReply(text=format_schedule_list(shown))
+
+    async def remove(self, invocation: CommandInvocation) -> CommandReply:
+        schedule_id = _schedule_id(invocation.args[0])
+        try:
+            removed = await self.schedules.remove(schedule_id, by=invocation.user_id, roles=invocation.roles)
+        except ScheduleError as error:
+            raise CommandError(str(error)) from error
+        target = f"schedule #{removed.id}"
+        await invocation.audit.record("schedule.remove", target, before=_describe(removed), after=None)
+        return CommandReply(text=format_schedule_removed(removed))
+
+    async def run(self, invocation: CommandInvocation) -> CommandReply:
+        """Runs the whole schedule now (the router acknowledged already) and reports how it went."""
+        schedule_id = _schedule_id(invocation.args[0])
+        try:
+            schedule, run = await self.schedules.run_now(schedule_id, by=invocation.user_id, roles=invocation.roles)
+        except ScheduleError as error:
+            raise CommandError(str(error)) from error
+        return CommandReply(text=format_run_result(schedule, run))
+
+    async def personal_add(self, text: str, user_id: str, channel_id: str) -> bool:
+        """For the middleware: does this ``add`` post only to the user's own DM?"""
+        try:
+            command = parse_schedule_add(text, user_id)
+        except ScheduleError:
+            return False
+        return _own_dm(command.channel, user_id, channel_id)
+
+    async def personal_remove(self, text: str, user_id: str, channel_id: str) -> bool:
+        """For the middleware: is the schedule to remove the user's own DM schedule (or not there at all)?"""
+        found = _SCHEDULE_ID.fullmatch(text.strip())
+        if found is None:
+            return False
+        try:
+            schedule = await self.schedules.store.get(int(found.group(1)))
+        except ScheduleError:
+            return True  # nothing to protect: the handler says it does not exist
+        return schedule.owner == user_id and schedule.personal
+
+    @staticmethod
+    async def _timezone(invocation: CommandInvocation) -> str | None:
+        """The user's time zone from their Slack profile; None (the configured default) when Slack will not say."""
+        try:
+            response = await invocation.client.users_info(user=invocation.user_id)
+        except SlackApiError as error:
+            logger.warning("users.info for %s failed: %s", invocation.user_id, error.response.get("error"))
+            return None
+        zone = (response.get("user") or {}).get("tz")
+        return str(zone) if zone else None
+
+
+def register_schedule_commands(registry: CommandRegistry, schedules: ScheduleService) -> None:
+    commands = ScheduleCommands(schedules)
+    registry.register(
+        "/schedule",
+        "add",
+        commands.add,
+        usage='"WHEN" #channel|me INSTRUCTION',
+        summary="run INSTRUCTION at WHEN (a phrase like `every weekday at 9:00`, or cron) in your time zone and "
+        "post the result to the channel (`me`: your DM with the bot)",
+        changes=True,
+        min_args=3,
+        personal=commands.personal_add,
+    )
+    registry.register("/schedule", "list", commands.list, summary="schedules, next run and last outcome", max_args=0)
+    registry.register(
+        "/schedule",
+        "remove",
+        commands.remove,
+        usage="ID",
+        summary="stop a schedule",
+        changes=True,
+        min_args=1,
+        max_args=1,
+        personal=commands.personal_remove,
+    )
+    registry.register(
+        "/schedule",
+        "run",
+        commands.run,
+        usage="ID",
+        summary="run a schedule now (editors and admins, or the owner of a DM schedule)",
+        min_args=1,
+        max_args=1,
+        acknowledgement=lambda args: f"Running schedule {args[0]} now; I will tell you here how it went.",
+    )
