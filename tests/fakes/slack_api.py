@@ -42,6 +42,7 @@ class FakeSlackApi:
         self.channel_members: dict[str, list[str]] = {}
         self.files: dict[str, bytes] = {}
         self.refuse_channels: set[str] = set()
+        self.user_timezones: dict[str, str] = {}  # users.info ``user.tz``; users not listed have none
         self._rate_limits: dict[str, tuple[int, int]] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -80,6 +81,7 @@ class FakeSlackApi:
             self._rate_limits.clear()
             self.channel_members.clear()
             self.refuse_channels.clear()
+            self.user_timezones.clear()
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
@@ -186,7 +188,10 @@ class FakeSlackApi:
             }
         if method == "users.info":
             user = params.get("user", "")
-            return {"ok": True, "user": {"id": user, "name": user.lower(), "profile": {"display_name": user}}}
+            found: dict[str, Any] = {"id": user, "name": user.lower(), "profile": {"display_name": user}}
+            if user in self.user_timezones:
+                found["tz"] = self.user_timezones[user]
+            return {"ok": True, "user": found}
         return {"ok": True}
 
     async def _file(self, request: Request) -> Response:
