@@ -90,7 +90,10 @@ async def test_editor_set_then_rollback_changes_what_the_next_answer_uses(
     assert not _system_prompts(scripted_model)[-1].startswith(terse)
 
     audit = await recent_audit(slack.service.sessions, 2)
-    assert [(entry.actor, entry.action) for entry in audit] == [("UADMIN", "prompt.rollback"), ("UEDITOR", "prompt.set")]
+    assert [(entry.actor, entry.action) for entry in audit] == [
+        ("UADMIN", "prompt.rollback"),
+        ("UEDITOR", "prompt.set"),
+    ]
     assert audit[1].after == terse and audit[0].before == terse and audit[0].after == audit[1].before
 
 
