@@ -238,7 +238,8 @@ class PromptCommands:
         note = (values.get(PROMPT_NOTE_BLOCK, {}).get(PROMPT_NOTE_ACTION, {}).get("value") or "").strip()
         user_id = body["user"]["id"]
         if "editor" not in (context.get("roles") or frozenset()):
-            await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: "Only prompt editors and admins may."})
+            refused = "Only prompt editors and admins may change prompts."
+            await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: refused})
             return
         try:
             live = await self.prompts.get(name)
