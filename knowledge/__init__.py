@@ -1,10 +1,25 @@
-"""Knowledge: the shared database, the document model, sources, embeddings, and (soon) sync and retrieval."""
+"""Knowledge: the shared database, the document model, sources, embeddings, chunking, sync and hybrid retrieval."""
 
+from knowledge.chunking import Chunk, ChunkingConfig, MarkdownChunker, github_slug
 from knowledge.database import Base, create_engine, session_factory, sqlalchemy_url
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
 from knowledge.errors import DatabaseConfigError, EmbeddingError, KnowledgeError
+from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
+from knowledge.index_writer import EmbeddingModelMismatch
 from knowledge.passages import Passage, Retriever, SearchQuery
+from knowledge.sync import SyncEngine, sync_source
+from knowledge.sync_models import (
+    DocumentFailure,
+    KnowledgeStatus,
+    ProgressCallback,
+    SourceStatus,
+    SyncConfig,
+    SyncProgress,
+    SyncRunRecord,
+    SyncSummary,
+)
+from knowledge.sync_status import knowledge_status, recent_sync_runs
 
 __all__ = [
     "Passage",
@@ -18,10 +33,29 @@ __all__ = [
     "DatabaseConfigError",
     "Embedder",
     "EmbeddingError",
+    "EmbeddingModelMismatch",
     "EmbeddingsConfig",
     "KnowledgeError",
     "create_embedder",
     "create_engine",
     "session_factory",
     "sqlalchemy_url",
+    "Chunk",
+    "ChunkingConfig",
+    "MarkdownChunker",
+    "github_slug",
+    "HybridRetriever",
+    "RetrievalConfig",
+    "SyncEngine",
+    "sync_source",
+    "DocumentFailure",
+    "KnowledgeStatus",
+    "ProgressCallback",
+    "SourceStatus",
+    "SyncConfig",
+    "SyncProgress",
+    "SyncRunRecord",
+    "SyncSummary",
+    "knowledge_status",
+    "recent_sync_runs",
 ]
