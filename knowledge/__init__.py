@@ -6,6 +6,7 @@ from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
 from knowledge.errors import DatabaseConfigError, EmbeddingError, KnowledgeError
 from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
+from knowledge.index_maintenance import vacuum_index
 from knowledge.index_writer import EmbeddingModelMismatch
 from knowledge.passages import Passage, Retriever, SearchQuery
 from knowledge.sync import SyncEngine, sync_source
@@ -58,4 +59,5 @@ __all__ = [
     "SyncSummary",
     "knowledge_status",
     "recent_sync_runs",
+    "vacuum_index",
 ]

@@ -37,19 +37,23 @@ Method = Literal["hybrid", "fulltext", "vector"]
 class RetrievalConfig(BaseModel):
     """Tuning of hybrid retrieval. Defaults were chosen on BEIR SciFact with the offline embedder (bench/RESULTS.md).
 
-    ``fusion`` is ``rrf`` (weighted reciprocal rank fusion: ``w / (rrf_k + rank)`` summed over both lists) or
-    ``score`` (each method's scores min-max normalised over its candidates, then a weighted sum).
+    ``fusion`` is ``rrf`` (weighted reciprocal rank fusion: ``w / (rrf_k + rank)`` summed over both lists),
+    ``minmax`` (each method's scores min-max normalised over its candidates, then a weighted sum) or ``bounded``
+    (BM25 divided by the most the query's terms could score, plus cosine similarity, weighted).
     """
 
     model_config = ConfigDict(frozen=True)
 
-    fusion: Literal["rrf", "score"] = "rrf"
+    fusion: Literal["rrf", "minmax", "bounded"] = "minmax"
     fulltext_weight: float = Field(default=1.0, ge=0)
     vector_weight: float = Field(default=0.5, ge=0)
     rrf_k: int = Field(default=60, ge=1)
     # Candidates each method contributes before fusion (never fewer than the requested limit).
     fulltext_depth: int = Field(default=100, ge=1)
     vector_depth: int = Field(default=100, ge=1)
+    # A query term's postings read at most, strongest first: bounds the cost of very common terms on big indexes
+    # (a chunk outside a term's strongest postings loses only that term's small contribution).
+    postings_per_term: int = Field(default=2000, ge=1)
     bm25_k1: float = Field(default=0.9, gt=0)
     bm25_b: float = Field(default=0.4, ge=0, le=1)
     # Let HNSW keep scanning when the access or source filter rejects candidates (pgvector >= 0.8).
@@ -120,11 +124,13 @@ class HybridRetriever:
         sql = "WITH " + ",\n".join(ctes) + ",\n" + self._fused_cte(use_fulltext, use_vector, params) + _FINAL_SELECT
         async with self._sessions() as session:
             if use_vector:
+                iterative = "relaxed_order" if self.config.iterative_scan and not exact else "off"
                 await session.execute(
-                    text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(max(vector_depth, 40))}
+                    text(
+                        "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', :it, true)"
+                    ),
+                    {"ef": str(max(vector_depth, 40)), "it": iterative},
                 )
-                if self.config.iterative_scan and not exact:
-                    await session.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
             rows = (await session.execute(text(sql), params)).all()
             await session.rollback()
         return [
@@ -161,13 +167,14 @@ class HybridRetriever:
         return self._model
 
     def _fulltext_cte(self, depth: int, access_sql: str, source_sql: str, params: dict[str, Any]) -> str:
-        params.update(fulltext_depth=depth, k1=self.config.bm25_k1, b=self.config.bm25_b)
+        params.update(
+            fulltext_depth=depth,
+            k1=self.config.bm25_k1,
+            b=self.config.bm25_b,
+            postings_per_term=self.config.postings_per_term,
+        )
         # Only our own SQL fragments are interpolated; everything the user typed is a bound parameter.
         return f"""
-        query_lexemes AS (
-            SELECT DISTINCT lexeme
-            FROM unnest(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, :query))) AS lexeme
-        ),
         corpus AS (
             SELECT greatest(sum(chunk_count), 1)::float8 AS n,
                    greatest(sum(total_length)::float8 / greatest(sum(chunk_count), 1), 1) AS avgdl
@@ -176,7 +183,7 @@ class HybridRetriever:
         query_terms AS (
             SELECT s.lexeme, ln(1 + (corpus.n - sum(s.df) + 0.5) / (sum(s.df) + 0.5)) AS idf
             FROM kb_lexeme_stats s CROSS JOIN corpus
-            WHERE s.lexeme IN (SELECT lexeme FROM query_lexemes)
+            WHERE s.lexeme = ANY(tsvector_to_array(to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, :query)))
             GROUP BY s.lexeme, corpus.n
             HAVING sum(s.df) > 0
         ),
@@ -184,10 +191,18 @@ class HybridRetriever:
             SELECT p.chunk_id,
                    sum(t.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.chunk_length / corpus.avgdl)))
                        AS score
-            FROM kb_postings p JOIN query_terms t ON t.lexeme = p.lexeme CROSS JOIN corpus
-            WHERE (p.is_public OR EXISTS (
+            FROM query_terms t
+            CROSS JOIN LATERAL (
+                SELECT p.chunk_id, p.tf, p.chunk_length
+                FROM kb_postings p
+                WHERE p.lexeme = t.lexeme
+                  AND (p.is_public OR EXISTS (
                       SELECT 1 FROM kb_chunks r WHERE r.id = p.chunk_id AND {access_sql.format(alias="r")}))
                   {source_sql.format(alias="p")}
+                ORDER BY p.impact DESC
+                LIMIT :postings_per_term
+            ) p
+            CROSS JOIN corpus
             GROUP BY p.chunk_id
             ORDER BY score DESC
             LIMIT :fulltext_depth
@@ -211,7 +226,7 @@ class HybridRetriever:
                 "coalesce(:fulltext_weight / (:rrf_k + f.rank), 0) + coalesce(:vector_weight / (:rrf_k + v.rank), 0)"
             )
             bounds = ""
-        else:
+        elif self.config.fusion == "minmax":
             # Min-max normalise each list over its own candidates; a chunk missing from a list scores 0 there.
             bounds = """,
         bounds AS (
@@ -225,6 +240,15 @@ class HybridRetriever:
                 "+ :vector_weight * coalesce((bounds.v_max - v.distance) / nullif(bounds.v_max - bounds.v_min, 0), 1) "
                 "* (v.chunk_id IS NOT NULL)::int"
             )
+        else:
+            # Absolute scales: BM25 as a share of the most the query's terms could score, cosine similarity as is.
+            # A weak keyword match then stays weak instead of being stretched to 1 as min-max would.
+            bounds = """,
+        bounds AS (
+            SELECT greatest((SELECT sum(idf) FROM query_terms) * (:k1 + 1), 1e-9) AS f_upper
+        )"""
+            keyword_part = ":fulltext_weight * coalesce(f.score / bounds.f_upper, 0)"
+            fused_score = f"{keyword_part} + :vector_weight * coalesce(1 - v.distance, 0)"
         cross = " CROSS JOIN bounds" if bounds else ""
         return f"""{bounds.lstrip(",")}{"," if bounds else ""}
         fused AS (

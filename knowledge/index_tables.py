@@ -12,7 +12,8 @@ Design decisions worth knowing before changing anything here:
   generated ``tsv`` column keeps PostgreSQL's stemming; sync copies its lexemes into ``kb_postings`` (lexeme,
   chunk, term frequency, chunk length) and keeps per-source document frequencies (``kb_lexeme_stats``) and corpus
   sizes (``kb_corpus_stats``) up to date in the same transaction, so a query scores only the postings of its own
-  terms instead of unnesting every matching chunk's ``tsvector``.
+  terms instead of unnesting every matching chunk's ``tsvector``; postings are indexed strongest-first per lexeme
+  so the cost of a very common term is bounded.
 * **Access copied onto chunks and postings**, so the permission filter runs inside the index scans instead of
   after a join to documents.
 """
@@ -30,13 +31,15 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, REAL, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 from knowledge.database import Base
@@ -122,17 +125,32 @@ class IndexedChunk(Base):
 
 
 class Posting(Base):
-    """One lexeme of one chunk, with what BM25 needs; kept in step with ``kb_chunks`` by sync."""
+    """One lexeme of one chunk, with what BM25 needs; kept in step with ``kb_chunks`` by sync.
+
+    ``impact`` is the BM25 term weight (k1=0.9, b=0.4) at the time the chunk was written. It only orders a term's
+    postings, so a query can read the strongest ones first and stop after a fixed number for very common terms;
+    the score itself is always computed from ``tf`` and ``chunk_length`` at query time.
+    """
 
     __tablename__ = "kb_postings"
-    __table_args__ = (Index("kb_postings_chunk_id_idx", "chunk_id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("chunk_id", "lexeme", name="kb_postings_pkey"),
+        # Covering: a query reads each term's postings, strongest first, with an index-only scan.
+        Index(
+            "kb_postings_lexeme_impact_idx",
+            "lexeme",
+            text("impact DESC"),
+            postgresql_include=["chunk_id", "tf", "chunk_length", "is_public", "source_id"],
+        ),
+    )
 
-    lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
-    chunk_id: Mapped[int] = mapped_column(ForeignKey("kb_chunks.id", ondelete="CASCADE"), primary_key=True)
+    lexeme: Mapped[str] = mapped_column(Text)
+    chunk_id: Mapped[int] = mapped_column(ForeignKey("kb_chunks.id", ondelete="CASCADE"))
     source_id: Mapped[int] = mapped_column(Integer)
     tf: Mapped[int] = mapped_column(SmallInteger)
     chunk_length: Mapped[int] = mapped_column(Integer)
     is_public: Mapped[bool] = mapped_column(Boolean)
+    impact: Mapped[float] = mapped_column(REAL)
 
 
 class LexemeStats(Base):

@@ -186,9 +186,17 @@ _ADD_POSTINGS = text(
         FROM kb_chunks c CROSS JOIN LATERAL unnest(c.tsv) AS l
         WHERE c.document_id = ANY(:document_ids)
     ),
+    sized AS (
+        SELECT lexeme, chunk_id, is_public, tf, sum(tf) OVER (PARTITION BY chunk_id) AS chunk_length FROM terms
+    ),
+    corpus AS (
+        SELECT sum(total_length)::float8 / nullif(sum(chunk_count), 0) AS avgdl FROM kb_corpus_stats
+    ),
     added AS (
-        INSERT INTO kb_postings (lexeme, chunk_id, source_id, tf, chunk_length, is_public)
-        SELECT lexeme, chunk_id, :source_id, tf, sum(tf) OVER (PARTITION BY chunk_id), is_public FROM terms
+        INSERT INTO kb_postings (lexeme, chunk_id, source_id, tf, chunk_length, is_public, impact)
+        SELECT lexeme, chunk_id, :source_id, tf, chunk_length, is_public,
+               tf * 1.9 / (tf + 0.9 * (0.6 + 0.4 * chunk_length / coalesce(corpus.avgdl, chunk_length)))
+        FROM sized CROSS JOIN corpus
         RETURNING lexeme, tf
     ),
     per_lexeme AS (

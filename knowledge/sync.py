@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from knowledge.chunking import MarkdownChunker
 from knowledge.documents import SourceDocument
 from knowledge.embeddings import Embedder
+from knowledge.index_maintenance import analyze_index
 from knowledge.index_tables import SyncRun, SyncRunFailure
 from knowledge.index_writer import (
     KnownRow,
@@ -60,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 # First half of the two-key advisory lock taken per source ("SW" "SY"); the second half is hashtext(source name).
 _SYNC_LOCK_NAMESPACE = 0x53575359
+# Documents added, updated or deleted in one run beyond which the index tables are re-analysed.
+_ANALYZE_AFTER_CHANGES = 500
 
 
 @dataclass
@@ -140,6 +143,7 @@ class SyncEngine:
             if source.listing_complete:
                 await self._delete_missing(run)
             run.summary.status = "succeeded"
+            await self._analyze_after_bulk_changes(run)
         except asyncio.CancelledError:
             run.summary.status = "interrupted"
             run.summary.error = "the sync was cancelled"
@@ -155,6 +159,13 @@ class SyncEngine:
             await source.aclose()
         await self._finish(run, started)
         return run.summary
+
+    async def _analyze_after_bulk_changes(self, run: _Run) -> None:
+        """A first sync or a big change leaves the planner guessing; fresh statistics keep queries on their indexes."""
+        changed = run.summary.added + run.summary.updated + run.summary.deleted
+        if changed >= _ANALYZE_AFTER_CHANGES:
+            async with self._sessions() as session, session.begin():
+                await analyze_index(session)
 
     async def _keep_fetched(self, run: _Run) -> None:
         """After the source failed, still write the documents it delivered, so the next run has less to do."""

@@ -79,14 +79,22 @@ def upgrade() -> None:
     op.create_index("kb_chunks_principals_idx", "kb_chunks", ["principals"], postgresql_using="gin")
     op.create_table(
         "kb_postings",
-        sa.Column("lexeme", sa.Text(), primary_key=True),
-        sa.Column("chunk_id", sa.BigInteger(), sa.ForeignKey("kb_chunks.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("lexeme", sa.Text(), nullable=False),
+        sa.Column("chunk_id", sa.BigInteger(), sa.ForeignKey("kb_chunks.id", ondelete="CASCADE"), nullable=False),
         sa.Column("source_id", sa.Integer(), nullable=False),
         sa.Column("tf", sa.SmallInteger(), nullable=False),
         sa.Column("chunk_length", sa.Integer(), nullable=False),
         sa.Column("is_public", sa.Boolean(), nullable=False),
+        sa.Column("impact", postgresql.REAL(), nullable=False),
+        sa.PrimaryKeyConstraint("chunk_id", "lexeme", name="kb_postings_pkey"),
     )
-    op.create_index("kb_postings_chunk_id_idx", "kb_postings", ["chunk_id"])
+    # Covering, strongest first: each query term's postings come from an index-only scan that can stop early.
+    op.create_index(
+        "kb_postings_lexeme_impact_idx",
+        "kb_postings",
+        ["lexeme", sa.text("impact DESC")],
+        postgresql_include=["chunk_id", "tf", "chunk_length", "is_public", "source_id"],
+    )
     op.create_table(
         "kb_lexeme_stats",
         sa.Column("lexeme", sa.Text(), primary_key=True),
