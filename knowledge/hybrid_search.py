@@ -44,7 +44,7 @@ class RetrievalConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    fusion: Literal["rrf", "minmax", "bounded"] = "minmax"
+    fusion: Literal["rrf", "minmax", "bounded"] = "bounded"
     fulltext_weight: float = Field(default=1.0, ge=0)
     vector_weight: float = Field(default=0.5, ge=0)
     rrf_k: int = Field(default=60, ge=1)
