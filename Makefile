@@ -16,7 +16,9 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 install: $(VENV)/.installed
 
+# Sync the config file's sources first (the bundled handbook by default); a failed sync must not stop the service.
 run: install
+	$(BIN)/switchboard sync || echo "switchboard: some sources did not sync (see above); serving what the index has"
 	$(BIN)/switchboard serve
 
 test: install

@@ -40,10 +40,10 @@ logger = logging.getLogger(__name__)
 
 # Every prompt a run may use, loaded once when it starts (the persona is added per request).
 RUN_PROMPTS = ("answer", "planner", "reflection", "memory", "summary")
-NO_MODEL_LABEL = "Retrieval-only answer (no chat model is configured): the most relevant passages in the knowledge"
-MODEL_FAILED_LABEL = "Retrieval-only answer (the chat model failed): the most relevant passages in the knowledge"
+NO_MODEL_LABEL = "Retrieval-only answer (no chat model is configured)"
+MODEL_FAILED_LABEL = "Retrieval-only answer (the chat model failed)"
 NO_INDEX = "Retrieval-only mode, and no knowledge index is configured, so there is nothing to search."
-NOTHING_FOUND = "Nothing in the knowledge matches this question."
+NOTHING_FOUND = "nothing in the knowledge matches this question."
 EXCERPT_CHARS = 400
 
 
@@ -267,7 +267,7 @@ class AgentRuntime:
                 text=request.question, scope=asker.scope, limit=self.config.retrieval_limit, sources=asker.sources
             )
             passages = [p.model_dump(mode="json") for p in await self._retriever.search(query)]
-            text = _passage_listing(label, passages) if passages else NOTHING_FOUND
+            text = _passage_listing(label, passages) if passages else f"{label}: {NOTHING_FOUND}"
         notes = [] if error is None else ["The chat model could not answer just now, so this lists passages instead."]
         answer = AgentAnswer(
             text=text,
@@ -330,7 +330,7 @@ def _thread(thread_id: str) -> RunnableConfig:
 
 
 def _passage_listing(label: str, passages: list[dict[str, Any]]) -> str:
-    lines = [f"{label}, not a written answer:"]
+    lines = [f"{label}: the most relevant passages in the knowledge, not a written answer:"]
     for number, passage in enumerate(passages, 1):
         heading = " > ".join(passage.get("heading_path") or [])
         title = f"{passage['title']} > {heading}" if heading else passage["title"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from starlette.routing import Route
 
+from bot.knowledge_sync import schedule_resyncs
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
@@ -50,6 +51,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
     scheduling = await build_scheduling(service, agent_runner=runner, slack=slack_client)
+    schedule_resyncs(service, scheduling)
     await scheduling.start()
     stack.push_async_callback(scheduling.stop)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from agents import AgentError
 from bot import __version__
 from bot.cli_agent import add_agent_commands
+from bot.cli_knowledge import add_knowledge_commands
 from bot.cli_prompts import add_prompts_commands
 from bot.errors import BotError, SettingsError
 from bot.logging_config import configure_logging, run_context
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcript.set_defaults(handler=_phone_transcript)
 
     # --- agent runtime (issue 4): ask, chat, prompts ---
+    add_knowledge_commands(commands)
     add_agent_commands(commands)
     add_prompts_commands(commands)
     # --- end agent runtime

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker, ProgressEvent
-from agents.answers import Role
 from bot.errors import BotError
 from bot.service import Service
 from bot.settings import Settings
@@ -58,12 +57,12 @@ def runner_of(service: Service) -> AgentRuntime:
 def cli_asker(settings: Settings, user: str | None) -> Asker:
     """The CLI user: ``--user`` (or ``cli``), with the roles the settings give that id."""
     user_id = user or "cli"
-    roles: set[Role] = set()
-    if user_id in settings.prompt_editors:
-        roles.add("editor")
-    if user_id in settings.switchboard_admins:
-        roles.add("admin")
-    return Asker(user_id=user_id, channel="cli", scope=ReaderScope.single(user_id), roles=frozenset(roles))
+    return Asker(
+        user_id=user_id,
+        channel="cli",
+        scope=ReaderScope(readers=(settings.reader(user_id),)),
+        roles=settings.roles_of(user_id),
+    )
 
 
 def answer_json(answer: AgentAnswer) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from bot.metrics import ServiceMetrics
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.schema_migrations import upgrade_database
 from bot.settings import Settings
-from knowledge import Embedder, Retriever, create_embedder, create_engine, session_factory
+from knowledge import Embedder, HybridRetriever, SyncEngine, create_embedder, create_engine, session_factory
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +35,17 @@ class Service:
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
 
+    # The knowledge index: what the agent searches, and what keeps it in step with the sources.
+    retriever: HybridRetriever = field(init=False)
+    sync_engine: SyncEngine = field(init=False)
     # --- agent runtime (issue 4) ---
-    # The knowledge index the agent searches; None until the index branch's HybridRetriever is wired in here.
-    retriever: Retriever | None = None
     agent_persistence: AgentPersistence | None = None
     agent_runner: AgentRuntime | None = None
     # --- end agent runtime
+
+    def __post_init__(self) -> None:
+        self.retriever = HybridRetriever(self.sessions, self.embedder, self.settings.retrieval)
+        self.sync_engine = SyncEngine(self.sessions, self.embedder)
 
     @property
     def runner(self) -> AgentRuntime:

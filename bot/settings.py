@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents import AgentConfig, ChatModelConfig
+from agents.answers import Role
 from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
-from knowledge import EmbeddingsConfig, SourceConfig, SourceConfigBase
+from knowledge import EmbeddingsConfig, Reader, RetrievalConfig, SourceConfig, SourceConfigBase
 from tools import ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
 
     # Knowledge sources (`[[sources]]` in the config file); relative folder paths are taken from the working folder.
     sources: list[SourceConfig] = Field(default_factory=list)
+    # `[retrieval]`: hybrid search tuning (fusion, weights, candidate depths); the defaults were measured (bench/).
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
 
     # --- schedules (issue 7) ---
     # ``[[schedules]]`` in the config file: when, channel, instruction, owner, timezone (optional), name (optional).
@@ -156,6 +159,21 @@ class Settings(BaseSettings):
         if repeated:
             raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
         return sources
+
+    def roles_of(self, user_id: str) -> frozenset[Role]:
+        """``admin`` for SWITCHBOARD_ADMINS (admins may do all editors may), ``editor`` for PROMPT_EDITORS."""
+        roles: set[Role] = set()
+        if user_id in self.switchboard_admins:
+            roles.update(("admin", "editor"))
+        if user_id in self.prompt_editors:
+            roles.add("editor")
+        return frozenset(roles)
+
+    def reader(self, user_id: str) -> Reader:
+        """A user with the groups the ``[groups]`` table puts them in, for permission-aware retrieval."""
+        return Reader(
+            user_id=user_id, groups=frozenset(group for group, members in self.groups.items() if user_id in members)
+        )
 
     def source(self, name: str) -> SourceConfigBase | None:
         return next((source for source in self.sources if source.name == name), None)

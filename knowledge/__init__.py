@@ -1,5 +1,6 @@
-"""Knowledge: the shared database, the document model, sources, embeddings, and (soon) sync and retrieval."""
+"""Knowledge: the shared database, the document model, sources, embeddings, chunking, sync and hybrid retrieval."""
 
+from knowledge.chunking import Chunk, ChunkingConfig, MarkdownChunker, github_slug
 from knowledge.database import Base, create_engine, session_factory, sqlalchemy_url
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
@@ -12,6 +13,9 @@ from knowledge.errors import (
     SourceUnavailableError,
     UnsupportedDocumentError,
 )
+from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
+from knowledge.index_maintenance import vacuum_index
+from knowledge.index_writer import EmbeddingModelMismatch
 from knowledge.parsing import ParsedDocument, parse_document
 from knowledge.passages import Passage, Retriever, SearchQuery
 from knowledge.sources import (
@@ -27,6 +31,18 @@ from knowledge.sources import (
     WebSourceConfig,
     create_source,
 )
+from knowledge.sync import SyncEngine, sync_source
+from knowledge.sync_models import (
+    DocumentFailure,
+    KnowledgeStatus,
+    ProgressCallback,
+    SourceStatus,
+    SyncConfig,
+    SyncProgress,
+    SyncRunRecord,
+    SyncSummary,
+)
+from knowledge.sync_status import knowledge_status, recent_sync_runs
 
 __all__ = [
     "Passage",
@@ -40,6 +56,7 @@ __all__ = [
     "DatabaseConfigError",
     "Embedder",
     "EmbeddingError",
+    "EmbeddingModelMismatch",
     "EmbeddingsConfig",
     "KnowledgeError",
     "create_embedder",
@@ -64,4 +81,23 @@ __all__ = [
     "WebSourceConfig",
     "create_source",
     "parse_document",
+    "Chunk",
+    "ChunkingConfig",
+    "MarkdownChunker",
+    "github_slug",
+    "HybridRetriever",
+    "RetrievalConfig",
+    "SyncEngine",
+    "sync_source",
+    "DocumentFailure",
+    "KnowledgeStatus",
+    "ProgressCallback",
+    "SourceStatus",
+    "SyncConfig",
+    "SyncProgress",
+    "SyncRunRecord",
+    "SyncSummary",
+    "knowledge_status",
+    "recent_sync_runs",
+    "vacuum_index",
 ]

@@ -45,6 +45,11 @@ class Reader(BaseModel):
     user_id: str
     groups: frozenset[str] = frozenset()
 
+    @classmethod
+    def for_user(cls, user_id: str) -> Reader:
+        """A reader in no groups."""
+        return cls(user_id=user_id)
+
     def principals(self) -> frozenset[str]:
         """The same namespacing as ``AccessList.principals``, so the two can be intersected."""
         return frozenset({self.user_id} | {group_principal(group) for group in self.groups})

@@ -6,6 +6,7 @@ A failed run is recorded with its reason and reported to the schedule's owner in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
@@ -51,10 +52,17 @@ def describe_failure(error: BaseException) -> str:
 class ScheduledRunExecutor:
     """Runs a schedule's instruction through the agent and posts the answer as a new top-level channel message."""
 
-    def __init__(self, store: ScheduleStore, agent_runner: AgentRunner, slack: AsyncWebClient | None) -> None:
+    def __init__(
+        self,
+        store: ScheduleStore,
+        agent_runner: AgentRunner,
+        slack: AsyncWebClient | None,
+        reader: Callable[[str], Reader] = Reader.for_user,
+    ) -> None:
         self._store = store
         self._runner = agent_runner
         self._slack = slack
+        self._reader = reader
 
     async def run(
         self, schedule_id: int, fire_time: datetime, trigger: RunTrigger, *, requested_by: str | None = None
@@ -102,7 +110,7 @@ class ScheduledRunExecutor:
     async def _reader_scope(self, schedule: Schedule) -> ReaderScope:
         """Everyone in the channel will read the result, so retrieval may use only what all of them may read."""
         if self._slack is None or schedule.personal:
-            return ReaderScope.single(schedule.owner)
+            return ReaderScope(readers=(self._reader(schedule.owner),))
         members: list[str] = []
         try:
             cursor: str | None = None
@@ -119,9 +127,9 @@ class ScheduledRunExecutor:
                 schedule.channel,
                 slack_error_code(error),
             )
-            return ReaderScope.single(schedule.owner)
+            return ReaderScope(readers=(self._reader(schedule.owner),))
         readers = dict.fromkeys([schedule.owner, *members])
-        return ReaderScope.single(schedule.owner) if len(readers) == 1 else _scope_of(list(readers))
+        return ReaderScope(readers=tuple(self._reader(user_id) for user_id in readers))
 
     async def _post(self, channel: str, text: str, blocks: list[dict[str, object]]) -> tuple[str, str | None]:
         if self._slack is None:
@@ -151,7 +159,3 @@ class ScheduledRunExecutor:
         except Exception:
             # Telling the owner is best effort; the failure itself is already recorded in the history.
             logger.exception("schedule #%d: could not tell owner %s about the failed run", schedule.id, schedule.owner)
-
-
-def _scope_of(user_ids: list[str]) -> ReaderScope:
-    return ReaderScope(readers=tuple(Reader(user_id=user_id) for user_id in user_ids))

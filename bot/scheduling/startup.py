@@ -44,7 +44,7 @@ async def build_scheduling(
     declared = await store.sync_declarations(settings.schedules)
     if declared:
         logger.info("config file declares %d schedules", len(declared))
-    executor = None if agent_runner is None else ScheduledRunExecutor(store, agent_runner, slack)
+    executor = None if agent_runner is None else ScheduledRunExecutor(store, agent_runner, slack, settings.reader)
     if executor is None:
         logger.warning("no agent runtime is configured: schedules are kept but not run; system jobs still run")
     scheduler = ClusterScheduler(

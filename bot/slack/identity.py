@@ -14,23 +14,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import Asker
-from agents.answers import Role
 from bot.settings import Settings, SlackChannelSettings
 from knowledge import Reader, ReaderScope
 
 logger = logging.getLogger(__name__)
 
 MEMBERS_CACHE_SECONDS = 60.0
-
-
-def roles_for(settings: Settings, user_id: str) -> frozenset[Role]:
-    """``admin`` for SWITCHBOARD_ADMINS, ``editor`` for PROMPT_EDITORS (admins may do all editors may)."""
-    roles: set[Role] = set()
-    if user_id in settings.switchboard_admins:
-        roles.update(("admin", "editor"))
-    if user_id in settings.prompt_editors:
-        roles.add("editor")
-    return frozenset(roles)
 
 
 def is_direct_message(channel_id: str, channel_type: str | None) -> bool:
@@ -46,16 +35,12 @@ class IdentityResolver:
         self._members: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._member_lookups: dict[str, asyncio.Task[tuple[str, ...]]] = {}
         self._display_names: dict[str, str | None] = {}
-        self._groups_of: dict[str, set[str]] = {}
-        for group, members in settings.groups.items():
-            for member in members:
-                self._groups_of.setdefault(member, set()).add(group)
 
     def channel_settings(self, channel_id: str) -> SlackChannelSettings:
         return self._settings.channels.get(channel_id) or SlackChannelSettings()
 
     def reader(self, user_id: str) -> Reader:
-        return Reader(user_id=user_id, groups=frozenset(self._groups_of.get(user_id, ())))
+        return self._settings.reader(user_id)
 
     async def asker(
         self,
@@ -78,7 +63,7 @@ class IdentityResolver:
             workspace_id=team_id,
             display_name=await self.display_name(user_id),
             scope=ReaderScope(readers=tuple(self.reader(reader) for reader in readers)),
-            roles=roles_for(self._settings, user_id),
+            roles=self._settings.roles_of(user_id),
             sources=tuple(sources) if sources is not None else None,
         )
 

@@ -21,7 +21,7 @@ from bot.slack import store
 from bot.slack.answering import is_person_message
 from bot.slack.audit import AuditTrail
 from bot.slack.commands import CommandRegistry, split_words
-from bot.slack.identity import IdentityResolver, is_direct_message, roles_for
+from bot.slack.identity import IdentityResolver, is_direct_message
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def install_middleware(
 
     async def identity_roles(context: AsyncBoltContext, next_: Next) -> BoltResponse:
         if context.user_id:
-            context["roles"] = roles_for(settings, context.user_id)
+            context["roles"] = settings.roles_of(context.user_id)
         return await next_()
 
     async def audit_trail(context: AsyncBoltContext, next_: Next) -> BoltResponse:

@@ -1,7 +1,7 @@
 """agent runtime: versioned prompts, run traces, pending approvals
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-21
 
 LangGraph's checkpointer and store create their own tables (``setup()`` at service start); these are Switchboard's.
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

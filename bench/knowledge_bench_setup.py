@@ -1,0 +1,53 @@
+"""What the knowledge benchmarks share: a throw-away embedded PostgreSQL and an in-memory source."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.embedded_postgres import start_embedded_postgres
+from bot.schema_migrations import upgrade_database
+from knowledge import SourceDocument, create_engine, session_factory
+from knowledge.sources import FetchFailure, KnownDocument, Source, Unchanged
+
+
+class MemorySource(Source):
+    """Yields a prepared list of documents, as a connector would."""
+
+    def __init__(self, name: str, documents: list[SourceDocument]) -> None:
+        self.name = name
+        self.documents = documents
+
+    async def fetch(
+        self, known: Mapping[str, KnownDocument]
+    ) -> AsyncIterator[SourceDocument | Unchanged | FetchFailure]:
+        for document in self.documents:
+            yield document
+
+
+@contextmanager
+def embedded_database_url() -> Iterator[str]:
+    """A fresh embedded PostgreSQL in /tmp (reachable by the ``pgserver`` user when run as root), migrated."""
+    home = Path(tempfile.mkdtemp(prefix="sbbench-", dir="/tmp"))
+    home.chmod(0o755)
+    server = start_embedded_postgres(home)
+    try:
+        upgrade_database(server.url)
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@asynccontextmanager
+async def database_sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url, application_name="switchboard-bench")
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()

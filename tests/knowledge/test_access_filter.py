@@ -1,0 +1,92 @@
+"""Permission-aware retrieval: a restricted passage never reaches someone who may not read it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from knowledge import (
+    AccessList,
+    Embedder,
+    HybridRetriever,
+    Reader,
+    ReaderScope,
+    SearchQuery,
+    SourceDocument,
+    SyncEngine,
+)
+from tests.fakes.knowledge_sources import ListSource
+
+METHODS = ("search", "fulltext", "vector")
+QUERY = "incident response playbook for leaked credentials"
+
+
+def document(external_id: str, title: str, access: AccessList, source: str = "policies") -> SourceDocument:
+    return SourceDocument(
+        source=source,
+        external_id=external_id,
+        title=title,
+        url=f"https://policies.example/{external_id}",
+        content=f"# {title}\n\nThe incident response playbook for leaked credentials: rotate keys, page security.",
+        access=access,
+    )
+
+
+@pytest.fixture(scope="module")
+async def retriever(sessions: async_sessionmaker[AsyncSession], offline_embedder: Embedder) -> HybridRetriever:
+    engine = SyncEngine(sessions, offline_embedder)
+    await engine.sync(
+        ListSource(
+            "policies",
+            [
+                document("public", "Public security overview", AccessList()),
+                document("security-team", "Security team playbook", AccessList.restricted(groups=["group:security"])),
+                document("ciso", "CISO private notes", AccessList.restricted(users=["U_CISO"])),
+            ],
+        )
+    )
+    await engine.sync(ListSource("wiki", [document("wiki-copy", "Wiki copy of the playbook", AccessList(), "wiki")]))
+    return HybridRetriever(sessions, offline_embedder)
+
+
+async def visible_titles(retriever: HybridRetriever, scope: ReaderScope, method: str) -> set[str]:
+    query = SearchQuery(text=QUERY, scope=scope, limit=20, sources=("policies",))
+    return {passage.title for passage in await getattr(retriever, method)(query)}
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_a_user_never_sees_a_restricted_document(retriever: HybridRetriever, method: str) -> None:
+    titles = await visible_titles(retriever, ReaderScope.single("U_NEW"), method)
+
+    assert titles == {"Public security overview"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_group_members_and_listed_users_see_what_they_may_read(retriever: HybridRetriever, method: str) -> None:
+    analyst = await visible_titles(retriever, ReaderScope.single("U_ANALYST", groups=["group:security"]), method)
+    ciso = await visible_titles(retriever, ReaderScope.single("U_CISO"), method)
+
+    assert analyst == {"Public security overview", "Security team playbook"}
+    assert ciso == {"Public security overview", "CISO private notes"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_a_channel_gets_only_what_every_member_may_read(retriever: HybridRetriever, method: str) -> None:
+    analyst = Reader(user_id="U_ANALYST", groups=frozenset({"group:security"}))
+    second_analyst = Reader(user_id="U_ANALYST2", groups=frozenset({"group:security"}))
+    outsider = Reader(user_id="U_SALES")
+
+    mixed = await visible_titles(retriever, ReaderScope(readers=(analyst, outsider)), method)
+    security_only = await visible_titles(retriever, ReaderScope(readers=(analyst, second_analyst)), method)
+
+    assert mixed == {"Public security overview"}
+    assert security_only == {"Public security overview", "Security team playbook"}
+
+
+async def test_source_filter_limits_the_sources_searched(retriever: HybridRetriever) -> None:
+    scope = ReaderScope.single("U_NEW")
+    wiki = await retriever.search(SearchQuery(text=QUERY, scope=scope, sources=("wiki",)))
+    everywhere = await retriever.search(SearchQuery(text=QUERY, scope=scope, limit=20))
+
+    assert {passage.source for passage in wiki} == {"wiki"}
+    assert {passage.source for passage in everywhere} == {"wiki", "policies"}
