@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 from starlette.routing import Route
 
-from bot.knowledge_sync import schedule_resyncs
+from bot.knowledge_sync import schedule_resyncs, sync_configured_source
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
 from bot.slack import SlackChannel
+from bot.slack.kb_commands import register_kb_commands
 from bot.slack_client import create_slack_client
+from knowledge import knowledge_status
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,12 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             prompts=runner.prompts,
             memory=runner.memory,
             schedules=scheduling.schedules,
+        )
+        register_kb_commands(
+            slack.commands,
+            settings.sources,
+            read_status=lambda: knowledge_status(service.sessions),
+            sync=lambda config: sync_configured_source(service, config),
         )
         await slack.start()
         stack.push_async_callback(slack.aclose, settings.shutdown_grace_seconds)

@@ -1,0 +1,96 @@
+"""``/kb status|sources|sync``: what the knowledge index holds, where it comes from, and syncing it on demand.
+
+Reading is open to everyone (it names sources and counts, never document contents); ``sync`` costs fetching and
+embedding work, so it is for editors and admins, like other changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
+from bot.slack.mrkdwn import escape_mrkdwn
+from knowledge import KnowledgeStatus, SourceConfigBase, SyncSummary
+
+SyncSource = Callable[[SourceConfigBase], Awaitable[SyncSummary]]
+ReadStatus = Callable[[], Awaitable[KnowledgeStatus]]
+FAILURES_SHOWN = 5
+
+
+class KnowledgeCommands:
+    def __init__(self, sources: Sequence[SourceConfigBase], read_status: ReadStatus, sync: SyncSource) -> None:
+        self.sources = list(sources)
+        self.read_status = read_status
+        self.sync_source = sync
+
+    async def status(self, invocation: CommandInvocation) -> CommandReply:
+        status = await self.read_status()
+        if not status.sources:
+            return CommandReply(text="The knowledge index is empty: no source has been synced yet (`/kb sync`).")
+        lines = ["*Knowledge index*"]
+        for source in status.sources:
+            line = f"• *{escape_mrkdwn(source.source)}*: {source.documents} documents, {source.chunks} passages"
+            run = source.last_run
+            if run is not None:
+                when = run.started_at.strftime("%Y-%m-%d %H:%M UTC")
+                line += (
+                    f"; last sync {when} {run.status}: {run.added} added, {run.updated} updated, "
+                    f"{run.unchanged} unchanged, {run.deleted} deleted, {run.failed} failed"
+                )
+                if run.error:
+                    line += f"\n    error: {escape_mrkdwn(run.error)}"
+                for failure in run.failures[:FAILURES_SHOWN]:
+                    line += f"\n    failed: {escape_mrkdwn(failure.title or failure.external_id)}: "
+                    line += escape_mrkdwn(failure.reason)
+            lines.append(line)
+        return CommandReply(text="\n".join(lines))
+
+    async def list_sources(self, invocation: CommandInvocation) -> CommandReply:
+        if not self.sources:
+            return CommandReply(text="No knowledge sources are configured (`[[sources]]` in the config file).")
+        lines = ["*Knowledge sources* (from the config file)"]
+        for config in self.sources:
+            lines.append(
+                f"• *{escape_mrkdwn(config.name)}* ({config.type}), re-synced every "
+                f"{config.sync_interval_minutes:g} minutes"
+            )
+        return CommandReply(text="\n".join(lines))
+
+    async def sync(self, invocation: CommandInvocation) -> CommandReply:
+        wanted = invocation.args[0] if invocation.args else None
+        chosen = [config for config in self.sources if wanted is None or config.name == wanted]
+        if not chosen:
+            names = ", ".join(config.name for config in self.sources) or "none are configured"
+            raise CommandError(f"There is no source named `{escape_mrkdwn(wanted or '')}`; sources: {names}.")
+        lines = []
+        for config in chosen:
+            summary = await self.sync_source(config)
+            line = (
+                f"• *{escape_mrkdwn(summary.source)}* {summary.status} in {summary.seconds:.1f} s: "
+                f"{summary.added} added, {summary.updated} updated, {summary.unchanged} unchanged, "
+                f"{summary.deleted} deleted, {summary.failed} failed"
+            )
+            if summary.error:
+                line += f"\n    error: {escape_mrkdwn(summary.error)}"
+            for failure in summary.failures[:FAILURES_SHOWN]:
+                line += f"\n    failed: {escape_mrkdwn(failure.external_id)}: {escape_mrkdwn(failure.reason)}"
+            lines.append(line)
+        return CommandReply(text="\n".join(lines))
+
+
+def register_kb_commands(
+    registry: CommandRegistry, sources: Sequence[SourceConfigBase], read_status: ReadStatus, sync: SyncSource
+) -> None:
+    commands = KnowledgeCommands(sources, read_status, sync)
+    registry.register("/kb", "status", commands.status, summary="documents per source and the last sync", max_args=0)
+    registry.register("/kb", "sources", commands.list_sources, summary="the configured sources", max_args=0)
+    registry.register(
+        "/kb",
+        "sync",
+        commands.sync,
+        usage="[SOURCE]",
+        summary="sync one source (or all) now; editors and admins",
+        changes=True,
+        max_args=1,
+        acknowledgement=lambda args: f"Syncing {args[0] if args else 'every source'} now; I will report here.",
+    )

@@ -1,0 +1,49 @@
+"""``/kb status|sources|sync`` through the real Bolt app on the service as ``serve`` wires it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
+from tests.fakes.scripted_model import ScriptedModelServer
+from tests.fakes.slack_api import FakeSlackApi
+
+
+@pytest.fixture
+async def slack(
+    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, tmp_path: Path
+) -> AsyncIterator[RuntimeSlack]:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vpn.md").write_text("# VPN\n\nRotate the certificate with `nwvpn cert renew`.\n")
+    (docs / "leave.md").write_text("# Leave\n\nParents get sixteen weeks of paid leave.\n")
+    (docs / "broken.txt").write_bytes(b"caf\xe9")
+    sources = [{"type": "folder", "name": "wiki", "path": str(docs), "sync_interval_minutes": 30}]
+    async with slack_on_runtime(slack_api, scripted_model, database_url, sources=sources) as harness:
+        yield harness
+
+
+async def test_an_editor_syncs_and_everyone_sees_the_status(slack: RuntimeSlack) -> None:
+    assert "the knowledge index is empty" in (await slack.run_command("/kb", "status", user="U1")).lower()
+    assert "*wiki* (folder), re-synced every 30 minutes" in await slack.run_command("/kb", "sources", user="U1")
+
+    synced = await slack.run_command("/kb", "sync wiki", user="UEDITOR")
+    assert "*wiki* succeeded" in synced and "2 added" in synced and "1 failed" in synced
+    assert "failed: broken.txt: " in synced
+
+    status = await slack.run_command("/kb", "status", user="U1")
+    assert "*wiki*: 2 documents" in status and "succeeded: 2 added" in status
+    assert "failed: broken.txt" in status
+
+
+async def test_sync_is_for_editors_and_names_known_sources(slack: RuntimeSlack) -> None:
+    response = await slack.command("/kb", "sync", user="U1")
+    assert response.status_code == 200
+    refusal = str(response.json()) if response.content else str(await slack.reply(1))
+    assert "editor" in refusal.lower()
+
+    unknown = await slack.run_command("/kb", "sync nope", user="UADMIN")
+    assert "There is no source named `nope`; sources: wiki." in unknown
