@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from agents import Attachment
+from knowledge import DocumentParseError, parse_document
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +30,20 @@ def _read_text(content: bytes) -> str:
     return content.decode("utf-8-sig")
 
 
-# File type (Slack's ``filetype``, or the name's extension) -> how its text is read. PDF and Word join through the
-# knowledge package's document parsing when that is merged; until then they get the "not readable here" note.
+def _parsed_as(extension: str) -> FileReader:
+    """Read with the knowledge parsers (the same ones that index documents), as Markdown."""
+
+    def read(content: bytes) -> str:
+        return parse_document(content, name=f"attachment.{extension}").content
+
+    return read
+
+
+# File type (Slack's ``filetype``, or the name's extension) -> how its text is read.
 FILE_READERS: dict[str, FileReader] = {
+    "pdf": _parsed_as("pdf"),
+    "docx": _parsed_as("docx"),
+    "html": _parsed_as("html"),
     "text": _read_text,
     "txt": _read_text,
     "markdown": _read_text,
@@ -93,6 +105,9 @@ class AttachmentReader:
                 text = reader(content)
             except (UnicodeDecodeError, ValueError):
                 result.notes.append(f"I could not read {name}: its contents are not readable text.")
+                continue
+            except DocumentParseError as error:
+                result.notes.append(f"I could not read {name}: {error}.")
                 continue
             if total + len(text) > MAX_TOTAL_CHARS:
                 result.notes.append(f"{name} was not read: the attached files together are too long.")

@@ -17,6 +17,7 @@ from bot.slack.ratings import find_rating
 from tests.bot.slack_harness import event_body, running_slack
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import FakeSlackApi
+from tests.knowledge.document_files import docx_bytes
 
 
 @pytest.fixture
@@ -170,13 +171,16 @@ async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_re
     assert any("restart_service done" in t for t in texts) and any("restart_service cancelled" in t for t in texts)
 
 
-async def test_attached_text_file_is_read_and_an_unreadable_one_is_mentioned(
+async def test_attached_files_are_read_and_unreadable_ones_are_mentioned(
     slack_api: FakeSlackApi, harness_args: dict[str, Any]
 ) -> None:
     slack_api.files["notes.md"] = b"# Release notes\nVersion 2 ships on Friday."
+    slack_api.files["policy.docx"] = docx_bytes()
+    slack_api.files["scan.pdf"] = b"%PDF-1.4 not really a pdf"
     files = [
         {"name": "notes.md", "filetype": "markdown", "size": 44, "url_private": f"{slack_api.url}/files/notes.md"},
-        {"name": "scan.pdf", "filetype": "pdf", "pretty_type": "PDF", "size": 9000, "url_private": "x"},
+        {"name": "policy.docx", "filetype": "docx", "size": 9000, "url_private": f"{slack_api.url}/files/policy.docx"},
+        {"name": "scan.pdf", "filetype": "pdf", "size": 9000, "url_private": f"{slack_api.url}/files/scan.pdf"},
         {"name": "huge.txt", "filetype": "text", "size": 50_000_000, "url_private": f"{slack_api.url}/files/huge.txt"},
     ]
     runner = ScriptedAgentRunner()
@@ -184,10 +188,11 @@ async def test_attached_text_file_is_read_and_an_unreadable_one_is_mentioned(
         await slack.mention("summarise these", ts="1100.1", files=files, subtype="file_share")
         await slack.channel.flow.drain(10)
 
-    assert [(a.name, a.text) for a in runner.requests[0].attachments] == [
-        ("notes.md", "# Release notes\nVersion 2 ships on Friday.")
-    ]
-    assert slack_api.file_downloads == ["notes.md"]
+    attachments = runner.requests[0].attachments
+    assert [a.name for a in attachments] == ["notes.md", "policy.docx"]
+    assert attachments[0].text == "# Release notes\nVersion 2 ships on Friday."
+    assert "# " in attachments[1].text  # the Word document's headings came through as Markdown
+    assert slack_api.file_downloads == ["notes.md", "policy.docx", "scan.pdf"]
     answer = slack_api.calls_to("chat.update")[-1]
     shown = " ".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
     assert "I could not read scan.pdf" in shown and "huge.txt is too large" in shown
