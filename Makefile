@@ -2,29 +2,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Python compiles each module on first import anyway; byte-compiling every installed file up front doubles the install.
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --no-compile
 
 .PHONY: run test lint install clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Switchboard needs Python 3.11 or newer"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+# The service alone (what `make run` needs) and the service with test and lint tools (what `make test` needs).
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml
+	$(PIP_INSTALL) -e .
 	touch $@
 
-install: $(VENV)/.installed
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml
+	$(PIP_INSTALL) -e '.[test]'
+	touch $@ $(VENV)/.installed-run
+
+install: $(VENV)/.installed-test
 
 # Sync the config file's sources first (the bundled handbook by default); a failed sync must not stop the service.
-run: install
+run: $(VENV)/.installed-run
 	$(BIN)/switchboard sync || echo "switchboard: some sources did not sync (see above); serving what the index has"
 	$(BIN)/switchboard serve
 
-test: install
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-lint: install
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
