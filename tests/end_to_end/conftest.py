@@ -103,6 +103,7 @@ async def switchboard(
     overrides: dict[str, Any] = {
         "sources": [wiki_source(wiki)],
         "groups": {"security": [SECURITY_USER]},
+        "prompt_editors": ["UEDITOR", SECURITY_USER],  # an editor may schedule runs into channels
         "twilio_auth_token": TOKEN,
         "intake_channel": INTAKE_CHANNEL,
     }
