@@ -4,9 +4,12 @@ their readers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+from bot.slack.ratings import find_rating
+from bot.slack.tables import SlackFeedback
 from tests.bot.slack_runtime_harness import RuntimeSlack
 from tests.end_to_end.conftest import CODE_WORD, RUNBOOK_PAGE, SECURITY_USER, VPN_PAGE, WIKI_URL, model_saw
 from tests.fakes.scripted_model import ScriptedModelServer
@@ -22,6 +25,16 @@ def _section_text(answer: dict[str, Any]) -> str:
 
 def _footer(answer: dict[str, Any]) -> str:
     return str([b for b in answer["blocks"] if b["type"] == "context"][-1]["elements"][0]["text"])
+
+
+async def _stored_rating(switchboard: RuntimeSlack, trace_id: str, user: str) -> SlackFeedback | None:
+    """The rating once the click's handler (which acknowledges first) has stored it."""
+    for _ in range(250):
+        rating = await find_rating(switchboard.service.sessions, trace_id, user)
+        if rating is not None:
+            return rating
+        await asyncio.sleep(0.02)
+    return None
 
 
 async def test_a_mention_is_answered_in_thread_from_the_wiki_and_a_thumbs_up_is_stored(
@@ -45,6 +58,9 @@ async def test_a_mention_is_answered_in_thread_from_the_wiki_and_a_thumbs_up_is_
 
     response = await switchboard.click("feedback_up", trace_id, user="U2")
     assert response.status_code == 200
+    rating = await _stored_rating(switchboard, trace_id, "U2")
+    assert rating is not None and rating.rating == 1 and rating.prompt_versions["answer"] == live
+    assert any(url.startswith(f"{WIKI_URL}{VPN_PAGE}") for url in rating.source_urls)
     stats = await switchboard.run_command("/prompt", "stats answer", user="U2")
     assert f"• `v{live}`: :thumbsup: 1 · :thumbsdown: 0 · 100% helpful" in stats
 
