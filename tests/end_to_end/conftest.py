@@ -26,6 +26,7 @@ from tests.fakes.slack_api import FakeSlackApi
 
 WIKI_URL = "https://wiki.northwind.example/"
 VPN_PAGE = "it/vpn-certificate.md"
+WIFI_PAGE = "it/guest-wifi.md"
 RUNBOOK_PAGE = "security/incident-runbook.md"
 # The restricted page's secret: it must reach the model only for readers in the `security` group.
 CODE_WORD = "BLUEHERON"
@@ -35,7 +36,7 @@ PAGES = {
         "Rotate the VPN certificate every ninety days with the command nwvpn cert renew on your laptop.\n"
     ),
     "hr/parental-leave.md": "# Parental leave\n\nParents get sixteen weeks of paid parental leave.\n",
-    "it/guest-wifi.md": "# Guest wifi\n\nGuests join the Northwind-Guest network with the password from reception.\n",
+    WIFI_PAGE: "# Guest wifi\n\nGuests join the Northwind-Guest network with the password from reception.\n",
     RUNBOOK_PAGE: (
         "# Incident response runbook\n\n"
         f"During a security incident page the on-call responder and give the incident code word {CODE_WORD}.\n"

@@ -9,7 +9,7 @@ from agents.prompts import SEED_DIRECTORY
 from bot.phone import CallStore
 from tests.bot.phone_calls import SimulatedTwilio, TwiML
 from tests.bot.slack_runtime_harness import RuntimeSlack
-from tests.end_to_end.conftest import INTAKE_CHANNEL, INTAKE_SYSTEM, reading_model
+from tests.end_to_end.conftest import CODE_WORD, INTAKE_CHANNEL, INTAKE_SYSTEM, model_saw, reading_model
 from tests.fakes.scripted_model import ScriptedModelServer
 
 PERSONA = (SEED_DIRECTORY / "phone_persona.md").read_text(encoding="utf-8").strip()
@@ -47,6 +47,14 @@ async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intak
         assert url_part not in spoken
     acts = [r for r in scripted_model.requests if "messages" in r and r["messages"][0]["content"].startswith(PERSONA)]
     assert acts, "the phone_persona prompt was the system prompt the model answered under"
+
+    # A caller is anonymous: the security group's runbook is never read to them.
+    scripted_model.requests.clear()
+    restricted = await _answer(
+        twilio, call, await twilio.say(call, "What code word do I give during a security incident?")
+    )
+    assert restricted.status == 200 and CODE_WORD not in restricted.spoken()
+    assert not model_saw(scripted_model, CODE_WORD)
 
     ended = await twilio.hang_up(call)
     again = await twilio.hang_up(call)  # Twilio retries a status callback it thinks failed
