@@ -4,6 +4,7 @@ from the synced wiki as a new message, records the run with its trace, and reads
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 from bot.scheduling import ScheduleService, schedule_job_key
@@ -87,3 +88,19 @@ async def test_a_run_reads_only_what_every_channel_member_may_read(
     assert CODE_WORD not in json.dumps(posted)
     [run] = (await schedules.history(in_mixed.schedule.id))[1]
     assert run.status == "succeeded" and run.trace_id is not None
+
+
+async def test_a_schedule_added_with_slash_schedule_is_picked_up_and_runs_when_it_fires(
+    switchboard: RuntimeSlack, scripted_model: ScriptedModelServer
+) -> None:
+    reply = await switchboard.run_command(
+        "/schedule", f'add "{NOT_DUE}" <#C0DIGEST|digest> How do I rotate the VPN certificate', user="UEDITOR"
+    )
+    added = re.match(r"Scheduled \*#(\d+)\*", reply)
+    assert added is not None, reply
+
+    await _fire(switchboard, int(added.group(1)), _now())
+    [message] = switchboard.slack.posted("C0DIGEST")
+    assert "thread_ts" not in message and f"<{WIKI_URL}{VPN_PAGE}" in message["text"]
+    listing = await switchboard.run_command("/schedule", "list", user="U2")
+    assert f"*#{added.group(1)}*" in listing and "succeeded" in listing
