@@ -11,6 +11,7 @@ from bot.scheduling import ScheduleService, schedule_job_key
 from tests.bot.slack_runtime_harness import RuntimeSlack
 from tests.end_to_end.conftest import CODE_WORD, SECURITY_USER, VPN_PAGE, WIKI_URL, model_saw
 from tests.fakes.scripted_model import ScriptedModelServer
+from tests.fakes.slack_api import BOT_USER_ID
 
 INCIDENT_QUESTION = "What code word do I give during a security incident?"
 # Never due while a test runs (3:00 on 29 February), so the only runs are the occurrences the tests fire.
@@ -67,8 +68,9 @@ async def test_a_run_reads_only_what_every_channel_member_may_read(
 ) -> None:
     schedules = _schedules(switchboard)
     roles = switchboard.service.settings.roles_of(SECURITY_USER)
-    switchboard.slack.channel_members["C0SEC"] = [SECURITY_USER]
-    switchboard.slack.channel_members["C0MIXED"] = [SECURITY_USER, "U2"]  # U2 is not in the security group
+    # As in Slack, the bot is a member of every channel it posts to; it reads nothing itself.
+    switchboard.slack.channel_members["C0SEC"] = [SECURITY_USER, BOT_USER_ID]
+    switchboard.slack.channel_members["C0MIXED"] = [SECURITY_USER, "U2", BOT_USER_ID]  # U2: not in security
     in_security = await schedules.add(
         when=NOT_DUE, channel="C0SEC", instruction=INCIDENT_QUESTION, owner=SECURITY_USER, roles=roles
     )

@@ -13,6 +13,7 @@ from bot.slack.tables import SlackFeedback
 from tests.bot.slack_runtime_harness import RuntimeSlack
 from tests.end_to_end.conftest import CODE_WORD, RUNBOOK_PAGE, SECURITY_USER, VPN_PAGE, WIKI_URL, model_saw
 from tests.fakes.scripted_model import ScriptedModelServer
+from tests.fakes.slack_api import BOT_USER_ID
 
 
 def _actions(answer: dict[str, Any]) -> list[dict[str, Any]]:
@@ -75,10 +76,17 @@ async def test_a_security_reader_sees_the_restricted_page_in_a_dm_but_not_in_a_s
     assert model_saw(scripted_model, CODE_WORD)
     assert CODE_WORD in _section_text(answer) and f"{WIKI_URL}{RUNBOOK_PAGE}" in json.dumps(answer["blocks"])
 
+    # A channel of security people (and the bot, a member of every channel it answers in) may use it too.
     scripted_model.requests.clear()
-    switchboard.slack.channel_members["C0MIXED"] = [SECURITY_USER, "U2"]  # U2 is not in the security group
-    await switchboard.mention(question, user=SECURITY_USER, channel="C0MIXED", ts="201.000001")
-    shared = await switchboard.answer_of("201.000001")
+    switchboard.slack.channel_members["C0SEC"] = [SECURITY_USER, BOT_USER_ID]
+    await switchboard.mention(question, user=SECURITY_USER, channel="C0SEC", ts="201.000001")
+    await switchboard.answer_of("201.000001")
+    assert model_saw(scripted_model, CODE_WORD)
+
+    scripted_model.requests.clear()
+    switchboard.slack.channel_members["C0MIXED"] = [SECURITY_USER, "U2", BOT_USER_ID]  # U2: not in security
+    await switchboard.mention(question, user=SECURITY_USER, channel="C0MIXED", ts="202.000001")
+    shared = await switchboard.answer_of("202.000001")
     assert scripted_model.requests, "the shared-channel question reached the model"
     assert not model_saw(scripted_model, CODE_WORD)
     assert not model_saw(scripted_model, "Incident response runbook")
