@@ -13,6 +13,9 @@ from tests.end_to_end.conftest import CODE_WORD, INTAKE_CHANNEL, INTAKE_SYSTEM, 
 from tests.fakes.scripted_model import ScriptedModelServer
 
 PERSONA = (SEED_DIRECTORY / "phone_persona.md").read_text(encoding="utf-8").strip()
+EDITED_INTAKE = (SEED_DIRECTORY / "intake_summary.md").read_text(encoding="utf-8").strip() + (
+    "\nKeep the reason under twenty words."
+)
 INTAKE = {
     "caller_name": "Dana Whitfield",
     "reason": "Needs to rotate her VPN certificate.",
@@ -33,6 +36,9 @@ async def _answer(twilio: SimulatedTwilio, call: str, said: TwiML) -> TwiML:
 async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intake(
     switchboard: RuntimeSlack, scripted_model: ScriptedModelServer
 ) -> None:
+    # An editor changed the intake prompt: the call is filed with the live version, not the seed.
+    edited = await switchboard.run_command("/prompt", f"set intake_summary {EDITED_INTAKE}", user="UEDITOR")
+    assert "`intake_summary` v2 is live" in edited
     scripted_model.responder = reading_model(intake=INTAKE)
     twilio = SimulatedTwilio(switchboard.http, public_base=str(switchboard.http.base_url).rstrip("/"))
     call = twilio.new_call()
@@ -64,6 +70,7 @@ async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intak
         r for r in scripted_model.requests if "messages" in r and r["messages"][0]["content"].startswith(INTAKE_SYSTEM)
     ]
     assert len(intake_requests) == 1
+    assert intake_requests[0]["messages"][0]["content"].startswith(EDITED_INTAKE)
     assert "How do I rotate the VPN certificate?" in json.dumps(intake_requests[0]["messages"])
     intake = await CallStore(switchboard.service.sessions).get_intake(call)
     assert intake is not None and intake.summary_mode == "model"
