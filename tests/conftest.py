@@ -1,5 +1,5 @@
 """Shared fixtures: one embedded PostgreSQL per test session, a fresh migrated database per test module,
-and a scripted model server on loopback."""
+a scripted model server and a fake Slack Web API on loopback."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.schema_migrations import upgrade_database
 from knowledge import create_engine, session_factory
 from tests.fakes.scripted_model import ScriptedModelServer
+from tests.fakes.slack_api import FakeSlackApi
 
 
 def database_url_for(server_url: str, database: str) -> str:
@@ -91,3 +92,17 @@ def scripted_model(scripted_model_server: ScriptedModelServer) -> Iterator[Scrip
     scripted_model_server.reset()
     yield scripted_model_server
     scripted_model_server.reset()
+
+
+@pytest.fixture(scope="session")
+def slack_api_server() -> Iterator[FakeSlackApi]:
+    server = FakeSlackApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def slack_api(slack_api_server: FakeSlackApi) -> Iterator[FakeSlackApi]:
+    """The fake Slack Web API, with its recorded calls cleared before each test."""
+    slack_api_server.reset()
+    yield slack_api_server

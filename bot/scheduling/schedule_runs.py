@@ -63,6 +63,7 @@ class ScheduledRunExecutor:
         self._runner = agent_runner
         self._slack = slack
         self._reader = reader
+        self._bot_user_id: str | None = None
 
     async def run(
         self, schedule_id: int, fire_time: datetime, trigger: RunTrigger, *, requested_by: str | None = None
@@ -113,6 +114,7 @@ class ScheduledRunExecutor:
             return ReaderScope(readers=(self._reader(schedule.owner),))
         members: list[str] = []
         try:
+            bot_user_id = await self._own_user_id(self._slack)
             cursor: str | None = None
             while len(members) < MAX_SCOPE_MEMBERS:
                 response = await self._slack.conversations_members(channel=schedule.channel, cursor=cursor, limit=200)
@@ -128,8 +130,17 @@ class ScheduledRunExecutor:
                 slack_error_code(error),
             )
             return ReaderScope(readers=(self._reader(schedule.owner),))
-        readers = dict.fromkeys([schedule.owner, *members])
+        # The bot is a member of every channel it posts to, but it reads nothing itself: as a reader without
+        # groups it would hide every restricted page from channels whose people may all read it.
+        readers = dict.fromkeys([schedule.owner, *(member for member in members if member != bot_user_id)])
         return ReaderScope(readers=tuple(self._reader(user_id) for user_id in readers))
+
+    async def _own_user_id(self, slack: AsyncWebClient) -> str | None:
+        """The bot's own Slack user id (``auth.test``, asked once)."""
+        if self._bot_user_id is None:
+            response = await slack.auth_test()
+            self._bot_user_id = response.get("user_id")
+        return self._bot_user_id
 
     async def _post(self, channel: str, text: str, blocks: list[dict[str, object]]) -> tuple[str, str | None]:
         if self._slack is None:

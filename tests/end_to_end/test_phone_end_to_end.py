@@ -1,0 +1,80 @@
+"""The phone line as a caller meets it: a signed call whose question the real agent answers from the synced wiki
+in speakable words, then one intake note written by the live ``intake_summary`` prompt and posted to Slack."""
+
+from __future__ import annotations
+
+import json
+
+from agents.prompts import SEED_DIRECTORY
+from bot.phone import CallStore
+from tests.bot.phone_calls import SimulatedTwilio, TwiML
+from tests.bot.slack_runtime_harness import RuntimeSlack
+from tests.end_to_end.conftest import CODE_WORD, INTAKE_CHANNEL, INTAKE_SYSTEM, model_saw, reading_model
+from tests.fakes.scripted_model import ScriptedModelServer
+
+PERSONA = (SEED_DIRECTORY / "phone_persona.md").read_text(encoding="utf-8").strip()
+EDITED_INTAKE = (SEED_DIRECTORY / "intake_summary.md").read_text(encoding="utf-8").strip() + (
+    "\nKeep the reason under twenty words."
+)
+INTAKE = {
+    "caller_name": "Dana Whitfield",
+    "reason": "Needs to rotate her VPN certificate.",
+    "details": "Asked how to rotate the VPN certificate; was told the command.",
+    "urgency": "normal",
+    "promised": "",
+    "follow_up": False,
+}
+
+
+async def _answer(twilio: SimulatedTwilio, call: str, said: TwiML) -> TwiML:
+    """Follow holding redirects until the answer is spoken, as Twilio does."""
+    while "Redirect" in said.names():
+        said = await twilio.follow_redirect(call, said)
+    return said
+
+
+async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intake(
+    switchboard: RuntimeSlack, scripted_model: ScriptedModelServer
+) -> None:
+    # An editor changed the intake prompt: the call is filed with the live version, not the seed.
+    edited = await switchboard.run_command("/prompt", f"set intake_summary {EDITED_INTAKE}", user="UEDITOR")
+    assert "`intake_summary` v2 is live" in edited
+    scripted_model.responder = reading_model(intake=INTAKE)
+    twilio = SimulatedTwilio(switchboard.http, public_base=str(switchboard.http.base_url).rstrip("/"))
+    call = twilio.new_call()
+
+    greeting = await twilio.dial(call)
+    assert greeting.status == 200 and greeting.names() == ["Gather"]
+    answer = await _answer(twilio, call, await twilio.say(call, "How do I rotate the VPN certificate?"))
+    spoken = answer.spoken()
+    assert answer.status == 200 and answer.names() == ["Gather"]
+    assert "nwvpn cert renew" in spoken and "VPN certificate rotation" in spoken  # the answer and its source page
+    for url_part in ("http", "wiki.northwind", ".md", "[1]"):
+        assert url_part not in spoken
+    acts = [r for r in scripted_model.requests if "messages" in r and r["messages"][0]["content"].startswith(PERSONA)]
+    assert acts, "the phone_persona prompt was the system prompt the model answered under"
+
+    # A caller is anonymous: the security group's runbook is never read to them.
+    scripted_model.requests.clear()
+    restricted = await _answer(
+        twilio, call, await twilio.say(call, "What code word do I give during a security incident?")
+    )
+    assert restricted.status == 200 and CODE_WORD not in restricted.spoken()
+    assert not model_saw(scripted_model, CODE_WORD)
+
+    ended = await twilio.hang_up(call)
+    again = await twilio.hang_up(call)  # Twilio retries a status callback it thinks failed
+    assert ended.status == again.status == 200
+
+    intake_requests = [
+        r for r in scripted_model.requests if "messages" in r and r["messages"][0]["content"].startswith(INTAKE_SYSTEM)
+    ]
+    assert len(intake_requests) == 1
+    assert intake_requests[0]["messages"][0]["content"].startswith(EDITED_INTAKE)
+    assert "How do I rotate the VPN certificate?" in json.dumps(intake_requests[0]["messages"])
+    intake = await CallStore(switchboard.service.sessions).get_intake(call)
+    assert intake is not None and intake.summary_mode == "model"
+    assert intake.caller_name == "Dana Whitfield" and intake.reason == INTAKE["reason"]
+    posts = [p for p in switchboard.slack.posted(INTAKE_CHANNEL) if call in json.dumps(p)]
+    assert len(posts) == 1
+    assert "Dana Whitfield" in json.dumps(posts[0]) and INTAKE["reason"] in json.dumps(posts[0])
