@@ -6,13 +6,14 @@ so they stop in reverse order of starting, before the service closes the databas
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from starlette.routing import Route
 
-from bot.knowledge_sync import schedule_resyncs, sync_configured_source
+from bot.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
@@ -56,6 +57,9 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     schedule_resyncs(service, scheduling)
     await scheduling.start()
     stack.push_async_callback(scheduling.stop)
+    if settings.sync_overdue_on_start:
+        catch_up = start_catch_up_sync(service)
+        stack.push_async_callback(_cancel, catch_up)
 
     # Slack: POST /slack/events (HTTP mode) or a Socket Mode connection when SLACK_APP_TOKEN is set.
     slack: SlackChannel | None = None
@@ -80,3 +84,8 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         routes += slack.routes()
 
     return Channels(routes=routes, phone_line=phone_line, scheduling=scheduling, slack=slack)
+
+
+async def _cancel(task: asyncio.Task[object]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)  # its outcome was already logged

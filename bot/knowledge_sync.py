@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.scheduling import Scheduling
 from bot.service import Service
-from knowledge import ProgressCallback, SourceConfigBase, SyncSummary, create_source
+from knowledge import ProgressCallback, SourceConfigBase, SyncSummary, create_source, knowledge_status
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +49,31 @@ def schedule_resyncs(service: Service, scheduling: Scheduling) -> None:
         scheduling.scheduler.add_system_job(
             f"sync:{config.name}", resync, interval_seconds=config.sync_interval_minutes * 60
         )
+
+
+async def sync_overdue_sources(service: Service) -> list[SyncSummary]:
+    """Sync each source never synced, or not since its interval: the periodic jobs only fire on the next boundary,
+    and a fresh deployment should not wait that long. Safe on every replica at once: the engine serialises syncs
+    of one source, and a second sync of an unchanged source costs one hash comparison per document."""
+    status = await knowledge_status(service.sessions)
+    last_started = {s.source: s.last_run.started_at for s in status.sources if s.last_run is not None}
+    now = datetime.now(UTC)
+    summaries = []
+    for config in service.settings.sources:
+        started = last_started.get(config.name)
+        if started is not None and now - started < timedelta(minutes=config.sync_interval_minutes):
+            continue
+        summaries.append(await sync_configured_source(service, config))
+    return summaries
+
+
+def start_catch_up_sync(service: Service) -> asyncio.Task[list[SyncSummary]]:
+    """Run ``sync_overdue_sources`` in the background, so the service answers while it syncs; errors are logged."""
+
+    def report(task: asyncio.Task[list[SyncSummary]]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("catching up on overdue knowledge syncs failed", exc_info=task.exception())
+
+    task = asyncio.create_task(sync_overdue_sources(service), name="knowledge-catch-up-sync")
+    task.add_done_callback(report)
+    return task

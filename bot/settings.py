@@ -86,6 +86,9 @@ class Settings(BaseSettings):
 
     # Knowledge sources (`[[sources]]` in the config file); relative folder paths are taken from the working folder.
     sources: list[SourceConfig] = Field(default_factory=list)
+    # `serve` syncs, in the background, each source never synced or not within its interval (the periodic jobs
+    # would otherwise wait for their next boundary).
+    sync_overdue_on_start: bool = True
     # `[retrieval]`: hybrid search tuning (fusion, weights, candidate depths); the defaults were measured (bench/).
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
 

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.embedded_postgres import EmbeddedPostgres
+from bot.schema_migrations import upgrade_database
+from knowledge import knowledge_status
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
+from tests.conftest import create_database, drop_database
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
 
 @pytest.fixture
-async def slack(
-    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, tmp_path: Path
-) -> AsyncIterator[RuntimeSlack]:
+def sources(tmp_path: Path) -> list[dict[str, object]]:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "vpn.md").write_text("# VPN\n\nRotate the certificate with `nwvpn cert renew`.\n")
     (docs / "leave.md").write_text("# Leave\n\nParents get sixteen weeks of paid leave.\n")
     (docs / "broken.txt").write_bytes(b"caf\xe9")
-    sources = [{"type": "folder", "name": "wiki", "path": str(docs), "sync_interval_minutes": 30}]
-    async with slack_on_runtime(slack_api, scripted_model, database_url, sources=sources) as harness:
+    return [{"type": "folder", "name": "wiki", "path": str(docs), "sync_interval_minutes": 30}]
+
+
+@pytest.fixture
+async def slack(
+    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, sources: list[dict[str, object]]
+) -> AsyncIterator[RuntimeSlack]:
+    """The service without its start-up catch-up sync, so the tests decide when the index fills."""
+    async with slack_on_runtime(
+        slack_api, scripted_model, database_url, sources=sources, sync_overdue_on_start=False
+    ) as harness:
         yield harness
 
 
@@ -47,3 +59,26 @@ async def test_sync_is_for_editors_and_names_known_sources(slack: RuntimeSlack) 
 
     unknown = await slack.run_command("/kb", "sync nope", user="UADMIN")
     assert "There is no source named `nope`; sources: wiki." in unknown
+
+
+async def test_serve_syncs_a_never_synced_source_in_the_background_at_start(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    postgres_server: EmbeddedPostgres,
+    sources: list[dict[str, object]],
+) -> None:
+    database_url = create_database(postgres_server.url, prefix="catchup")
+    upgrade_database(database_url)
+    try:
+        async with slack_on_runtime(slack_api, scripted_model, database_url, sources=sources) as slack:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while True:
+                status = await knowledge_status(slack.service.sessions)
+                if status.sources and status.sources[0].last_run and status.sources[0].last_run.finished_at:
+                    break
+                assert loop.time() < deadline, "the start-up sync did not run"
+                await asyncio.sleep(0.05)
+            assert (status.sources[0].source, status.sources[0].documents) == ("wiki", 2)
+    finally:
+        drop_database(postgres_server.url, database_url)
