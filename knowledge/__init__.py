@@ -4,10 +4,9 @@ from knowledge.chunking import Chunk, ChunkingConfig, MarkdownChunker, github_sl
 from knowledge.database import Base, create_engine, session_factory, sqlalchemy_url
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
-from knowledge.errors import DatabaseConfigError, EmbeddingError, KnowledgeError
+from knowledge.errors import DatabaseConfigError, EmbeddingError, EmbeddingModelMismatch, KnowledgeError
 from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
 from knowledge.index_maintenance import vacuum_index
-from knowledge.index_writer import EmbeddingModelMismatch
 from knowledge.passages import Passage, Retriever, SearchQuery
 from knowledge.sync import SyncEngine, sync_source
 from knowledge.sync_models import (
