@@ -8,6 +8,7 @@ from knowledge.errors import (
     DatabaseConfigError,
     DocumentParseError,
     EmbeddingError,
+    EmbeddingModelMismatch,
     KnowledgeError,
     SourceConfigError,
     SourceUnavailableError,
@@ -15,7 +16,6 @@ from knowledge.errors import (
 )
 from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
 from knowledge.index_maintenance import vacuum_index
-from knowledge.index_writer import EmbeddingModelMismatch
 from knowledge.parsing import ParsedDocument, parse_document
 from knowledge.passages import Passage, Retriever, SearchQuery
 from knowledge.sources import (

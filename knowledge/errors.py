@@ -13,6 +13,10 @@ class EmbeddingError(KnowledgeError):
     """An embedding model could not be loaded or did not answer."""
 
 
+class EmbeddingModelMismatch(KnowledgeError):
+    """A model name is already registered with another dimension: its stored vectors cannot be trusted."""
+
+
 # --- Documents and sources (parsing, connectors) ---
 
 

@@ -53,9 +53,11 @@ class RetrievalConfig(BaseModel):
     vector_depth: int = Field(default=100, ge=1)
     # A query term's postings read at most, strongest first: bounds the cost of very common terms on big indexes
     # (a chunk outside a term's strongest postings loses only that term's small contribution).
-    postings_per_term: int = Field(default=2000, ge=1)
+    postings_per_term: int = Field(default=1000, ge=1)
     bm25_k1: float = Field(default=0.9, gt=0)
     bm25_b: float = Field(default=0.4, ge=0, le=1)
+    # HNSW search breadth; never below the vector depth (pgvector returns at most ef_search rows per scan).
+    hnsw_ef_search: int = Field(default=300, ge=1)
     # Let HNSW keep scanning when the access or source filter rejects candidates (pgvector >= 0.8).
     iterative_scan: bool = True
 
@@ -123,14 +125,16 @@ class HybridRetriever:
             ctes.append(_vector_cte(model, vector_depth, access_sql, source_sql, exact))
         sql = "WITH " + ",\n".join(ctes) + ",\n" + self._fused_cte(use_fulltext, use_vector, params) + _FINAL_SELECT
         async with self._sessions() as session:
-            if use_vector:
-                iterative = "relaxed_order" if self.config.iterative_scan and not exact else "off"
-                await session.execute(
-                    text(
-                        "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', :it, true)"
-                    ),
-                    {"ef": str(max(vector_depth, 40)), "it": iterative},
-                )
+            iterative = "relaxed_order" if self.config.iterative_scan and not exact else "off"
+            # One round trip for the per-query settings. Custom plans: a generic plan cannot see the query's
+            # lexemes, their frequencies or the candidate depths, and is much slower here.
+            await session.execute(
+                text(
+                    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+                    "set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', :it, true)"
+                ),
+                {"ef": str(max(vector_depth, self.config.hnsw_ef_search)), "it": iterative},
+            )
             rows = (await session.execute(text(sql), params)).all()
             await session.rollback()
         return [

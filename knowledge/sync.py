@@ -99,12 +99,15 @@ class SyncEngine:
         A failure of the source or the database ends the run with status ``failed`` (the summary says why and the
         log has the traceback); whatever was committed before stays, and the next run resumes from there.
         """
-        async with self._sessions() as lock_session:
-            await self._lock(lock_session, source.name)
-            try:
-                return await self._sync_locked(source, full, progress)
-            finally:
-                await lock_session.rollback()
+        try:
+            async with self._sessions() as lock_session:
+                await self._lock(lock_session, source.name)
+                try:
+                    return await self._sync_locked(source, full, progress)
+                finally:
+                    await lock_session.rollback()
+        finally:
+            await source.aclose()
 
     async def _lock(self, session: AsyncSession, source_name: str) -> None:
         """Hold the source's advisory lock for as long as ``session``'s transaction stays open."""
@@ -155,8 +158,6 @@ class SyncEngine:
             run.summary.status = "failed"
             run.summary.listing_complete = False
             run.summary.error = f"{type(error).__name__}: {error}"
-        finally:
-            await source.aclose()
         await self._finish(run, started)
         return run.summary
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from knowledge import Embedder, SourceDocument
-from knowledge.sources import FetchFailure, KnownDocument, Source, Unchanged
+from knowledge.sources import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
 
 
 class ListSource(Source):
@@ -31,9 +31,7 @@ class ListSource(Source):
         self.listing_complete = listing_complete
         self.known_seen: dict[str, KnownDocument] = {}
 
-    async def fetch(
-        self, known: Mapping[str, KnownDocument]
-    ) -> AsyncIterator[SourceDocument | Unchanged | FetchFailure]:
+    async def fetch(self, known: Mapping[str, KnownDocument]) -> AsyncIterator[FetchResult]:
         self.known_seen = dict(known)
         for index, item in enumerate(self.documents):
             if self.crash_after is not None and index >= self.crash_after:
