@@ -63,6 +63,7 @@ PASSAGES = [
     Passage(
         chunk_id=i,
         document_id=i,
+        external_id=f"doc-{i}",
         source="handbook",
         title=f"VPN page {i}",
         url=f"https://handbook.example.com/vpn-{i}",

@@ -21,7 +21,8 @@ from knowledge.documents import ReaderScope
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-DEFAULT_QUESTIONS = Path("tests/knowledge/fixtures/handbook_questions.jsonl")
+# The bundled handbook's labelled questions (paths relative to examples/handbook), for `make run`'s default source.
+DEFAULT_QUESTIONS = Path("examples/handbook_questions.jsonl")
 
 
 def add_knowledge_commands(commands: Any) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from knowledge.documents import ReaderScope
 from knowledge.embeddings import Embedder
 from knowledge.index_tables import TEXT_SEARCH_CONFIG, EmbeddingModel
-from knowledge.index_writer import RegisteredModel, embedder_dimensions
+from knowledge.index_writer import RegisteredModel, embedder_dimensions, vector_literal
 from knowledge.passages import Passage, SearchQuery
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class HybridRetriever:
         vector_depth = max(self.config.vector_depth, limit)
         if use_vector:
             assert model is not None  # noqa: S101 - narrowed by use_vector
-            params["query_vector"] = _vector_literal((await self._embedder.embed([query_text]))[0])
+            params["query_vector"] = vector_literal((await self._embedder.embed([query_text]))[0])
             ctes.append(_vector_cte(model, vector_depth, access_sql, source_sql, exact))
         sql = "WITH " + ",\n".join(ctes) + ",\n" + self._fused_cte(use_fulltext, use_vector, params) + _FINAL_SELECT
         async with self._sessions() as session:
@@ -304,7 +304,3 @@ def _access_filter(scope: ReaderScope, params: dict[str, Any]) -> str:
         params[f"reader_{index}"] = list(principals)
         clauses.append(f"{{alias}}.principals && CAST(:reader_{index} AS text[])")
     return "(" + " AND ".join(clauses) + ")"
-
-
-def _vector_literal(vector: Any) -> str:
-    return "[" + ",".join(repr(float(value)) for value in vector) + "]"

@@ -323,7 +323,7 @@ async def replace_embeddings(
         await session.execute(
             text("UPDATE kb_chunks SET embedding = CAST(:embedding AS vector), model_id = :model_id WHERE id = :id"),
             [
-                {"id": chunk_id, "embedding": _vector_literal(vector), "model_id": model.id}
+                {"id": chunk_id, "embedding": vector_literal(vector), "model_id": model.id}
                 for chunk_id, vector in vectors.items()
             ],
         )
@@ -333,5 +333,6 @@ async def replace_embeddings(
     )
 
 
-def _vector_literal(vector: Any) -> str:
+def vector_literal(vector: Any) -> str:
+    """pgvector's text form of a vector, for binding as a parameter cast to ``vector``."""
     return "[" + ",".join(repr(float(value)) for value in vector) + "]"

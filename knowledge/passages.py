@@ -24,7 +24,7 @@ class Passage(BaseModel):
     chunk_id: int
     document_id: int
     # The document's stable id within its source (a folder's relative path, a page's URL).
-    external_id: str = ""
+    external_id: str
     source: str
     title: str
     # Absolute URL, with a ``#anchor`` deep link where the source has one.

@@ -39,6 +39,7 @@ def passage(chunk_id: int, title: str, text: str, *, source: str = "handbook", u
     return Passage(
         chunk_id=chunk_id,
         document_id=chunk_id,
+        external_id=f"doc-{chunk_id}",
         source=source,
         title=title,
         url=url or f"https://handbook.example.com/{title.lower().replace(' ', '-')}",

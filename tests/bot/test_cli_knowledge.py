@@ -125,7 +125,7 @@ def test_eval_measures_each_method_on_the_labelled_handbook_questions(
     handbook_environment: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("LLM_PROVIDER", "none")
-    questions = REPOSITORY / "tests/knowledge/fixtures/handbook_questions.jsonl"
+    questions = REPOSITORY / "examples/handbook_questions.jsonl"
     assert main(["eval", "--questions", str(questions), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == 40

@@ -88,7 +88,14 @@ class ScopedRetriever:
     def __init__(self) -> None:
         self.queries: list[SearchQuery] = []
         self.secret = Passage(
-            chunk_id=1, document_id=1, source="hr", title="Salaries", url="https://hr/x", text="secret", score=1
+            chunk_id=1,
+            document_id=1,
+            external_id="salaries.md",
+            source="hr",
+            title="Salaries",
+            url="https://hr/x",
+            text="secret",
+            score=1,
         )
 
     async def search(self, query: SearchQuery) -> list[Passage]:
