@@ -32,8 +32,8 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def upgrade_database(database_url: str) -> str | None:
-    """Bring the schema to the newest revision and return it; a no-op when it is already there.
+def upgrade_database(database_url: str, revision: str = "head") -> str | None:
+    """Bring the schema to ``revision`` (the newest by default) and return it; a no-op when it is already there.
 
     Blocking (Alembic is synchronous): async callers run it in a thread.
     """
@@ -46,7 +46,7 @@ def upgrade_database(database_url: str) -> str | None:
                 before = MigrationContext.configure(connection).get_current_revision()
                 config = _alembic_config()
                 config.attributes["connection"] = connection
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
                 connection.commit()
                 after = MigrationContext.configure(connection).get_current_revision()
             finally:

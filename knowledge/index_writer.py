@@ -21,7 +21,15 @@ from knowledge.chunking import Chunk, ChunkingConfig
 from knowledge.documents import SourceDocument
 from knowledge.embeddings import Embedder
 from knowledge.errors import EmbeddingError, EmbeddingModelMismatch
-from knowledge.index_tables import CorpusStats, EmbeddingModel, IndexedChunk, IndexedDocument, KnowledgeSource
+from knowledge.index_tables import (
+    MAX_INDEXED_DIMENSIONS,
+    CorpusStats,
+    EmbeddingModel,
+    IndexedChunk,
+    IndexedDocument,
+    KnowledgeSource,
+    indexed_embedding,
+)
 
 # A denser graph than pgvector's defaults (16, 64): static embeddings of long passages crowd together, and at
 # 100k passages the defaults reached only ~0.89 recall@10 within the latency budget (bench/RESULTS.md).
@@ -105,6 +113,11 @@ async def embedder_dimensions(embedder: Embedder) -> int:
 async def ensure_embedding_model(session: AsyncSession, embedder: Embedder) -> RegisteredModel:
     """Register the embedder's model and create its partial HNSW cosine index if this is its first use."""
     dimensions = await embedder_dimensions(embedder)
+    if dimensions > MAX_INDEXED_DIMENSIONS:
+        raise EmbeddingError(
+            f"embedding model {embedder.name!r} returns {dimensions} dimensions; the index takes at most "
+            f"{MAX_INDEXED_DIMENSIONS}: choose a smaller model or ask the endpoint for fewer dimensions"
+        )
     existing = (
         await session.execute(select(EmbeddingModel).where(EmbeddingModel.name == embedder.name))
     ).scalar_one_or_none()
@@ -126,7 +139,7 @@ async def ensure_embedding_model(session: AsyncSession, embedder: Embedder) -> R
     await session.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS kb_chunks_embedding_model_{int(model.id)}_idx ON kb_chunks "
-            f"USING hnsw ((embedding::vector({int(model.dimensions)})) vector_cosine_ops) "
+            f"USING hnsw (({indexed_embedding(model.dimensions)}) halfvec_cosine_ops) "
             f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {int(model.id)}"
         )
     )

@@ -72,3 +72,28 @@ def test_non_postgres_url_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: py
     monkeypatch.setenv("DATABASE_URL", "mysql://root@localhost/app")
     assert main(["db", "upgrade"]) == 1
     assert "must be a PostgreSQL URL" in capsys.readouterr().err
+
+
+def index_definition(url: str, name: str) -> str:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)).fetchone()
+    assert row is not None, f"no index {name}"
+    return str(row[0])
+
+
+def test_upgrading_rebuilds_an_existing_model_index_on_half_precision_vectors(empty_database: str) -> None:
+    """An install from before 0007 keeps its vectors; only its HNSW index is rebuilt, and searches can use it."""
+    upgrade_database(empty_database, "0006")
+    with psycopg.connect(empty_database) as connection:
+        connection.execute("INSERT INTO kb_embedding_models (id, name, dimensions) VALUES (7, 'old/model', 3)")
+        connection.execute(
+            "CREATE INDEX kb_chunks_embedding_model_7_idx ON kb_chunks "
+            "USING hnsw ((embedding::vector(3)) vector_cosine_ops) WHERE model_id = 7"
+        )
+
+    upgrade_database(empty_database)
+
+    definition = index_definition(empty_database, "kb_chunks_embedding_model_7_idx")
+    assert "halfvec(3)" in definition
+    assert "halfvec_cosine_ops" in definition
+    assert "WHERE (model_id = 7)" in definition

@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from knowledge import Embedder, HybridRetriever, ReaderScope, SearchQuery, SourceDocument, SyncEngine
+from knowledge import (
+    Embedder,
+    HybridRetriever,
+    ReaderScope,
+    RetrievalConfig,
+    SearchQuery,
+    SourceDocument,
+    SyncEngine,
+)
 from tests.fakes.knowledge_sources import ListSource
 
 LABELLED = json.loads((Path(__file__).parent / "fixtures" / "labelled_pages.json").read_text())
@@ -63,3 +71,53 @@ async def test_a_question_of_stop_words_only_still_gets_semantic_results(
 ) -> None:
     assert await retriever.fulltext(SearchQuery(text="the of and", scope=SCOPE)) == []
     assert len(await retriever.search(SearchQuery(text="the of and", scope=SCOPE, limit=3))) == 3
+
+
+class TopicEmbedder(Embedder):
+    """Vectors along hand-picked topic axes, so a test decides exactly which passages are semantically close."""
+
+    TOPICS = (("password", "credential"), ("router", "modem"))
+
+    @property
+    def name(self) -> str:
+        return "test/topics"
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.TOPICS) + 1
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        vectors = []
+        for text in texts:
+            words = text.lower().replace(".", " ").split()
+            raw = [float(sum(word in topic for word in words)) for topic in self.TOPICS] + [0.1]
+            norm = sum(value * value for value in raw) ** 0.5
+            vectors.append([value / norm for value in raw])
+        return vectors
+
+
+async def test_a_keyword_match_outside_the_vector_list_keeps_its_semantic_score(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Two equal keyword matches, neither among the nearest vectors, are still told apart by meaning."""
+    embedder = TopicEmbedder()
+    pages = {  # "router" is indexed first, so it would win a tie
+        "router": "Reset the modem of the router.",
+        "account": "Reset the credential of the router.",
+    }
+    # Closer to the question than either match, without its words: they fill the whole vector list.
+    pages |= {f"nearest-{index}": f"Credential desk {index}." for index in range(5)}
+    await SyncEngine(sessions, embedder).sync(
+        ListSource(
+            "fusion",
+            [
+                SourceDocument(source="fusion", external_id=key, title="", url=f"https://x.example/{key}", content=text)
+                for key, text in pages.items()
+            ],
+        )
+    )
+    retriever = HybridRetriever(sessions, embedder, RetrievalConfig(fulltext_weight=10, vector_depth=5))
+
+    passages = await retriever.rank("reset password", SCOPE, limit=5, sources=("fusion",))
+
+    assert [passage.external_id for passage in passages[:2]] == ["account", "router"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import (
@@ -18,6 +19,7 @@ from knowledge import (
     knowledge_status,
     recent_sync_runs,
 )
+from knowledge.errors import EmbeddingError
 from knowledge.sources import FetchFailure, Unchanged
 from tests.fakes.knowledge_sources import CountingEmbedder, ListSource
 
@@ -239,3 +241,20 @@ async def test_access_changes_reach_the_index(
 
     assert summary.updated == 1
     assert await titles_for(retriever, "pager rotates weekly", "acl") == []
+
+
+class OversizedEmbedder(Embedder):
+    """A model wider than any HNSW index can hold."""
+
+    name = "test/too-wide"
+    dimensions = 4001
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        return [[1.0] + [0.0] * 4000 for _ in texts]
+
+
+async def test_a_model_too_wide_to_index_is_refused_with_what_to_do(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    with pytest.raises(EmbeddingError, match="at most 4000: choose a smaller model"):
+        await SyncEngine(sessions, OversizedEmbedder()).sync(ListSource("too-wide", [page("too-wide", "vpn")]))
