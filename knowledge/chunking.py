@@ -3,8 +3,9 @@
 Retrieval quality depends on chunks that hold one idea with its context: a chunk never spans two sections, blocks
 (paragraphs, lists, code blocks, tables, quotes) stay whole when they fit, oversized blocks are split at their own
 seams (list items, lines, sentences, words), and consecutive chunks of one section overlap a little so a sentence
-cut at a boundary is still found. Each chunk keeps the headings above it and a GitHub-style anchor of the nearest
-heading, so an answer can cite ``url#anchor``. The text that is embedded and full-text indexed is prefixed with the
+cut at a boundary is still found. Each chunk keeps the headings above it and the anchor of the nearest heading (its
+explicit ``{#id}``, which the HTML parser writes from the page's own ids, else a GitHub-style slug), so an answer can
+cite ``url#anchor``. The text that is embedded and full-text indexed is prefixed with the
 document title and heading path, because a passage like "Restart it twice" means nothing without them.
 """
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from knowledge.parsing.formats import split_heading_id
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
 
@@ -82,6 +85,11 @@ class _SlugAllocator:
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
 
+    def reserve(self, anchor: str) -> str:
+        """An explicit id, kept as written; later slugs avoid it."""
+        self._seen.setdefault(anchor, 0)
+        return anchor
+
     def allocate(self, heading: str) -> str:
         base = github_slug(heading) or "section"
         count = self._seen.get(base)
@@ -136,11 +144,12 @@ class MarkdownChunker:
             if token.type == "heading_open":
                 depth = int(token.tag[1:])
                 inline = tokens[index + 1]
-                heading = inline.content.strip()
+                heading, explicit_id = split_heading_id(inline.content.strip())
+                anchor = slugs.reserve(explicit_id) if explicit_id else slugs.allocate(heading)
                 while stack and stack[-1][0] >= depth:
                     stack.pop()
                 stack.append((depth, heading))
-                sections.append(_Section(heading_path=[text for _, text in stack], anchor=slugs.allocate(heading)))
+                sections.append(_Section(heading_path=[text for _, text in stack], anchor=anchor))
                 index += 3
                 continue
             start, end = token.map

@@ -33,6 +33,19 @@ class DocumentFormat:
     parse: Parser
 
 
+# An explicit heading id as Pandoc, kramdown and MkDocs write it (``## Setup {#install}``). The HTML parser writes a
+# heading's ``id`` this way, so a passage's deep link points at the page's real anchor instead of a guessed slug.
+_HEADING_ID = re.compile(r"\s*\{#([^\s{}#]+)\}\s*$")
+
+
+def split_heading_id(heading: str) -> tuple[str, str | None]:
+    """A heading's text without a trailing ``{#id}``, and that id (None when the heading has none)."""
+    match = _HEADING_ID.search(heading)
+    if match is None:
+        return heading, None
+    return heading[: match.start()], match.group(1)
+
+
 def title_from_name(name: str) -> str:
     """A readable title from a file name or URL path: ``hr/compensation-bands.md`` -> ``Compensation bands``."""
     stem = PurePosixPath(name.rstrip("/")).stem or name
@@ -57,7 +70,8 @@ def first_heading(markdown: str, *, level_one_only: bool = False) -> str | None:
             continue
         match = None if in_fence else re.match(r"^(#{1,6})\s+(.+?)\s*#*\s*$", line)
         if match:
+            text = split_heading_id(match.group(2))[0]
             if len(match.group(1)) == 1:
-                return match.group(2)
-            first = first or match.group(2)
+                return text
+            first = first or text
     return None if level_one_only else first

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString
 from markdownify import MarkdownConverter
 
 from knowledge.parsing.formats import ParsedDocument, first_heading, tidy_markdown
@@ -85,6 +86,24 @@ def _is_chrome(element: Tag) -> bool:
     return bool(words) and _CHROME_WORDS.search(words) is not None
 
 
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+_USABLE_ID = re.compile(r"^[^\s{}#]+$")
+
+
+def _mark_heading_ids(main: Tag) -> None:
+    """Write each heading's anchor as ``{#id}`` so chunks link to it: the heading's own id, else an anchor inside it
+    (``<h2><a id="setup"></a>Setup</h2>``), else its ``<section id>`` when it opens that section."""
+    for heading in main.find_all(_HEADINGS):
+        candidates = [heading.get("id")]
+        candidates += [inner.get("id") or inner.get("name") for inner in heading.find_all(True)]
+        parent = heading.parent
+        if isinstance(parent, Tag) and parent.name == "section" and parent.find(_HEADINGS) is heading:
+            candidates.append(parent.get("id"))
+        anchor = next((str(c) for c in candidates if c and _USABLE_ID.match(str(c))), None)
+        if anchor is not None and heading.get_text(strip=True):
+            heading.append(NavigableString(f" {{#{anchor}}}"))
+
+
 def parse_html(data: bytes) -> ParsedDocument:
     """Main content as Markdown; title from its ``<h1>``, else the ``<title>`` element, else another heading."""
     soup = BeautifulSoup(data, "html.parser")
@@ -99,6 +118,7 @@ def parse_html(data: bytes) -> ParsedDocument:
         for element in main.find_all(_is_chrome):
             if not element.decomposed:
                 element.decompose()
+    _mark_heading_ids(main)
     content = tidy_markdown(_Converter().convert_soup(main))
     # A page's <h1> names it best; its <title> often carries the site name, but beats a sub-heading.
     title = first_heading(content, level_one_only=True) or page_title or first_heading(content)

@@ -47,6 +47,15 @@ def test_each_chunk_keeps_its_heading_path_and_a_unique_anchor() -> None:
     assert chunks[3].url("https://wiki.example/it#old") == "https://wiki.example/it#setup-1"
 
 
+def test_an_explicit_heading_id_is_the_anchor_and_slugs_avoid_it() -> None:
+    markdown = "# Install {#setup}\n\nRun it.\n\n# Setup\n\nAgain.\n"
+
+    chunks = MarkdownChunker().chunk("Guide", markdown)
+
+    assert [(chunk.heading_path, chunk.anchor) for chunk in chunks] == [(["Install"], "setup"), (["Setup"], "setup-1")]
+    assert "{#" not in chunks[0].search_text
+
+
 def test_lists_code_and_tables_stay_whole_when_they_fit() -> None:
     setup = MarkdownChunker().chunk("IT handbook", HANDBOOK_PAGE)[2]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from knowledge import MarkdownChunker
 from knowledge.errors import DocumentParseError, UnsupportedDocumentError
 from knowledge.parsing import find_format, parse_document
 from tests.knowledge.document_files import docx_bytes, pdf_bytes
@@ -91,6 +92,27 @@ def test_html_without_a_main_element_drops_chrome_marked_by_class() -> None:
     assert "NAV-TEXT" not in parsed.content and "SIDEBAR-TEXT" not in parsed.content
     assert "FOOTER-TEXT" not in parsed.content
     assert "- Primary\n  - page twice" in parsed.content
+
+
+def test_html_heading_ids_become_the_anchors_passages_link_to() -> None:
+    page = b"""<html><body><main><h1 id="top">Backups</h1><p>Nightly.</p>
+    <h2 id="restore_steps">Restore a database</h2><p>Use pgBackRest.</p>
+    <section id="retention"><h2>Retention</h2><p>Thirty days.</p></section>
+    <h2><a name="faq"></a>FAQ</h2><p>Ask in #ops.</p>
+    <h2>Contacts</h2><p>The platform team.</p></main></body></html>"""
+
+    parsed = parse_document(page, name="backups.html")
+    chunks = MarkdownChunker().chunk(parsed.title or "", parsed.content)
+
+    assert parsed.title == "Backups"
+    assert [(chunk.heading_path, chunk.anchor) for chunk in chunks] == [
+        ([], "top"),
+        (["Restore a database"], "restore_steps"),
+        (["Retention"], "retention"),
+        (["FAQ"], "faq"),
+        (["Contacts"], "contacts"),  # no id on the page: the GitHub-style slug
+    ]
+    assert chunks[1].url("https://wiki.example/backups") == "https://wiki.example/backups#restore_steps"
 
 
 def test_html_title_falls_back_to_the_title_element() -> None:
