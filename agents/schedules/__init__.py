@@ -1,6 +1,7 @@
 """Scheduled agent tasks as data: phrases and cron, the schedule tables, and the API ``/schedule`` calls."""
 
 from agents.schedules.models import (
+    INTERRUPTED_REASON,
     Origin,
     RunStatus,
     RunTrigger,
@@ -17,6 +18,7 @@ from agents.schedules.store import ScheduleStore
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "INTERRUPTED_REASON",
     "Origin",
     "RunStatus",
     "RunTrigger",

@@ -17,7 +17,9 @@ from agents.schedules.phrases import parse_when
 from knowledge.database import Base
 
 Origin = Literal["chat", "config"]
-RunStatus = Literal["running", "succeeded", "failed"]
+# "interrupted": the service stopped (or died) while the run was in flight; the next occurrence runs as usual.
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+INTERRUPTED_REASON = "the service stopped during the run; the next occurrence runs as usual"
 RunTrigger = Literal["scheduled", "catch-up", "manual"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agents.answers import Role
 from agents.errors import ScheduleInputError, ScheduleNotFoundError, SchedulePermissionError
 from agents.schedules.models import (
+    INTERRUPTED_REASON,
     RunStatus,
     RunTrigger,
     Schedule,
@@ -214,6 +215,20 @@ class ScheduleStore:
             row.message_link = message_link
             await session.flush()
             return ScheduleRun.from_row(row)
+
+    async def interrupt_stale_runs(self, older_than: timedelta) -> int:
+        """Mark runs still ``running`` long after any run could finish as interrupted: their process died."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(ScheduleRunRow)
+                .where(ScheduleRunRow.status == "running", ScheduleRunRow.started_at < self._clock() - older_than)
+                .values(
+                    status="interrupted",
+                    finished_at=self._clock(),
+                    error=INTERRUPTED_REASON,
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def sync_declarations(self, declarations: Sequence[ScheduleDeclaration]) -> Schedules:
         """Upsert the config file's schedules (origin ``config``) and disable those no longer declared.

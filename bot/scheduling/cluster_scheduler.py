@@ -52,6 +52,10 @@ _SCHEDULE_PREFIX = "schedule:"
 _SYSTEM_PREFIX = "system:"
 
 
+# How long ``stop`` waits for cancelled occurrences to record that they were interrupted.
+STOP_GRACE_SECONDS = 5.0
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -118,10 +122,11 @@ class ClusterScheduler:
         self._schedules_version: tuple[int, datetime | None] | None = None
         self._started = False
         self._leadership_lock = asyncio.Lock()
+        self._occurrences = FireTimeExecutor()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             jobstores={"default": MemoryJobStore()},
-            executors={"default": AsyncIOExecutor(), "occurrences": FireTimeExecutor()},
+            executors={"default": AsyncIOExecutor(), "occurrences": self._occurrences},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(misfire_grace_seconds)},
         )
 
@@ -154,6 +159,10 @@ class ClusterScheduler:
         """Stop timing, cancel in-flight occurrences and release the lock so a follower takes over at once."""
         if self._started:
             self._started = False
+            # Cancelled runs record themselves as interrupted; give them a moment to write that down.
+            in_flight = self._occurrences.cancel_running()
+            if in_flight:
+                await asyncio.wait(in_flight, timeout=STOP_GRACE_SECONDS)
             self._scheduler.shutdown(wait=False)
         await self._leader.release()
         logger.info("scheduler %s stopped", self.instance_name)

@@ -27,15 +27,24 @@ class FireTimeExecutor(BaseExecutor):  # type: ignore[misc]
     With coalescing APScheduler passes every missed run time at once; the latest stands for all of them.
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
     def start(self, scheduler: Any, alias: str) -> None:
         super().start(scheduler, alias)
         self._loop = asyncio.get_running_loop()
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def shutdown(self, wait: bool = True) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self.cancel_running()
         self._tasks.clear()
+
+    def cancel_running(self) -> list[asyncio.Task[Any]]:
+        """Cancel the occurrences in flight and return them, so the caller can let them record how they ended."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        return tasks
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         fire_time = run_times[-1]

@@ -94,7 +94,12 @@ def format_time(moment: datetime | None, timezone: str) -> str:
 def format_last_run(run: ScheduleRun | None, timezone: str) -> str:
     if run is None:
         return "never run"
-    outcome = {"succeeded": "✅ succeeded", "failed": "❌ failed", "running": "⏳ running"}[run.status]
+    outcome = {
+        "succeeded": "✅ succeeded",
+        "failed": "❌ failed",
+        "running": "⏳ running",
+        "interrupted": "⏹ interrupted",
+    }[run.status]
     text = f"{outcome} {format_time(run.started_at, timezone)}"
     if run.message_link:
         text += f" (<{run.message_link}|message>)"

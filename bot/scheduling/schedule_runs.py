@@ -5,6 +5,7 @@ A failed run is recorded with its reason and reported to the schedule's owner in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import AgentError, AgentRequest, AgentRunner, Asker, ScheduleNotFoundError
-from agents.schedules import RunTrigger, Schedule, ScheduleRun, ScheduleStore
+from agents.schedules import INTERRUPTED_REASON, RunTrigger, Schedule, ScheduleRun, ScheduleStore
 from bot.errors import BotError
 from bot.scheduling.schedule_replies import render_failure_report, render_run_message
 from knowledge import KnowledgeError, Reader, ReaderScope
@@ -91,6 +92,10 @@ class ScheduledRunExecutor:
             trace_id = answer.trace_id
             text, blocks = render_run_message(schedule, answer)
             message_ts, link = await self._post(schedule.channel, text, blocks)
+        except asyncio.CancelledError:
+            # The service is stopping: say so in the history instead of leaving the run "running" forever.
+            await self._record_interruption(schedule.id, record.id, trace_id)
+            raise
         except Exception as error:
             # A run is a job-wrapper edge: record and report the failure, keep the traceback in the log.
             reason = describe_failure(error)
@@ -107,6 +112,14 @@ class ScheduledRunExecutor:
             message_ts=message_ts,
             message_link=link,
         )
+
+    async def _record_interruption(self, schedule_id: int, run_id: int, trace_id: str | None) -> None:
+        logger.warning("schedule #%d run %d interrupted: the service is stopping", schedule_id, run_id)
+        try:
+            await self._store.finish_run(run_id, status="interrupted", error=INTERRUPTED_REASON, trace_id=trace_id)
+        except Exception:
+            # The start-up sweep (ScheduleStore.interrupt_stale_runs) marks it later.
+            logger.exception("schedule #%d run %d: could not record the interruption", schedule_id, run_id)
 
     async def _reader_scope(self, schedule: Schedule) -> ReaderScope:
         """Everyone in the channel will read the result, so retrieval may use only what all of them may read."""

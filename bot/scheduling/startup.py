@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from bot.service import Service
 
 logger = logging.getLogger(__name__)
+
+# A run takes at most the agent's time budget (two minutes by default) plus posting: one still "running" after an
+# hour belongs to a replica that died, and is marked interrupted at start-up.
+STALE_RUN_AFTER = timedelta(hours=1)
 
 
 @dataclass
@@ -44,6 +49,9 @@ async def build_scheduling(
     declared = await store.sync_declarations(settings.schedules)
     if declared:
         logger.info("config file declares %d schedules", len(declared))
+    stale = await store.interrupt_stale_runs(STALE_RUN_AFTER)
+    if stale:
+        logger.warning("marked %d schedule runs interrupted: they were still running when a replica stopped", stale)
     executor = None if agent_runner is None else ScheduledRunExecutor(store, agent_runner, slack, settings.reader)
     if executor is None:
         logger.warning("no agent runtime is configured: schedules are kept but not run; system jobs still run")

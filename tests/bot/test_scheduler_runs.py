@@ -3,6 +3,7 @@ and what ``/schedule`` replies look like. Slack is a fake Web API on loopback; t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentRequest, ModelUnavailableError, SchedulePermissionError
-from agents.schedules import ScheduleStore
+from agents.schedules import INTERRUPTED_REASON, ScheduleStore
 from bot.health import check_health
 from bot.scheduling import (
     ScheduledRunExecutor,
@@ -144,6 +145,48 @@ async def test_the_schedule_api_enforces_permissions_and_runs_on_demand(
     assert [entry.id for entry in history] == [run.id]
     await service.remove(schedule.id, by="UPLAIN")
     assert await service.list(owner="UPLAIN") == []
+
+
+async def test_a_run_cut_short_by_shutdown_is_recorded_as_interrupted(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    runner = ScriptedAgentRunner(delay_seconds=60)
+    executor = ScheduledRunExecutor(store, runner, slack)
+    schedule = await store.add(
+        when="hourly", channel="C0SLOW", instruction="Long report", owner="UED", roles={"editor"}
+    )
+    run = asyncio.create_task(executor.run(schedule.id, datetime(2026, 11, 23, 11, tzinfo=UTC), "scheduled"))
+    for _ in range(500):  # until the agent is working on it
+        if runner.requests:
+            break
+        await asyncio.sleep(0.01)
+
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    [entry] = await store.history(schedule.id)
+    assert (entry.status, entry.error) == ("interrupted", INTERRUPTED_REASON)
+    assert entry.finished_at is not None
+    assert fake_slack.posted("C0SLOW") == [] and fake_slack.posted("UED") == []  # not reported as a failure
+
+
+async def test_runs_left_running_by_a_dead_replica_are_marked_interrupted_at_start(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    store = ScheduleStore(sessions, clock=lambda: now)
+    schedule = await store.add(when="hourly", channel="C0DEAD", instruction="Ping", owner="UED", roles={"editor"})
+    await ScheduleStore(sessions, clock=lambda: now - timedelta(hours=3)).start_run(
+        schedule.id, now - timedelta(hours=3), "scheduled"
+    )
+    recent = await store.start_run(schedule.id, now, "scheduled")  # may still be running on a live replica
+
+    assert await store.interrupt_stale_runs(timedelta(hours=1)) == 1
+
+    statuses = {entry.id: entry.status for entry in await store.history(schedule.id)}
+    assert statuses[recent.id] == "running"
+    assert sorted(statuses.values()) == ["interrupted", "running"]
 
 
 async def test_serve_wiring_upserts_config_schedules_and_reports_the_scheduler_in_health(
