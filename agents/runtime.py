@@ -32,6 +32,7 @@ from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
 from agents.prompts import PromptStore, PromptVersion
 from agents.telemetry import export_run, run_tracer
+from agents.thread_leases import ThreadLeases
 from agents.traces import TraceRecord, TraceStatus, TraceStore
 from knowledge import Retriever, SearchQuery
 from tools import ToolContext, ToolRegistry, ToolsConfig
@@ -45,6 +46,8 @@ MODEL_FAILED_LABEL = "Retrieval-only answer (the chat model failed)"
 NO_INDEX = "Retrieval-only mode, and no knowledge index is configured, so there is nothing to search."
 NOTHING_FOUND = "nothing in the knowledge matches this question."
 EXCERPT_CHARS = 400
+# How long past the time budget a thread's lease outlives a replica that died mid-run.
+LEASE_MARGIN_SECONDS = 60.0
 
 
 class AgentRuntime:
@@ -90,8 +93,10 @@ class AgentRuntime:
         self._model = chat_model
         self._graph = build_answer_graph(checkpointer, store)
         self._tracer = run_tracer(tracer_provider)
-        # One run at a time per thread in this process (e.g. a retried Slack event must not interleave checkpoints).
+        # One run at a time per thread (e.g. two quick messages must not interleave checkpoints): a lock in this
+        # process, then a lease in the database for the other replicas. A run ends within its time budget.
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._leases = ThreadLeases(sessions, lease_seconds=self.config.max_seconds + LEASE_MARGIN_SECONDS)
 
     def _thread_lock(self, thread_id: str) -> asyncio.Lock:
         lock = self._thread_locks.get(thread_id)
@@ -109,7 +114,7 @@ class AgentRuntime:
         started = time.perf_counter()
         if self._model is None:
             return await self._retrieval_only(request, on_progress, str(uuid.uuid4().hex), NO_MODEL_LABEL, started)
-        async with self._thread_lock(request.thread_id):
+        async with self._thread_lock(request.thread_id), self._leases.hold(request.thread_id):
             return await self._answer_in_thread(request, on_progress, started)
 
     async def _answer_in_thread(
@@ -143,7 +148,7 @@ class AgentRuntime:
         """
         started = time.perf_counter()
         pending = await self.approvals.pending(approval_id)
-        async with self._thread_lock(pending.thread_id):
+        async with self._thread_lock(pending.thread_id), self._leases.hold(pending.thread_id):
             return await self._resume_in_thread(pending, approved, decided_by, on_progress, started)
 
     async def _resume_in_thread(
