@@ -93,8 +93,8 @@ class PhoneLine:
         # Agent runs in flight in this process, by answer id: awaited directly when the redirect lands here,
         # polled through the database when it lands on another replica.
         self._runs: dict[str, asyncio.Task[None]] = {}
-        # Intakes being filed in this process after a status callback answered Twilio.
-        self._intakes: set[asyncio.Task[None]] = set()
+        # Intakes being filed in this process after a status callback answered Twilio, by call sid.
+        self._intakes: dict[str, asyncio.Task[None]] = {}
 
     def routes(self) -> list[Route]:
         return [
@@ -124,7 +124,7 @@ class PhoneLine:
         """Wait until the intakes being filed in this process are done; returns those still running at the timeout."""
         if not self._intakes:
             return set()
-        _, pending = await asyncio.wait(set(self._intakes), timeout=timeout_seconds)
+        _, pending = await asyncio.wait(set(self._intakes.values()), timeout=timeout_seconds)
         return pending
 
     async def file_pending_intakes(self, window: timedelta = CATCH_UP_WINDOW) -> tuple[int, int]:
@@ -228,9 +228,12 @@ class PhoneLine:
         await self.store.end_call(call_sid, call_status)
         # Answer Twilio now: a slow summary model must not time out its callback. The ended call is in the
         # database, so an intake lost to a crash from here on is filed by the catch-up at the next start.
-        task = asyncio.create_task(self._file_intake(call_sid), name=f"phone-intake-{call_sid}")
-        self._intakes.add(task)
-        task.add_done_callback(self._intakes.discard)
+        if call_sid in self._intakes:
+            logger.info("intake for call %s is already being filed here; ignoring the repeated callback", call_sid)
+        else:
+            task = asyncio.create_task(self._file_intake(call_sid), name=f"phone-intake-{call_sid}")
+            self._intakes[call_sid] = task
+            task.add_done_callback(lambda _: self._intakes.pop(call_sid, None))
         return _twiml(empty())
 
     # --- pieces ---

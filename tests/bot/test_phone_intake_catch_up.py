@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -13,14 +14,37 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import PromptStore
 from bot.phone import CallStore, PhoneConfig, PhoneLine
+from bot.phone.tables import PhoneIntake
 from bot.slack_client import create_slack_client
-from tests.bot.phone_calls import INTAKE_JSON, phone_settings, posts_about, running_phone_line
+from tests.bot.phone_calls import (
+    CALLER,
+    INTAKE_JSON,
+    LINE,
+    TOKEN,
+    phone_settings,
+    posts_about,
+    running_phone_line,
+)
+from tests.bot.slack_runtime_harness import slack_on_runtime
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import FakeSlackApi
 
 # Generous bounds for background work to settle; a test only waits this long when it is about to fail.
 SETTLE_SECONDS = 30.0
+
+
+async def posted_intake(store: CallStore, call_sid: str) -> PhoneIntake:
+    """The call's intake once its Slack post is recorded (polled; fails after ``SETTLE_SECONDS``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_SECONDS
+    while True:
+        intake = await store.get_intake(call_sid)
+        if intake is not None and intake.slack_ts:
+            return intake
+        if loop.time() > deadline:
+            raise AssertionError(f"the intake for {call_sid} was not posted: {intake}")
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -131,3 +155,32 @@ async def test_an_intake_whose_slack_post_failed_is_posted_once_by_concurrent_ca
     assert intake is not None and intake.slack_channel == "C0INTAKE"
     assert intake.slack_ts in slack_api.posted_ts()
     assert "My badge stopped working this morning" in json.dumps(post)
+
+
+async def test_starting_the_service_catches_up_on_intakes_in_the_background(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    scripted_model.responder = lambda body: ScriptedReply(text=json.dumps(INTAKE_JSON))
+    store = CallStore(sessions)
+    # A call that a crashed replica ended without filing its intake.
+    call = "CA" + uuid.uuid4().hex
+    await store.open_call(call, CALLER, LINE)
+    await store.add_turn(call, "caller", "How many vacation days do I get?")
+    await store.end_call(call, "completed")
+
+    async with slack_on_runtime(
+        slack_api,
+        scripted_model,
+        database_url,
+        sync_overdue_on_start=False,
+        twilio_auth_token=TOKEN,
+        intake_channel="C0INTAKE",
+    ):
+        intake = await posted_intake(store, call)
+
+    [post] = posts_about(slack_api, call)
+    assert post["channel"] == "C0INTAKE" and intake.reason == INTAKE_JSON["reason"]
+    assert intake.slack_ts in slack_api.posted_ts()
