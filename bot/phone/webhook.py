@@ -135,7 +135,7 @@ class PhoneLine:
         intake's unique constraint and the post's row claim in the database keep each filed and posted once.
 
         Returns:
-            How many intakes this call filed and how many it posted.
+            How many intakes this call filed (each posted as it is filed) and how many stored ones it re-posted.
         """
         since = datetime.now(UTC) - window
         filed = posted = 0
