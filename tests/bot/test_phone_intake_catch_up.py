@@ -90,6 +90,41 @@ async def test_the_status_callback_answers_before_a_slow_intake_model_finishes(
     assert post["channel"] == "C0INTAKE"
 
 
+async def test_an_intake_cut_off_by_shutdown_is_filed_at_the_next_start(
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    db: dict[str, Any],
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    model_may_answer = threading.Event()
+
+    def slow_summary(body: dict[str, Any]) -> ScriptedReply:
+        model_may_answer.wait(SETTLE_SECONDS)
+        return ScriptedReply(text=json.dumps(INTAKE_JSON))
+
+    scripted_model.responder = slow_summary
+    settings = phone_settings(slack_api, scripted_model)
+    store = CallStore(sessions)
+    try:
+        async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, line):
+            call = twilio.new_call()
+            await twilio.dial(call)
+            await twilio.say(call, "How many vacation days do I get?")
+            assert (await twilio.hang_up(call)).status == 200
+            # Shutting down with no grace left: the intake being filed is cancelled, not left running.
+            await line.aclose(intake_grace_seconds=0)
+            assert await line.wait_for_intakes(SETTLE_SECONDS) == set()
+            assert await store.get_intake(call) is None
+    finally:
+        model_may_answer.set()
+
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (_, restarted):
+        await restarted.file_pending_intakes()
+    intake = await store.get_intake(call)
+    assert intake is not None and intake.summary_mode == "model" and intake.slack_ts
+    assert len(posts_about(slack_api, call)) == 1
+
+
 async def test_a_call_ended_without_an_intake_is_filed_by_the_catch_up(
     slack_api: FakeSlackApi,
     scripted_model: ScriptedModelServer,
