@@ -145,6 +145,8 @@ async def running_phone_line(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE) as client:
         try:
             yield SimulatedTwilio(client, public_base=public_base), line
+            # Intakes are filed in the background after hang-up: let them finish, however slow the machine.
+            await line.wait_for_intakes(30)
         finally:
             await line.aclose()
             if chat_model is not None:
