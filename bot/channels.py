@@ -51,6 +51,9 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     )
     stack.push_async_callback(phone_line.aclose)
     routes += phone_line.routes()
+    # Intakes a crash or a failed Slack post left behind, caught up in the background while the service answers.
+    intake_catch_up = _start_intake_catch_up(phone_line)
+    stack.push_async_callback(_cancel, intake_catch_up)
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
     scheduling = await build_scheduling(service, agent_runner=runner, slack=slack_client)
@@ -84,6 +87,18 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         routes += slack.routes()
 
     return Channels(routes=routes, phone_line=phone_line, scheduling=scheduling, slack=slack)
+
+
+def _start_intake_catch_up(phone_line: PhoneLine) -> asyncio.Task[tuple[int, int]]:
+    """Run ``PhoneLine.file_pending_intakes`` in the background; its failure is logged, never dropped."""
+
+    def report(task: asyncio.Task[tuple[int, int]]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("catching up on phone intakes failed", exc_info=task.exception())
+
+    task = asyncio.create_task(phone_line.file_pending_intakes(), name="phone-intake-catch-up")
+    task.add_done_callback(report)
+    return task
 
 
 async def _cancel(task: asyncio.Task[object]) -> None:

@@ -7,7 +7,10 @@ its turns, its agent answers in progress and its intake are all here.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -31,6 +34,19 @@ class AnswerState:
     @property
     def finished(self) -> bool:
         return self.state != "running"
+
+
+class IntakePostClaim:
+    """A claimed, not yet posted intake: read it, post it, then record where it went."""
+
+    def __init__(self, session: AsyncSession, intake: PhoneIntake) -> None:
+        self._session = session
+        self.intake = intake
+
+    async def record_post(self, channel: str, ts: str) -> None:
+        self.intake.slack_channel = channel
+        self.intake.slack_ts = ts
+        await self._session.flush()
 
 
 class CallStore:
@@ -193,11 +209,42 @@ class CallStore:
             )
             return None if intake_id is None else int(intake_id)
 
-    async def record_intake_post(self, intake_id: int, channel: str, ts: str) -> None:
+    @asynccontextmanager
+    async def claim_intake_post(self, intake_id: int) -> AsyncIterator[IntakePostClaim | None]:
+        """Hold the right to post one intake to Slack, or None when it is posted or being posted elsewhere.
+
+        The claim is a row lock (``FOR UPDATE SKIP LOCKED``) held in one transaction around the post, so two
+        replicas (a status callback and a catch-up, or two catch-ups) never both post it; a post that fails
+        leaves ``slack_ts`` empty for the next catch-up. The ts recorded through the claim commits on exit.
+        """
         async with self._sessions.begin() as session:
-            await session.execute(
-                update(PhoneIntake).where(PhoneIntake.id == intake_id).values(slack_channel=channel, slack_ts=ts)
+            intake = await session.scalar(
+                select(PhoneIntake)
+                .where(PhoneIntake.id == intake_id, PhoneIntake.slack_ts.is_(None))
+                .with_for_update(skip_locked=True)
             )
+            yield None if intake is None else IntakePostClaim(session, intake)
+
+    async def ended_calls_without_intake(self, since: datetime) -> list[str]:
+        """The call sids of calls that ended after ``since`` but have no intake, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(PhoneCall.call_sid)
+                .outerjoin(PhoneIntake, PhoneIntake.call_sid == PhoneCall.call_sid)
+                .where(PhoneCall.ended_at >= since, PhoneIntake.id.is_(None))
+                .order_by(PhoneCall.ended_at)
+            )
+            return list(rows)
+
+    async def unposted_intakes(self, since: datetime) -> list[int]:
+        """The ids of intakes stored after ``since`` whose Slack post never succeeded, oldest first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(PhoneIntake.id)
+                .where(PhoneIntake.created_at >= since, PhoneIntake.slack_ts.is_(None))
+                .order_by(PhoneIntake.created_at)
+            )
+            return list(rows)
 
     async def get_intake(self, call_sid: str) -> PhoneIntake | None:
         async with self._sessions() as session:

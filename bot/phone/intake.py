@@ -8,7 +8,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import ChatModel, PromptStore, summarize_call
+from agents import ChatModel, IntakeSummary, PromptStore, summarize_call
 from bot.phone.caller_numbers import mask_number
 from bot.phone.calls import CallStore
 from bot.phone.errors import UnknownCallError
@@ -67,23 +67,61 @@ class IntakeFiler:
             summary.mode,
             summary.follow_up,
         )
-        if self._slack is None or self._channel is None:
+        if self.can_post:
+            await self.post(intake_id)
+        else:
             logger.info("intake %d stored only: INTAKE_CHANNEL or Slack is not configured", intake_id)
-            return True
-        try:
-            posted = await self._slack.chat_postMessage(
-                channel=self._channel, text=intake_fallback_text(summary), blocks=intake_blocks(summary, call_sid)
-            )
-        except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-            # The intake is stored; a lost Slack post must not lose it or fail Twilio's callback.
-            reason = error.response.get("error", error) if isinstance(error, SlackApiError) else error
-            logger.error(
-                "intake %d for call %s is stored but could not be posted to %s: %s",
-                intake_id,
-                call_sid,
-                self._channel,
-                reason,
-            )
-            return True
-        await self._store.record_intake_post(intake_id, str(posted["channel"]), str(posted["ts"]))
         return True
+
+    @property
+    def can_post(self) -> bool:
+        """Whether intakes go to Slack: a Slack client and ``INTAKE_CHANNEL`` are both configured."""
+        return self._slack is not None and self._channel is not None
+
+    async def post(self, intake_id: int) -> bool:
+        """Post a stored intake to ``INTAKE_CHANNEL`` unless it is already posted (or being posted by another replica).
+
+        Returns True when this call posted it. A failed post is logged and leaves the intake unposted, for the
+        catch-up at the next start; it never raises for Slack's sake.
+        """
+        if self._slack is None or self._channel is None:
+            return False
+        async with self._store.claim_intake_post(intake_id) as claim:
+            if claim is None:
+                logger.info("intake %d is already posted or being posted by another replica", intake_id)
+                return False
+            intake = claim.intake
+            # Read back from the row, so a catch-up in another process posts exactly what was stored.
+            summary = IntakeSummary.model_validate(
+                {
+                    "caller_name": intake.caller_name,
+                    "caller_number": intake.caller_number,
+                    "reason": intake.reason,
+                    "details": intake.details,
+                    "urgency": intake.urgency,
+                    "promised": intake.promised,
+                    "follow_up": intake.follow_up,
+                    "mode": intake.summary_mode,
+                    "notes": intake.notes.splitlines(),
+                }
+            )
+            try:
+                posted = await self._slack.chat_postMessage(
+                    channel=self._channel,
+                    text=intake_fallback_text(summary),
+                    blocks=intake_blocks(summary, intake.call_sid),
+                )
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
+                # The intake is stored; a lost Slack post must not lose it: the next catch-up posts it again.
+                reason = error.response.get("error", error) if isinstance(error, SlackApiError) else error
+                logger.error(
+                    "intake %d for call %s is stored but could not be posted to %s (retried at the next start): %s",
+                    intake_id,
+                    intake.call_sid,
+                    self._channel,
+                    reason,
+                )
+                return False
+            await claim.record_post(str(posted["channel"]), str(posted["ts"]))
+            logger.info("posted intake %d for call %s to %s", intake_id, intake.call_sid, self._channel)
+            return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator
@@ -20,11 +21,23 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.slack_client import create_slack_client
 from knowledge import create_embedder
+from tests.fakes.scripted_model import ScriptedModelServer
+from tests.fakes.slack_api import FakeSlackApi
 
 TOKEN = "twilio-test-auth-token"
 INTERNAL_BASE = "http://testserver"
 CALLER = "+15551234567"
 LINE = "+15557654321"
+
+# What the intake-summary model answers in the phone tests.
+INTAKE_JSON = {
+    "caller_name": "Dana Whitfield",
+    "reason": "Wants to know her vacation allowance and how to book it.",
+    "details": "Asked how many vacation days she gets and how to request them.",
+    "urgency": "normal",
+    "promised": "",
+    "follow_up": False,
+}
 
 
 @dataclass
@@ -132,7 +145,34 @@ async def running_phone_line(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE) as client:
         try:
             yield SimulatedTwilio(client, public_base=public_base), line
+            # Intakes are filed in the background after hang-up: let them finish, however slow the machine.
+            await line.wait_for_intakes(30)
         finally:
             await line.aclose()
             if chat_model is not None:
                 await chat_model.aclose()
+
+
+def phone_settings(slack_api: FakeSlackApi, model: ScriptedModelServer | None, **overrides: Any) -> Settings:
+    """Settings for a phone line posting intakes to the fake Slack, summarizing with ``model`` (or without one)."""
+    model_settings: dict[str, Any] = (
+        {"llm_provider": "openai", "llm_base_url": model.base_url, "llm_api_key": "test-key", "llm_model": "scripted"}
+        if model is not None
+        else {"llm_provider": "none"}
+    )
+    values: dict[str, Any] = {
+        "twilio_auth_token": TOKEN,
+        "slack_bot_token": "xoxb-test-token",
+        "slack_signing_secret": "test-signing-secret",
+        "slack_api_url": slack_api.api_url,
+        "intake_channel": "C0INTAKE",
+        "llm_max_retries": 0,
+        **model_settings,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def posts_about(slack_api: FakeSlackApi, call_sid: str) -> list[dict[str, Any]]:
+    """The successful intake posts about one call."""
+    return [post for post in slack_api.calls_to("chat.postMessage") if call_sid in json.dumps(post["blocks"])]

@@ -11,20 +11,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.phone import CallStore
-from bot.settings import Settings
-from tests.bot.phone_calls import CALLER, TOKEN, running_phone_line
+from tests.bot.phone_calls import CALLER, INTAKE_JSON, phone_settings, posts_about, running_phone_line
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import FakeSlackApi
-
-INTAKE_JSON = {
-    "caller_name": "Dana Whitfield",
-    "reason": "Wants to know her vacation allowance and how to book it.",
-    "details": "Asked how many vacation days she gets and how to request them.",
-    "urgency": "normal",
-    "promised": "",
-    "follow_up": False,
-}
 
 
 @pytest.fixture(scope="module")
@@ -37,29 +27,6 @@ def slack_api() -> Iterator[FakeSlackApi]:
 @pytest.fixture
 def db(database_url: str, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
     return {"database_url": database_url, "engine": engine, "sessions": sessions}
-
-
-def phone_settings(slack_api: FakeSlackApi, model: ScriptedModelServer | None, **overrides: Any) -> Settings:
-    model_settings: dict[str, Any] = (
-        {"llm_provider": "openai", "llm_base_url": model.base_url, "llm_api_key": "test-key", "llm_model": "scripted"}
-        if model is not None
-        else {"llm_provider": "none"}
-    )
-    values: dict[str, Any] = {
-        "twilio_auth_token": TOKEN,
-        "slack_bot_token": "xoxb-test-token",
-        "slack_signing_secret": "test-signing-secret",
-        "slack_api_url": slack_api.api_url,
-        "intake_channel": "C0INTAKE",
-        "llm_max_retries": 0,
-        **model_settings,
-        **overrides,
-    }
-    return Settings(**values)
-
-
-def posts_about(slack_api: FakeSlackApi, call_sid: str) -> list[dict[str, Any]]:
-    return [post for post in slack_api.calls_to("chat.postMessage") if call_sid in json.dumps(post["blocks"])]
 
 
 async def test_a_full_call_files_one_intake_and_one_slack_message(

@@ -2,8 +2,9 @@
 
 It answers what Switchboard calls (auth.test, chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink,
 views.open, conversations.members, users.info), serves attached files under ``/files/`` (checking the bot token),
-accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times, and
-refuses posts to the channels in ``refuse_channels`` with ``channel_not_found``.
+accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times or
+with a 500 error a few times (``fail``), and refuses posts to the channels in ``refuse_channels`` with
+``channel_not_found``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class FakeSlackApi:
         self.refuse_channels: set[str] = set()
         self.user_timezones: dict[str, str] = {}  # users.info ``user.tz``; users not listed have none
         self._rate_limits: dict[str, tuple[int, int]] = {}
+        self._failures: dict[str, int] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         app = Starlette(
@@ -79,6 +81,7 @@ class FakeSlackApi:
             self.responses.clear()
             self.file_downloads.clear()
             self._rate_limits.clear()
+            self._failures.clear()
             self.channel_members.clear()
             self.refuse_channels.clear()
             self.user_timezones.clear()
@@ -86,6 +89,11 @@ class FakeSlackApi:
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
         self._rate_limits[method] = (times, retry_after)
+
+    def fail(self, method: str, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with HTTP 500 and ``internal_error`` (not retried)."""
+        with self._lock:
+            self._failures[method] = times
 
     def calls_to(self, method: str, status: int | None = 200) -> list[dict[str, Any]]:
         with self._lock:
@@ -152,6 +160,12 @@ class FakeSlackApi:
                 {"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": str(retry_after)}
             )
             return self._record(method, params, response)
+        with self._lock:
+            failing = self._failures.get(method, 0)
+            if failing > 0:
+                self._failures[method] = failing - 1
+        if failing > 0:
+            return self._record(method, params, JSONResponse({"ok": False, "error": "internal_error"}, status_code=500))
         return self._record(method, params, JSONResponse(self._answer(method, params)))
 
     def _record(self, method: str, params: dict[str, Any], response: JSONResponse) -> JSONResponse:
