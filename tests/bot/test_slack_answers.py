@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentAnswer, AgentRequest, Citation
 from tests.bot.slack_harness import event_body, running_slack, signature_headers
 from tests.fakes.agent_runner import ScriptedAgentRunner
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import APP_TOKEN, FakeSlackApi
 
 
 def _with_actions(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -61,6 +62,36 @@ async def test_mention_is_answered_in_its_thread_with_sources_footer_and_both_bu
     buttons = [block for block in answer["blocks"] if block["type"] == "actions"][0]["elements"]
     assert {button["action_id"] for button in buttons} == {"feedback_up", "feedback_down"}
     assert len({button["value"] for button in buttons}) == 1 and len(buttons[0]["value"]) == 32
+
+
+async def test_socket_mode_events_are_acknowledged_and_answered_like_http_ones(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    """With SLACK_APP_TOKEN, events arrive over Slack's WebSocket instead of POST /slack/events."""
+    async with running_slack(slack_api, ScriptedAgentRunner(), slack_app_token=APP_TOKEN, **harness_args) as slack:
+        await slack.channel.start()
+        envelope_id = slack_api.send_envelope(
+            json.loads(
+                event_body(
+                    {
+                        "type": "app_mention",
+                        "user": "U1",
+                        "text": "<@UBOT> where is the VPN guide?",
+                        "ts": "300.000001",
+                        "channel": "C1",
+                    }
+                )
+            )
+        )
+        ack = await slack_api.wait_for_ack(envelope_id)
+        answer = await _answer_message(slack_api)
+
+    assert ack == {"envelope_id": envelope_id}
+    assert slack_api.socket_connections >= 1
+    assert slack_api.calls_to("apps.connections.open")  # opened with the app token (the fake checks it)
+    text = "\n".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
+    assert "Answer to: where is the VPN guide?" in text
+    assert slack_api.calls_to("chat.postMessage")[0]["thread_ts"] == "300.000001"
 
 
 async def test_reply_in_an_answered_thread_continues_without_a_mention(

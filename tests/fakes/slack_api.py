@@ -2,6 +2,8 @@
 
 It answers what Switchboard calls (auth.test, chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink,
 views.open, conversations.members, users.info), serves attached files under ``/files/`` (checking the bot token),
+speaks Socket Mode (``apps.connections.open`` with the app token hands out a WebSocket that says hello, carries
+the envelopes a test sends with ``send_envelope`` and records the acknowledgements),
 accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times or
 with a 500 error a few times (``fail``), and refuses posts to the channels in ``refuse_channels`` with
 ``channel_not_found``.
@@ -12,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import queue
 import threading
+import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,12 +24,14 @@ from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.fakes.http_server import BackgroundServer
 
 BOT_USER_ID = "UBOT"
 BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 
 
 class SlackCall(BaseModel):
@@ -48,12 +54,16 @@ class FakeSlackApi:
         self._failures: dict[str, int] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
+        self.socket_acks: list[dict[str, Any]] = []
+        self.socket_connections = 0
+        self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
         app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/files/{name}", self._file, methods=["GET"]),
                 Route("/respond/{key}", self._respond, methods=["POST"]),
                 Route("/_calls", self._recorded, methods=["GET"]),
+                WebSocketRoute("/socket-mode", self._socket_mode),
             ]
         )
         self._server = BackgroundServer(app, port=port)
@@ -151,7 +161,8 @@ class FakeSlackApi:
         for key in ("blocks", "view"):
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
-        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if request.headers.get("authorization") != f"Bearer {token}":
             return self._record(method, params, JSONResponse({"ok": False, "error": "invalid_auth"}))
         remaining, retry_after = self._rate_limits.get(method, (0, 0))
         if remaining > 0:
@@ -175,6 +186,8 @@ class FakeSlackApi:
         return response
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket-mode"}
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER_ID, "bot_id": "BBOT", "team_id": "T1", "user": "switchboard"}
         if method == "chat.postMessage":
@@ -208,9 +221,54 @@ class FakeSlackApi:
             return {"ok": True, "user": found}
         return {"ok": True}
 
+    def send_envelope(self, payload: dict[str, Any], kind: str = "events_api") -> str:
+        """Deliver ``payload`` over Socket Mode as Slack would; returns the envelope id its ack must carry."""
+        envelope_id = uuid.uuid4().hex
+        self._outbox.put({"envelope_id": envelope_id, "type": kind, "payload": payload, "retry_attempt": 0})
+        return envelope_id
+
+    async def wait_for_ack(self, envelope_id: str, within_seconds: float = 15.0) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_seconds
+        while True:
+            with self._lock:
+                found = [ack for ack in self.socket_acks if ack.get("envelope_id") == envelope_id]
+            if found:
+                return found[0]
+            if loop.time() > deadline:
+                raise AssertionError(f"no Socket Mode ack for envelope {envelope_id}: {self.socket_acks}")
+            await asyncio.sleep(0.02)
+
+    async def _socket_mode(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        with self._lock:
+            self.socket_connections += 1
+        await websocket.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
+
+        async def deliver() -> None:
+            while True:
+                try:
+                    envelope = self._outbox.get_nowait()
+                except queue.Empty:
+                    await asyncio.sleep(0.01)
+                    continue
+                await websocket.send_json(envelope)
+
+        delivering = asyncio.create_task(deliver())
+        try:
+            while True:
+                ack = json.loads(await websocket.receive_text())
+                with self._lock:
+                    self.socket_acks.append(ack)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            delivering.cancel()
+
     async def _file(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if request.headers.get("authorization") != f"Bearer {token}":
             return Response(status_code=403)
         self.file_downloads.append(name)
         if name not in self.files:
