@@ -77,21 +77,21 @@ async def test_socket_mode_events_are_acknowledged_and_answered_like_http_ones(
                         "type": "app_mention",
                         "user": "U1",
                         "text": "<@UBOT> where is the VPN guide?",
-                        "ts": "300.000001",
-                        "channel": "C1",
+                        "ts": "400.000001",
+                        "channel": "CSOCKET",
                     }
                 )
             )
         )
         ack = await slack_api.wait_for_ack(envelope_id)
-        answer = await _answer_message(slack_api)
+        answer = await _answer_message(slack_api, channel="CSOCKET")
 
     assert ack == {"envelope_id": envelope_id}
     assert slack_api.socket_connections >= 1
     assert slack_api.calls_to("apps.connections.open")  # opened with the app token (the fake checks it)
     text = "\n".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
     assert "Answer to: where is the VPN guide?" in text
-    assert slack_api.calls_to("chat.postMessage")[0]["thread_ts"] == "300.000001"
+    assert slack_api.calls_to("chat.postMessage")[0]["thread_ts"] == "400.000001"
 
 
 async def test_reply_in_an_answered_thread_continues_without_a_mention(

@@ -267,8 +267,7 @@ class FakeSlackApi:
 
     async def _file(self, request: Request) -> Response:
         name = request.path_params["name"]
-        token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
-        if request.headers.get("authorization") != f"Bearer {token}":
+        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
             return Response(status_code=403)
         self.file_downloads.append(name)
         if name not in self.files:
