@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.base import PutOp
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
@@ -19,6 +20,11 @@ from psycopg_pool import AsyncConnectionPool
 from knowledge import Embedder, EmbeddingError
 
 logger = logging.getLogger(__name__)
+
+# Where the store records which embedding model made its vectors (a namespace no user's memories live in).
+_MODEL_NAMESPACE = ("switchboard", "memory-index")
+_MODEL_KEY = "embedding-model"
+_PAGE = 500
 
 
 @dataclass
@@ -54,6 +60,9 @@ class AgentPersistence:
                 index=PostgresIndexConfig(dims=dimensions, embed=embed, fields=["text"]),
             )
             await store.setup()
+            reembedded = await _match_memory_vectors(store, pool, embedder.name, dimensions)
+            if reembedded:
+                logger.info("re-embedded %d long-term memories with %s", reembedded, embedder.name)
         except BaseException:
             await pool.close()
             raise
@@ -71,3 +80,56 @@ async def _dimensions(embedder: Embedder) -> int:
     except EmbeddingError:
         await embedder.embed(["dimension probe"])
         return embedder.dimensions
+
+
+async def _match_memory_vectors(
+    store: AsyncPostgresStore, pool: AsyncConnectionPool, model: str, dimensions: int
+) -> int:
+    """Re-embed every memory when the embedding model changed: vectors of two models must never be compared.
+
+    Returns how many memories were re-embedded. An install from before this record existed is taken to match.
+    """
+    current = {"name": model, "dimensions": dimensions}
+    recorded = await store.aget(_MODEL_NAMESPACE, _MODEL_KEY)
+    if recorded is not None and recorded.value == current:
+        return 0
+    count = 0
+    if recorded is not None:
+        logger.warning("the embedding model changed (%s -> %s); re-embedding long-term memories", recorded.value, model)
+        if recorded.value.get("dimensions") != dimensions:
+            await _resize_vectors(pool, dimensions)
+        count = await _reembed_memories(store)
+    await store.aput(_MODEL_NAMESPACE, _MODEL_KEY, current, index=False)
+    return count
+
+
+async def _resize_vectors(pool: AsyncConnectionPool, dimensions: int) -> None:
+    """Give LangGraph's vector table the new dimension; its old vectors go (every memory is re-embedded next)."""
+    async with pool.connection() as connection, connection.transaction():
+        # The pool hands out dict rows (LangGraph needs them).
+        found: list[dict[str, str]] = await (  # type: ignore[assignment]
+            await connection.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'store_vectors' AND indexdef ILIKE "
+                "'%(embedding%'"
+            )
+        ).fetchall()
+        for index in found:
+            await connection.execute(f'DROP INDEX IF EXISTS "{index["indexname"]}"')
+        await connection.execute("DELETE FROM store_vectors")
+        await connection.execute(f"ALTER TABLE store_vectors ALTER COLUMN embedding TYPE vector({int(dimensions)})")
+        for index in found:  # the same index LangGraph built, on the resized column
+            await connection.execute(index["indexdef"])
+
+
+async def _reembed_memories(store: AsyncPostgresStore) -> int:
+    """Put every stored item back unchanged, so the store embeds it again with the current model."""
+    count = 0
+    for namespace in await store.alist_namespaces(limit=100_000):
+        if namespace == _MODEL_NAMESPACE:
+            continue
+        offset = 0
+        while items := await store.asearch(namespace, limit=_PAGE, offset=offset):
+            await store.abatch([PutOp(item.namespace, item.key, item.value) for item in items])
+            count += len(items)
+            offset += len(items)
+    return count
