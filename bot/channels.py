@@ -6,13 +6,13 @@ so they stop in reverse order of starting, before the service closes the databas
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from starlette.routing import Route
 
+from bot.background_tasks import cancel_background, start_background
 from bot.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
@@ -52,8 +52,10 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     stack.push_async_callback(phone_line.aclose)
     routes += phone_line.routes()
     # Intakes a crash or a failed Slack post left behind, caught up in the background while the service answers.
-    intake_catch_up = _start_intake_catch_up(phone_line)
-    stack.push_async_callback(_cancel, intake_catch_up)
+    intake_catch_up = start_background(
+        phone_line.file_pending_intakes(), name="phone-intake-catch-up", failure="catching up on phone intakes failed"
+    )
+    stack.push_async_callback(cancel_background, intake_catch_up)
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
     scheduling = await build_scheduling(service, agent_runner=runner, slack=slack_client)
@@ -62,7 +64,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     stack.push_async_callback(scheduling.stop)
     if settings.sync_overdue_on_start:
         catch_up = start_catch_up_sync(service)
-        stack.push_async_callback(_cancel, catch_up)
+        stack.push_async_callback(cancel_background, catch_up)
 
     # Slack: POST /slack/events (HTTP mode) or a Socket Mode connection when SLACK_APP_TOKEN is set.
     slack: SlackChannel | None = None
@@ -87,20 +89,3 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         routes += slack.routes()
 
     return Channels(routes=routes, phone_line=phone_line, scheduling=scheduling, slack=slack)
-
-
-def _start_intake_catch_up(phone_line: PhoneLine) -> asyncio.Task[tuple[int, int]]:
-    """Run ``PhoneLine.file_pending_intakes`` in the background; its failure is logged, never dropped."""
-
-    def report(task: asyncio.Task[tuple[int, int]]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("catching up on phone intakes failed", exc_info=task.exception())
-
-    task = asyncio.create_task(phone_line.file_pending_intakes(), name="phone-intake-catch-up")
-    task.add_done_callback(report)
-    return task
-
-
-async def _cancel(task: asyncio.Task[object]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)  # its outcome was already logged

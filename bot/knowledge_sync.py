@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from bot.background_tasks import start_background
 from bot.scheduling import Scheduling
 from bot.service import Service
 from knowledge import ProgressCallback, SourceConfigBase, SyncSummary, create_source, knowledge_status
@@ -69,11 +70,8 @@ async def sync_overdue_sources(service: Service) -> list[SyncSummary]:
 
 def start_catch_up_sync(service: Service) -> asyncio.Task[list[SyncSummary]]:
     """Run ``sync_overdue_sources`` in the background, so the service answers while it syncs; errors are logged."""
-
-    def report(task: asyncio.Task[list[SyncSummary]]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("catching up on overdue knowledge syncs failed", exc_info=task.exception())
-
-    task = asyncio.create_task(sync_overdue_sources(service), name="knowledge-catch-up-sync")
-    task.add_done_callback(report)
-    return task
+    return start_background(
+        sync_overdue_sources(service),
+        name="knowledge-catch-up-sync",
+        failure="catching up on overdue knowledge syncs failed",
+    )

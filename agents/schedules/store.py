@@ -218,15 +218,12 @@ class ScheduleStore:
 
     async def interrupt_stale_runs(self, older_than: timedelta) -> int:
         """Mark runs still ``running`` long after any run could finish as interrupted: their process died."""
+        now = self._clock()
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(ScheduleRunRow)
-                .where(ScheduleRunRow.status == "running", ScheduleRunRow.started_at < self._clock() - older_than)
-                .values(
-                    status="interrupted",
-                    finished_at=self._clock(),
-                    error=INTERRUPTED_REASON,
-                )
+                .where(ScheduleRunRow.status == "running", ScheduleRunRow.started_at < now - older_than)
+                .values(status="interrupted", finished_at=now, error=INTERRUPTED_REASON)
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -43,6 +43,22 @@ class IntakePostClaim:
         self._session = session
         self.intake = intake
 
+    @property
+    def summary(self) -> IntakeSummary:
+        """The summary as stored (the reverse of ``CallStore.store_intake``), so any replica posts the same."""
+        intake = self.intake
+        return IntakeSummary(
+            caller_name=intake.caller_name,
+            caller_number=intake.caller_number,
+            reason=intake.reason,
+            details=intake.details,
+            urgency=intake.urgency,
+            promised=intake.promised,
+            follow_up=intake.follow_up,
+            mode=intake.summary_mode,
+            notes=intake.notes.splitlines(),
+        )
+
     async def record_post(self, channel: str, ts: str) -> None:
         self.intake.slack_channel = channel
         self.intake.slack_ts = ts

@@ -8,7 +8,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import ChatModel, IntakeSummary, PromptStore, summarize_call
+from agents import ChatModel, PromptStore, summarize_call
 from bot.phone.caller_numbers import mask_number
 from bot.phone.calls import CallStore
 from bot.phone.errors import UnknownCallError
@@ -90,21 +90,7 @@ class IntakeFiler:
             if claim is None:
                 logger.info("intake %d is already posted or being posted by another replica", intake_id)
                 return False
-            intake = claim.intake
-            # Read back from the row, so a catch-up in another process posts exactly what was stored.
-            summary = IntakeSummary.model_validate(
-                {
-                    "caller_name": intake.caller_name,
-                    "caller_number": intake.caller_number,
-                    "reason": intake.reason,
-                    "details": intake.details,
-                    "urgency": intake.urgency,
-                    "promised": intake.promised,
-                    "follow_up": intake.follow_up,
-                    "mode": intake.summary_mode,
-                    "notes": intake.notes.splitlines(),
-                }
-            )
+            intake, summary = claim.intake, claim.summary
             try:
                 posted = await self._slack.chat_postMessage(
                     channel=self._channel,

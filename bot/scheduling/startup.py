@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A run takes at most the agent's time budget (two minutes by default) plus posting: one still "running" after an
-# hour belongs to a replica that died, and is marked interrupted at start-up.
+# A run takes at most the agent's time budget plus posting: one still "running" after an hour (or twice the budget,
+# if that is longer) belongs to a replica that died, and is marked interrupted at start-up.
 STALE_RUN_AFTER = timedelta(hours=1)
 
 
@@ -49,7 +49,7 @@ async def build_scheduling(
     declared = await store.sync_declarations(settings.schedules)
     if declared:
         logger.info("config file declares %d schedules", len(declared))
-    stale = await store.interrupt_stale_runs(STALE_RUN_AFTER)
+    stale = await store.interrupt_stale_runs(max(STALE_RUN_AFTER, 2 * timedelta(seconds=settings.agent.max_seconds)))
     if stale:
         logger.warning("marked %d schedule runs interrupted: they were still running when a replica stopped", stale)
     executor = None if agent_runner is None else ScheduledRunExecutor(store, agent_runner, slack, settings.reader)
