@@ -5,6 +5,7 @@ from knowledge.database import Base, create_engine, session_factory, sqlalchemy_
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
 from knowledge.errors import (
+    BlockedAddressError,
     DatabaseConfigError,
     DocumentParseError,
     EmbeddingError,
@@ -16,6 +17,7 @@ from knowledge.errors import (
 )
 from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
 from knowledge.index_maintenance import vacuum_index
+from knowledge.network_policy import NetworkPolicy, guarded_transport, permitted_addresses
 from knowledge.parsing import ParsedDocument, parse_document
 from knowledge.passages import Passage, Retriever, SearchQuery
 from knowledge.sources import (
@@ -45,6 +47,10 @@ from knowledge.sync_models import (
 from knowledge.sync_status import knowledge_status, recent_sync_runs
 
 __all__ = [
+    "BlockedAddressError",
+    "NetworkPolicy",
+    "guarded_transport",
+    "permitted_addresses",
     "Passage",
     "Retriever",
     "SearchQuery",

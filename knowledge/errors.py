@@ -38,3 +38,7 @@ class SourceConfigError(KnowledgeError, ValueError):
 
 class SourceUnavailableError(KnowledgeError):
     """A whole source could not be listed (a missing folder, an unreachable sitemap); nothing is deleted."""
+
+
+class BlockedAddressError(KnowledgeError, PermissionError):
+    """A URL's host is, or resolves to, an address the network policy refuses (loopback, private, metadata)."""
