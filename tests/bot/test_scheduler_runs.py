@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents import AgentRequest, ModelUnavailableError, SchedulePermissionError
+from agents import AgentAnswer, AgentRequest, Citation, ModelUnavailableError, SchedulePermissionError
 from agents.schedules import INTERRUPTED_REASON, ScheduleStore
 from bot.health import check_health
 from bot.scheduling import (
@@ -27,6 +27,12 @@ from bot.slack_client import create_slack_client
 from knowledge import AccessList
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, FakeSlackApi
+
+
+HOSTILE = (
+    "Heads up <!channel> <!here>, ask <@U999> or <!subteam^S0SEC|security>; "
+    "see <https://evil.example|https://trusted.example> & more"
+)
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +297,43 @@ async def test_serve_wiring_upserts_config_schedules_and_reports_the_scheduler_i
         assert scheduling.scheduler.state == "stopped"
     finally:
         await service.aclose()
+
+
+async def test_model_text_in_a_scheduled_post_reaches_slack_inert(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    def hostile_answer(request: AgentRequest) -> AgentAnswer:
+        return AgentAnswer(
+            text=HOSTILE, citations=[Citation(title="Digest", url="https://wiki.example/digest")], trace_id="t1"
+        )
+
+    fake_slack.channel_members["C0NEWS"] = ["UED"]
+    executor = ScheduledRunExecutor(store, ScriptedAgentRunner(reply=hostile_answer), slack)
+    schedule = await store.add(when="hourly", channel="C0NEWS", instruction="News", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 13, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "succeeded"
+    [message] = fake_slack.posted("C0NEWS")
+    section = message["blocks"][0]["text"]["text"]
+    for posted in (message["text"], section):
+        for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil"):
+            assert live not in posted
+        assert "&lt;!channel&gt;" in posted and "&lt;@U999&gt;" in posted and "&amp; more" in posted
+    assert "<https://wiki.example/digest|Digest>" in section  # the bot's own source link stays live
+
+
+async def test_an_error_reason_with_model_text_reaches_the_owner_inert(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    def fail_with_hostile_reason(request: AgentRequest) -> object:
+        raise ModelUnavailableError(HOSTILE)
+
+    executor = ScheduledRunExecutor(store, ScriptedAgentRunner(reply=fail_with_hostile_reason), slack)  # type: ignore[arg-type]
+    schedule = await store.add(when="hourly", channel="D0MINE", instruction="News", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 14, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "failed"
+    [report] = fake_slack.posted("UED")
+    for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil"):
+        assert live not in report["text"]
+    assert "&lt;!channel&gt;" in report["text"] and "&lt;@U999&gt;" in report["text"] and "&amp; more" in report["text"]
