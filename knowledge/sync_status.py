@@ -76,7 +76,8 @@ async def _record(session: AsyncSession, run: SyncRun, source: str, failures_lim
             select(SyncRunFailure, IndexedDocument.is_public, IndexedDocument.principals)
             .outerjoin(
                 IndexedDocument,
-                (IndexedDocument.source_id == run.source_id) & (IndexedDocument.external_id == SyncRunFailure.external_id),
+                (IndexedDocument.source_id == run.source_id)
+                & (IndexedDocument.external_id == SyncRunFailure.external_id),
             )
             .where(SyncRunFailure.run_id == run.id)
             .order_by(SyncRunFailure.id)

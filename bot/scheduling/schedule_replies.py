@@ -137,7 +137,9 @@ def format_schedule_added(listing: ScheduleListing) -> str:
 
 
 def format_schedule_removed(schedule: Schedule) -> str:
-    return f"Removed schedule *#{schedule.id}* (`{escape_mrkdwn(schedule.when)}` in {channel_mention(schedule.channel)})."
+    return (
+        f"Removed schedule *#{schedule.id}* (`{escape_mrkdwn(schedule.when)}` in {channel_mention(schedule.channel)})."
+    )
 
 
 def format_run_result(schedule: Schedule, run: ScheduleRun | None) -> str:
@@ -163,28 +165,22 @@ def render_run_message(schedule: Schedule, answer: AgentAnswer) -> tuple[str, li
     titles = {citation.url: citation.title or citation.url for citation in answer.citations}
     sources = "Sources: " + ", ".join(mrkdwn_link(url, titles[url]) for url in urls) if urls else ""
     body = markdown_to_mrkdwn(answer.text, own_links=urls)
-    body = _shorten_mrkdwn(body, RUN_TEXT_LIMIT - len(sources) - 2) if sources else _shorten_mrkdwn(body, RUN_TEXT_LIMIT)
+    body = (
+        _shorten_mrkdwn(body, RUN_TEXT_LIMIT - len(sources) - 2) if sources else _shorten_mrkdwn(body, RUN_TEXT_LIMIT)
+    )
     text = f"{body}\n\n{sources}" if sources else body
     blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Scheduled run of #{schedule.id} (`{escape_mrkdwn(schedule.when)}`) for <@{schedule.owner}>",
-                }
-            ],
-        }
-    )
+    origin = f"Scheduled run of #{schedule.id} (`{escape_mrkdwn(schedule.when)}`) for <@{schedule.owner}>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": origin}]})
     return text, blocks
 
 
 def render_failure_report(schedule: Schedule, run: ScheduleRun, reason: str) -> str:
     """The DM its owner gets when a run fails."""
     return (
-        f"Your schedule *#{schedule.id}* (`{escape_mrkdwn(schedule.when)}` in {channel_mention(schedule.channel)}) failed "
-        f"at {format_time(run.started_at, schedule.timezone)}: {escape_mrkdwn(reason)}\n"
+        f"Your schedule *#{schedule.id}* (`{escape_mrkdwn(schedule.when)}` in "
+        f"{channel_mention(schedule.channel)}) failed at {format_time(run.started_at, schedule.timezone)}: "
+        f"{escape_mrkdwn(reason)}\n"
         f"`/schedule run {schedule.id}` tries again now; `/schedule remove {schedule.id}` stops it."
     )
 

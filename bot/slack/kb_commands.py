@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
 from bot.markdown_rendering import escape_mrkdwn
+from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
 from knowledge import DocumentFailure, KnowledgeStatus, Reader, ReaderScope, SourceConfigBase, SyncSummary
 
 SyncSource = Callable[[SourceConfigBase], Awaitable[SyncSummary]]

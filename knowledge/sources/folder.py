@@ -135,7 +135,8 @@ class FolderSource(Source):
         url = self._url(entry)
         access = self.config.access_for(entry.relative_path)
         if entry.size < 0:
-            return FetchFailure(external_id=entry.relative_path, reason="file cannot be read (stat failed)", url=url, access=access
+            return FetchFailure(
+                external_id=entry.relative_path, reason="file cannot be read (stat failed)", url=url, access=access
             )
         if entry.size > self.config.max_file_bytes:
             return FetchFailure(

@@ -14,7 +14,7 @@ from bot.phone import CallStore
 from tests.bot.phone_calls import CALLER, INTAKE_JSON, phone_settings, posts_about, running_phone_line
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 
 @pytest.fixture(scope="module")
@@ -176,10 +176,7 @@ async def test_status_updates_before_completion_file_nothing(
 async def test_model_text_in_an_intake_summary_reaches_slack_inert(
     slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, db: dict[str, Any]
 ) -> None:
-    hostile = (
-        "Heads up <!channel> <!here>, ask <@U999> or <!subteam^S0SEC|security>; "
-        "see <https://evil.example|https://trusted.example> & more"
-    )
+    hostile = HOSTILE
     summary = {**INTAKE_JSON, "caller_name": "<@U999>", "reason": hostile, "details": hostile, "promised": hostile}
     scripted_model.script("```json\n" + json.dumps(summary) + "\n```")
     settings = phone_settings(slack_api, scripted_model)
@@ -191,7 +188,7 @@ async def test_model_text_in_an_intake_summary_reaches_slack_inert(
 
     [post] = posts_about(slack_api, call)
     rendered = json.dumps(post)
-    for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil"):
+    for live in LIVE_MARKUP:
         assert live not in rendered
     assert "&lt;!channel&gt;" in post["text"] and "&amp; more" in post["text"]
     assert "&lt;@U999&gt;" in rendered

@@ -26,13 +26,7 @@ from bot.settings import Settings
 from bot.slack_client import create_slack_client
 from knowledge import AccessList
 from tests.fakes.agent_runner import ScriptedAgentRunner
-from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, FakeSlackApi
-
-
-HOSTILE = (
-    "Heads up <!channel> <!here>, ask <@U999> or <!subteam^S0SEC|security>; "
-    "see <https://evil.example|https://trusted.example> & more"
-)
+from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +109,9 @@ async def test_a_run_in_a_channel_of_thousands_answers_for_every_member(
     fake_slack.channel_members["C0ALLHANDS"] = ["UED", BOT_USER_ID, *members]
     runner = ScriptedAgentRunner()
     executor = ScheduledRunExecutor(store, runner, slack)
-    schedule = await store.add(when="daily at 9", channel="C0ALLHANDS", instruction="News", owner="UED", roles={"editor"})
+    schedule = await store.add(
+        when="daily at 9", channel="C0ALLHANDS", instruction="News", owner="UED", roles={"editor"}
+    )
     run = await executor.run(schedule.id, datetime(2026, 11, 23, 9, tzinfo=UTC), "scheduled")
 
     assert run is not None and run.status == "succeeded"
@@ -147,9 +143,7 @@ async def test_a_run_whose_channel_members_cannot_be_listed_fails_and_tells_the_
     assert [entry.status for entry in await store.history(schedule.id)] == ["failed"]
 
 
-async def test_a_rate_limited_member_listing_is_waited_out(
-    store: ScheduleStore, fake_slack: FakeSlackApi
-) -> None:
+async def test_a_rate_limited_member_listing_is_waited_out(store: ScheduleStore, fake_slack: FakeSlackApi) -> None:
     fake_slack.reset()
     settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret="secret", slack_api_url=fake_slack.api_url)
     client = create_slack_client(settings)
@@ -316,7 +310,7 @@ async def test_model_text_in_a_scheduled_post_reaches_slack_inert(
     [message] = fake_slack.posted("C0NEWS")
     section = message["blocks"][0]["text"]["text"]
     for posted in (message["text"], section):
-        for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil"):
+        for live in LIVE_MARKUP:
             assert live not in posted
         assert "&lt;!channel&gt;" in posted and "&lt;@U999&gt;" in posted and "&amp; more" in posted
     assert "<https://wiki.example/digest|Digest>" in section  # the bot's own source link stays live
@@ -334,6 +328,6 @@ async def test_an_error_reason_with_model_text_reaches_the_owner_inert(
 
     assert run is not None and run.status == "failed"
     [report] = fake_slack.posted("UED")
-    for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil"):
+    for live in LIVE_MARKUP:
         assert live not in report["text"]
     assert "&lt;!channel&gt;" in report["text"] and "&lt;@U999&gt;" in report["text"] and "&amp; more" in report["text"]

@@ -14,13 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentAnswer, AgentRequest, Citation
 from tests.bot.slack_harness import event_body, running_slack, signature_headers
 from tests.fakes.agent_runner import ScriptedAgentRunner
-from tests.fakes.slack_api import APP_TOKEN, FakeSlackApi
-
-
-HOSTILE = (
-    "Heads up <!channel> <!here>, ask <@U999> or <!subteam^S0SEC|security>; "
-    "see <https://evil.example|https://trusted.example> & more"
-)
+from tests.fakes.slack_api import APP_TOKEN, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 
 def _with_actions(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -275,7 +269,7 @@ async def test_model_text_in_an_answer_reaches_slack_inert_and_only_its_sources_
 
     text = "\n".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
     for posted in (text, answer["text"]):
-        for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil"):
+        for live in LIVE_MARKUP:
             assert live not in posted
         assert "&lt;!channel&gt;" in posted and "&lt;@U999&gt;" in posted and "&amp; more" in posted
     assert "<https://runbook.example/deploy|the runbook>" in text  # the model's link to a cited source

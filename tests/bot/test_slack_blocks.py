@@ -10,9 +10,9 @@ import pytest
 from agents import AgentAnswer, Citation, ProgressEvent
 from bot.cli import main
 from bot.errors import SettingsError
+from bot.markdown_rendering import markdown_to_mrkdwn
 from bot.settings import load_settings
 from bot.slack.blocks import answer_messages, split_text, working_message
-from bot.markdown_rendering import markdown_to_mrkdwn
 
 
 def test_markdown_becomes_slack_mrkdwn() -> None:

@@ -34,6 +34,12 @@ from tests.fakes.http_server import BackgroundServer
 BOT_USER_ID = "UBOT"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
+# Model or document text that Slack would render live if posted unescaped: broadcasts, mentions, a disguised link.
+HOSTILE = (
+    "Heads up <!channel> <!here>, ask <@U999> or <!subteam^S0SEC|security>; "
+    "see <https://evil.example|https://trusted.example> & more"
+)
+LIVE_MARKUP = ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil")
 
 
 class SlackCall(BaseModel):
