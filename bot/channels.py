@@ -83,6 +83,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             settings.sources,
             read_status=lambda: knowledge_status(service.sessions),
             sync=lambda config: sync_configured_source(service, config),
+            reader=settings.reader,
         )
         await slack.start()
         stack.push_async_callback(slack.aclose, settings.shutdown_grace_seconds)

@@ -36,6 +36,15 @@ class AccessList(BaseModel):
         """Users and namespaced groups in one sorted list, the form stored next to each chunk."""
         return sorted(self.users | {group_principal(group) for group in self.groups})
 
+    @classmethod
+    def from_stored(cls, is_public: bool, principals: Iterable[str]) -> AccessList:
+        """The access list back from its stored form (``is_public`` and ``principals``)."""
+        if is_public:
+            return cls()
+        listed = list(principals)
+        groups = [name.removeprefix(GROUP_PREFIX) for name in listed if name.startswith(GROUP_PREFIX)]
+        return cls.restricted(users=[name for name in listed if not name.startswith(GROUP_PREFIX)], groups=groups)
+
 
 class Reader(BaseModel):
     """One person who will see an answer: their user id and the groups they belong to."""

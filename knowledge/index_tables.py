@@ -222,4 +222,7 @@ class SyncRunFailure(Base):
     title: Mapped[str | None] = mapped_column(Text)
     url: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
+    # The document's access list when it was known at the failure (NULL: unknown), as on kb_documents.
+    is_public: Mapped[bool | None] = mapped_column(Boolean)
+    principals: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -342,7 +342,13 @@ class SyncEngine:
             await session.execute(update(SyncRun).where(SyncRun.id == run.summary.run_id).values(**counts, **extra))
             if failures:
                 session.add_all(
-                    SyncRunFailure(run_id=run.summary.run_id, **failure.model_dump()) for failure in failures
+                    SyncRunFailure(
+                        run_id=run.summary.run_id,
+                        **failure.model_dump(exclude={"access"}),
+                        is_public=None if failure.access is None else failure.access.public,
+                        principals=None if failure.access is None else failure.access.principals(),
+                    )
+                    for failure in failures
                 )
 
     async def _finish(self, run: _Run, started: float) -> None:
@@ -375,7 +381,13 @@ async def sync_source(
 
 
 def _failure(document: SourceDocument, reason: str) -> DocumentFailure:
-    return DocumentFailure(external_id=document.external_id, reason=reason, title=document.title, url=document.url)
+    return DocumentFailure(
+        external_id=document.external_id,
+        reason=reason,
+        title=document.title,
+        url=document.url,
+        access=document.access,
+    )
 
 
 def _without_nul(document: SourceDocument) -> SourceDocument:

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from knowledge.chunking import ChunkingConfig
+from knowledge.documents import AccessList
 
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 
@@ -30,6 +31,9 @@ class DocumentFailure(BaseModel):
     reason: str
     title: str | None = None
     url: str | None = None
+    # Who may read the document, when known (from the document itself, or its indexed version); None: unknown,
+    # and then its title is shown to nobody.
+    access: AccessList | None = None
 
 
 class SyncCounts(BaseModel):

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from knowledge.documents import AccessList
 from knowledge.index_tables import IndexedDocument, KnowledgeSource, SyncRun, SyncRunFailure
 from knowledge.sync_models import DocumentFailure, KnowledgeStatus, SourceStatus, SyncRunRecord
 
@@ -68,14 +69,21 @@ async def knowledge_status(sessions: async_sessionmaker[AsyncSession], *, failur
 
 
 async def _record(session: AsyncSession, run: SyncRun, source: str, failures_limit: int) -> SyncRunRecord:
+    """The run with its first failures, each with the document's access list as known at the failure, else that of
+    its indexed version, else None, so a title is shown only to those who may read the document."""
     failures = (
         await session.execute(
-            select(SyncRunFailure)
+            select(SyncRunFailure, IndexedDocument.is_public, IndexedDocument.principals)
+            .outerjoin(
+                IndexedDocument,
+                (IndexedDocument.source_id == run.source_id)
+                & (IndexedDocument.external_id == SyncRunFailure.external_id),
+            )
             .where(SyncRunFailure.run_id == run.id)
             .order_by(SyncRunFailure.id)
             .limit(failures_limit)
         )
-    ).scalars()
+    ).all()
     return SyncRunRecord(
         run_id=run.id,
         source=source,
@@ -91,7 +99,23 @@ async def _record(session: AsyncSession, run: SyncRun, source: str, failures_lim
         failed=run.failed,
         reembedded=run.reembedded,
         failures=[
-            DocumentFailure(external_id=item.external_id, reason=item.reason, title=item.title, url=item.url)
-            for item in failures
+            DocumentFailure(
+                external_id=item.external_id,
+                reason=item.reason,
+                title=item.title,
+                url=item.url,
+                access=_failure_access(item, indexed_public, indexed_principals),
+            )
+            for item, indexed_public, indexed_principals in failures
         ],
     )
+
+
+def _failure_access(
+    failure: SyncRunFailure, indexed_public: bool | None, indexed_principals: list[str] | None
+) -> AccessList | None:
+    if failure.is_public is not None:
+        return AccessList.from_stored(failure.is_public, failure.principals or [])
+    if indexed_public is not None:
+        return AccessList.from_stored(indexed_public, indexed_principals or [])
+    return None

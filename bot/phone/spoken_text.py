@@ -1,7 +1,7 @@
 """Turn an agent's written answer (Markdown, links, code) into a few sentences that sound right on a call.
 
-A caller cannot click a link or read a code block: links keep their words, URLs and code are dropped, sources are
-named by title, and the whole is cut at a sentence boundary so the caller is not read an essay.
+A caller cannot click a link or read a code block: links keep their words, URLs and code blocks are dropped, sources
+are named by title, and the whole is cut at a sentence boundary so the caller is not read an essay.
 """
 
 from __future__ import annotations
@@ -10,20 +10,15 @@ import re
 from collections.abc import Sequence
 
 from agents import Citation
+from bot.markdown_rendering import markdown_to_plain_lines
 
-_FENCED_CODE = re.compile(r"```.*?(```|$)", re.DOTALL)
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _REFERENCE_MARK = re.compile(r"\[\^?\d+\]")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # host.tld/path without a scheme, e.g. "handbook.example.com/pto"
 _BARE_URL = re.compile(r"\b[\w-]+(?:\.[A-Za-z][\w-]*)+/\S*")
-_INLINE_CODE = re.compile(r"`([^`]*)`")
+# Raw HTML stays text in the parse; a caller must not hear its tags.
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
-_LINE_MARKUP = re.compile(r"^\s*(?:#{1,6}\s+|>\s*|[-*+]\s+|\d+[.)]\s+|\|)", re.MULTILINE)
-_EMPHASIS = re.compile(r"(\*\*|__|\*|~~)")
-_TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]+\|?\s*$", re.MULTILINE)
-_LEFTOVER_SYMBOLS = re.compile(r"[|#`<>\[\]{}\\_^~]")
+_LEFTOVER_SYMBOLS = re.compile(r"[|#`<>\[\]{}\\_^~*]")
 _SPACES = re.compile(r"\s+")
 _EMPTY_PARENS = re.compile(r"\(\s*[,;:]?\s*\)")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -32,22 +27,17 @@ MAX_SOURCES_NAMED = 2
 
 
 def to_spoken_text(text: str, citations: Sequence[Citation] = (), *, max_chars: int = 600) -> str:
-    """Plain sentences for ``<Say>``: no Markdown, URLs or code; sources named; at most ``max_chars`` long."""
-    text = _FENCED_CODE.sub(" ", text)
-    text = _IMAGE.sub(r"\1", text)
-    text = _LINK.sub(r"\1", text)
-    text = _REFERENCE_MARK.sub("", text)
-    text = _URL.sub("", text)
-    text = _BARE_URL.sub("", text)
-    text = _INLINE_CODE.sub(r"\1", text)
-    text = _HTML_TAG.sub(" ", text)
-    text = _TABLE_RULE.sub("", text)
-    text = _LINE_MARKUP.sub("", text)
-    text = _EMPHASIS.sub("", text)
-    lines = [line.strip().replace("|", ", ") for line in text.splitlines() if line.strip()]
-    # Each list item or heading becomes its own sentence.
-    text = " ".join(line if line[-1] in ".!?:;," else line + "." for line in lines)
-    text = _LEFTOVER_SYMBOLS.sub(" ", text)
+    """Plain sentences for ``<Say>``: no Markdown, URLs or code; sources named; at most ``max_chars`` long.
+
+    The Markdown is parsed by the same renderer as Slack's (``bot.markdown_rendering``); each paragraph, heading,
+    list item or table row becomes a sentence.
+    """
+    lines = []
+    for line in markdown_to_plain_lines(text):
+        line = _HTML_TAG.sub(" ", _BARE_URL.sub("", _URL.sub("", _REFERENCE_MARK.sub("", line)))).strip()
+        if line:
+            lines.append(line if line[-1] in ".!?:;," else line + ".")
+    text = _LEFTOVER_SYMBOLS.sub(" ", " ".join(lines))
     text = _EMPTY_PARENS.sub("", text)
     text = _SPACES.sub(" ", text).strip()
     text = re.sub(r"\s+([.,!?;:])", r"\1", text)

@@ -1,6 +1,7 @@
 """Text for ``/schedule`` replies and for the messages a run posts, so the Slack command router stays a thin adapter.
 
-Slack mrkdwn: user-supplied text is escaped (``&``, ``<``, ``>``); channels and users render as mentions.
+Slack mrkdwn through ``bot.markdown_rendering``: user-supplied and model text is escaped (``&``, ``<``, ``>``); the
+channels and users the bot names itself render as mentions, and the only live links are the bot's own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 
 from agents import AgentAnswer, ScheduleInputError
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun, accepted_forms_text
+from bot.markdown_rendering import escape_mrkdwn, markdown_to_mrkdwn, mrkdwn_link
 
 SCHEDULE_USAGE = (
     "Usage:\n"
@@ -21,6 +23,9 @@ SCHEDULE_USAGE = (
     f"WHEN may be:\n{accepted_forms_text()}"
 )
 
+_PARTIAL_ENTITY = re.compile(r"&[a-z]*$|<[^>]*$")
+# A section's text is capped at 3000 characters; keep room for the sources line.
+RUN_TEXT_LIMIT = 2900
 _CHANNEL_MENTION = re.compile(r"<#([CDG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,}")
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
@@ -75,10 +80,6 @@ def _channel_id(token: str) -> str | None:
     return token if _CHANNEL_ID.fullmatch(token) else None
 
 
-def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def channel_mention(channel: str) -> str:
     return f"<@{channel}>" if channel[:1] in ("U", "W") else f"<#{channel}>"
 
@@ -104,7 +105,7 @@ def format_last_run(run: ScheduleRun | None, timezone: str) -> str:
     if run.message_link:
         text += f" (<{run.message_link}|message>)"
     if run.status == "failed" and run.error:
-        text += f": {escape(_shorten(run.error, 120))}"
+        text += f": {escape_mrkdwn(_shorten(run.error, 120))}"
     return text
 
 
@@ -114,8 +115,8 @@ def format_schedule_line(listing: ScheduleListing) -> str:
     state = "" if schedule.enabled else " _(disabled)_"
     origin = " _(config file)_" if schedule.origin == "config" else ""
     return (
-        f"*#{schedule.id}* `{escape(schedule.when)}` in {channel_mention(schedule.channel)}{state}{origin}\n"
-        f"    {escape(_shorten(schedule.instruction, 140))}\n"
+        f"*#{schedule.id}* `{escape_mrkdwn(schedule.when)}` in {channel_mention(schedule.channel)}{state}{origin}\n"
+        f"    {escape_mrkdwn(_shorten(schedule.instruction, 140))}\n"
         f"    next: {format_time(listing.next_run, schedule.timezone)} · last: "
         f"{format_last_run(listing.last_run, schedule.timezone)} · owner <@{schedule.owner}>"
     )
@@ -130,13 +131,15 @@ def format_schedule_list(listings: list[ScheduleListing]) -> str:
 def format_schedule_added(listing: ScheduleListing) -> str:
     schedule = listing.schedule
     return (
-        f"Scheduled *#{schedule.id}*: `{escape(schedule.when)}` ({schedule.cron}, {schedule.timezone}) in "
+        f"Scheduled *#{schedule.id}*: `{escape_mrkdwn(schedule.when)}` ({schedule.cron}, {schedule.timezone}) in "
         f"{channel_mention(schedule.channel)}. Next run: {format_time(listing.next_run, schedule.timezone)}."
     )
 
 
 def format_schedule_removed(schedule: Schedule) -> str:
-    return f"Removed schedule *#{schedule.id}* (`{escape(schedule.when)}` in {channel_mention(schedule.channel)})."
+    return (
+        f"Removed schedule *#{schedule.id}* (`{escape_mrkdwn(schedule.when)}` in {channel_mention(schedule.channel)})."
+    )
 
 
 def format_run_result(schedule: Schedule, run: ScheduleRun | None) -> str:
@@ -145,7 +148,7 @@ def format_run_result(schedule: Schedule, run: ScheduleRun | None) -> str:
     if run.status == "succeeded":
         where = f"<{run.message_link}|posted>" if run.message_link else "posted"
         return f"Schedule *#{schedule.id}* ran and {where} its result in {channel_mention(schedule.channel)}."
-    return f"Schedule *#{schedule.id}* failed: {escape(run.error or 'unknown reason')}"
+    return f"Schedule *#{schedule.id}* failed: {escape_mrkdwn(run.error or 'unknown reason')}"
 
 
 def format_history(schedule: Schedule, runs: list[ScheduleRun]) -> str:
@@ -157,34 +160,38 @@ def format_history(schedule: Schedule, runs: list[ScheduleRun]) -> str:
 
 
 def render_run_message(schedule: Schedule, answer: AgentAnswer) -> tuple[str, list[dict[str, object]]]:
-    """The channel message of a run: the answer, its sources as links, and which schedule posted it."""
-    sources = [f"<{citation.url}|{escape(citation.title)}>" for citation in answer.citations]
-    text = answer.text
-    if sources:
-        text += "\n\nSources: " + ", ".join(sources)
-    blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": _shorten(text, 2900)}}]
-    blocks.append(
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Scheduled run of #{schedule.id} (`{escape(schedule.when)}`) for <@{schedule.owner}>",
-                }
-            ],
-        }
+    """The channel message of a run: the answer (escaped mrkdwn), its sources as links, and who scheduled it."""
+    urls = list(dict.fromkeys(citation.url for citation in answer.citations))
+    titles = {citation.url: citation.title or citation.url for citation in answer.citations}
+    sources = "Sources: " + ", ".join(mrkdwn_link(url, titles[url]) for url in urls) if urls else ""
+    body = markdown_to_mrkdwn(answer.text, own_links=urls)
+    body = (
+        _shorten_mrkdwn(body, RUN_TEXT_LIMIT - len(sources) - 2) if sources else _shorten_mrkdwn(body, RUN_TEXT_LIMIT)
     )
+    text = f"{body}\n\n{sources}" if sources else body
+    blocks: list[dict[str, object]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    origin = f"Scheduled run of #{schedule.id} (`{escape_mrkdwn(schedule.when)}`) for <@{schedule.owner}>"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": origin}]})
     return text, blocks
 
 
 def render_failure_report(schedule: Schedule, run: ScheduleRun, reason: str) -> str:
     """The DM its owner gets when a run fails."""
     return (
-        f"Your schedule *#{schedule.id}* (`{escape(schedule.when)}` in {channel_mention(schedule.channel)}) failed "
-        f"at {format_time(run.started_at, schedule.timezone)}: {escape(reason)}\n"
+        f"Your schedule *#{schedule.id}* (`{escape_mrkdwn(schedule.when)}` in "
+        f"{channel_mention(schedule.channel)}) failed at {format_time(run.started_at, schedule.timezone)}: "
+        f"{escape_mrkdwn(reason)}\n"
         f"`/schedule run {schedule.id}` tries again now; `/schedule remove {schedule.id}` stops it."
     )
 
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shorten_mrkdwn(text: str, limit: int) -> str:
+    """Like ``_shorten``, without ending in half an escape (``&am``), half a link or an unclosed code block."""
+    if len(text) <= limit:
+        return text
+    cut = _PARTIAL_ENTITY.sub("", text[: max(limit - 5, 1)])
+    return cut + "…" + ("\n```" if cut.count("```") % 2 else "")

@@ -17,11 +17,10 @@ from agents import AgentError, AgentRequest, AgentRunner, Asker, ScheduleNotFoun
 from agents.schedules import INTERRUPTED_REASON, RunTrigger, Schedule, ScheduleRun, ScheduleStore
 from bot.errors import BotError
 from bot.scheduling.schedule_replies import render_failure_report, render_run_message
+from bot.slack_client import list_channel_members, slack_error_code
 from knowledge import KnowledgeError, Reader, ReaderScope
 
 logger = logging.getLogger(__name__)
-
-MAX_SCOPE_MEMBERS = 5000
 
 
 class ScheduleRunFailedError(BotError, RuntimeError):
@@ -31,14 +30,6 @@ class ScheduleRunFailedError(BotError, RuntimeError):
 def run_thread_id(schedule_id: int, fire_time: datetime) -> str:
     """Each run is a fresh conversation: it must not remember the previous run's answer."""
     return f"schedule:{schedule_id}:{fire_time.astimezone(UTC).isoformat()}"
-
-
-def slack_error_code(error: SlackApiError) -> str:
-    """Slack's ``error`` field (``channel_not_found``), or the HTTP status when the body was not Slack's JSON."""
-    data = error.response.data
-    if isinstance(data, dict) and data.get("error"):
-        return str(data["error"])
-    return f"HTTP {error.response.status_code}"
 
 
 def describe_failure(error: BaseException) -> str:
@@ -122,27 +113,15 @@ class ScheduledRunExecutor:
             logger.exception("schedule #%d run %d: could not record the interruption", schedule_id, run_id)
 
     async def _reader_scope(self, schedule: Schedule) -> ReaderScope:
-        """Everyone in the channel will read the result, so retrieval may use only what all of them may read."""
+        """Everyone in the channel will read the result, so retrieval may use only what all of them may read.
+
+        When Slack will not list every member the run fails (``ChannelMembersUnavailableError``) rather than
+        answer on the owner's rights: the owner may read what others in the channel may not.
+        """
         if self._slack is None or schedule.personal:
             return ReaderScope(readers=(self._reader(schedule.owner),))
-        members: list[str] = []
-        try:
-            bot_user_id = await self._own_user_id(self._slack)
-            cursor: str | None = None
-            while len(members) < MAX_SCOPE_MEMBERS:
-                response = await self._slack.conversations_members(channel=schedule.channel, cursor=cursor, limit=200)
-                members.extend(str(member) for member in response.get("members") or [])
-                cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-                if cursor is None:
-                    break
-        except SlackApiError as error:
-            logger.warning(
-                "schedule #%d: cannot list members of %s (%s); answering for the owner only",
-                schedule.id,
-                schedule.channel,
-                slack_error_code(error),
-            )
-            return ReaderScope(readers=(self._reader(schedule.owner),))
+        bot_user_id = await self._own_user_id(self._slack)
+        members = await list_channel_members(self._slack, schedule.channel)
         # The bot is a member of every channel it posts to, but it reads nothing itself: as a reader without
         # groups it would hide every restricted page from channels whose people may all read it.
         readers = dict.fromkeys([schedule.owner, *(member for member in members if member != bot_user_id)])

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agents import AgentAnswer, PendingApproval, ProgressEvent
-from bot.slack.mrkdwn import escape_mrkdwn, link, markdown_to_mrkdwn
+from bot.markdown_rendering import escape_mrkdwn, markdown_to_mrkdwn, mrkdwn_link
 
 # Slack's documented limits.
 SECTION_TEXT_LIMIT = 3000
@@ -131,7 +131,9 @@ def feedback_actions(trace_id: str) -> Block:
 def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list[SlackMessage]:
     """The answer as one or more messages: text, notes, sources as links; the last one carries the quiet footer
     (prompt versions) and the 👍 / 👎 buttons whose value is the trace id."""
-    body = [section(piece) for piece in split_text(markdown_to_mrkdwn(answer.text))] or [section("_(no answer)_")]
+    sources = [citation.url for citation in answer.citations]
+    text = markdown_to_mrkdwn(answer.text, own_links=sources)
+    body = [section(piece) for piece in split_text(text)] or [section("_(no answer)_")]
     for note in [*answer.notes, *(notes or [])]:
         body += [section(f":information_source: {piece}") for piece in split_text(escape_mrkdwn(note))]
     if answer.citations:
@@ -140,7 +142,7 @@ def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list
         for citation in answer.citations:
             if citation.url not in seen:
                 seen.add(citation.url)
-                lines.append(f"• {link(citation.url, citation.title or citation.url)}")
+                lines.append(f"• {mrkdwn_link(citation.url, citation.title or citation.url)}")
         body += [section(piece) for piece in split_text("\n".join(lines))]
     tail = [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), feedback_actions(answer.trace_id)]
     return _pack(body, tail)

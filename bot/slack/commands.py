@@ -20,6 +20,7 @@ from agents import PromptNotFoundError, PromptStore
 from agents.answers import Role
 from bot.errors import BotError
 from bot.logging_config import current_run_id
+from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.audit import AuditTrail
 from bot.slack.ratings import Sessions, rating_stats
 
@@ -172,13 +173,15 @@ class CommandRegistry:
         name, args = words[0].lower(), words[1:]
         sub = self.find(command, name)
         if sub is None:
-            await ack(response_type="ephemeral", text=f"Unknown subcommand `{name}`.\n" + self.usage(command))
+            unknown = f"Unknown subcommand `{escape_mrkdwn(name)}`.\n"
+            await ack(response_type="ephemeral", text=unknown + self.usage(command))
             return
         if len(args) < sub.min_args or (sub.max_args is not None and len(args) > sub.max_args):
             await ack(response_type="ephemeral", text=f"Usage: `{command} {sub.name} {sub.usage}`".rstrip())
             return
         if sub.acknowledgement is not None:
-            await ack(response_type="ephemeral", text=sub.acknowledgement(args))
+            # The acknowledgement echoes what was typed: escaped, so it cannot mention anyone.
+            await ack(response_type="ephemeral", text=sub.acknowledgement([escape_mrkdwn(arg) for arg in args]))
         else:
             await ack()
         invocation = CommandInvocation(

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import Asker
 from bot.settings import Settings, SlackChannelSettings
+from bot.slack_client import list_channel_members
 from knowledge import Reader, ReaderScope
 
 logger = logging.getLogger(__name__)
@@ -93,14 +94,6 @@ class IdentityResolver:
         return await asyncio.shield(lookup)
 
     async def _fetch_members(self, channel_id: str) -> tuple[str, ...]:
-        members: list[str] = []
-        cursor: str | None = None
-        while True:
-            response = await self._client.conversations_members(channel=channel_id, cursor=cursor, limit=1000)
-            members.extend(response.get("members") or [])
-            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                break
-        found = tuple(members)
+        found = await list_channel_members(self._client, channel_id)
         self._members[channel_id] = (time.monotonic(), found)
         return found

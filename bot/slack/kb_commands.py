@@ -1,30 +1,58 @@
 """``/kb status|sources|sync``: what the knowledge index holds, where it comes from, and syncing it on demand.
 
 Reading is open to everyone (it names sources and counts, never document contents); ``sync`` costs fetching and
-embedding work, so it is for editors and admins, like other changes.
+embedding work, so it is for editors and admins, like other changes. A failed document is named only to those who
+may read it (``ReaderScope.may_read`` on its access list); everyone else sees how many such failures there were.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
-from bot.slack.mrkdwn import escape_mrkdwn
-from knowledge import KnowledgeStatus, SourceConfigBase, SyncSummary
+from knowledge import DocumentFailure, KnowledgeStatus, Reader, ReaderScope, SourceConfigBase, SyncSummary
 
 SyncSource = Callable[[SourceConfigBase], Awaitable[SyncSummary]]
 ReadStatus = Callable[[], Awaitable[KnowledgeStatus]]
 FAILURES_SHOWN = 5
 
 
+def failure_lines(failures: Iterable[DocumentFailure], scope: ReaderScope) -> list[str]:
+    """One line per failed document ``scope`` may read; one count for the others (their access unknown or denied)."""
+    lines: list[str] = []
+    hidden = 0
+    for failure in failures:
+        if failure.access is None or not scope.may_read(failure.access):
+            hidden += 1
+            continue
+        name = escape_mrkdwn(failure.title or failure.external_id)
+        lines.append(f"    failed: {name}: {escape_mrkdwn(failure.reason)}")
+    if hidden:
+        lines.append(f"    {hidden} more failure{'s' if hidden != 1 else ''} in documents you cannot read")
+    return lines
+
+
 class KnowledgeCommands:
-    def __init__(self, sources: Sequence[SourceConfigBase], read_status: ReadStatus, sync: SyncSource) -> None:
+    def __init__(
+        self,
+        sources: Sequence[SourceConfigBase],
+        read_status: ReadStatus,
+        sync: SyncSource,
+        reader: Callable[[str], Reader] = Reader.for_user,
+    ) -> None:
         self.sources = list(sources)
         self.read_status = read_status
         self.sync_source = sync
+        self.reader = reader
+
+    def _scope(self, invocation: CommandInvocation) -> ReaderScope:
+        """Command replies are ephemeral: only the person who typed the command reads them."""
+        return ReaderScope(readers=(self.reader(invocation.user_id),))
 
     async def status(self, invocation: CommandInvocation) -> CommandReply:
         status = await self.read_status()
+        scope = self._scope(invocation)
         if not status.sources:
             return CommandReply(text="The knowledge index is empty: no source has been synced yet (`/kb sync`).")
         lines = ["*Knowledge index*"]
@@ -39,9 +67,7 @@ class KnowledgeCommands:
                 )
                 if run.error:
                     line += f"\n    error: {escape_mrkdwn(run.error)}"
-                for failure in run.failures[:FAILURES_SHOWN]:
-                    line += f"\n    failed: {escape_mrkdwn(failure.title or failure.external_id)}: "
-                    line += escape_mrkdwn(failure.reason)
+                line += "".join(f"\n{entry}" for entry in failure_lines(run.failures[:FAILURES_SHOWN], scope))
             lines.append(line)
         return CommandReply(text="\n".join(lines))
 
@@ -63,6 +89,7 @@ class KnowledgeCommands:
             names = ", ".join(config.name for config in self.sources) or "none are configured"
             raise CommandError(f"There is no source named `{escape_mrkdwn(wanted or '')}`; sources: {names}.")
         lines = []
+        scope = self._scope(invocation)
         for config in chosen:
             summary = await self.sync_source(config)
             line = (
@@ -72,16 +99,20 @@ class KnowledgeCommands:
             )
             if summary.error:
                 line += f"\n    error: {escape_mrkdwn(summary.error)}"
-            for failure in summary.failures[:FAILURES_SHOWN]:
-                line += f"\n    failed: {escape_mrkdwn(failure.external_id)}: {escape_mrkdwn(failure.reason)}"
+            line += "".join(f"\n{entry}" for entry in failure_lines(summary.failures[:FAILURES_SHOWN], scope))
             lines.append(line)
         return CommandReply(text="\n".join(lines))
 
 
 def register_kb_commands(
-    registry: CommandRegistry, sources: Sequence[SourceConfigBase], read_status: ReadStatus, sync: SyncSource
+    registry: CommandRegistry,
+    sources: Sequence[SourceConfigBase],
+    read_status: ReadStatus,
+    sync: SyncSource,
+    reader: Callable[[str], Reader] = Reader.for_user,
 ) -> None:
-    commands = KnowledgeCommands(sources, read_status, sync)
+    """``reader`` gives a Slack user's groups (``Settings.reader``), which decide which failed documents they see."""
+    commands = KnowledgeCommands(sources, read_status, sync, reader)
     registry.register("/kb", "status", commands.status, summary="documents per source and the last sync", max_args=0)
     registry.register("/kb", "sources", commands.list_sources, summary="the configured sources", max_args=0)
     registry.register(

@@ -7,8 +7,8 @@ the Slack team id and user id, so these commands read and delete exactly that na
 from __future__ import annotations
 
 from agents import MemoryNotFoundError, MemoryStore
+from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
-from bot.slack.mrkdwn import escape_mrkdwn
 
 NOTHING_KEPT = 'I remember nothing about you yet. Tell me something to remember in a question ("remember that …").'
 

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import AgentAnswer, AgentRequest, AgentRunner, Asker, PromptError, PromptStore, PromptVersion
+from bot.markdown_rendering import escape_mrkdwn, markdown_to_mrkdwn, mrkdwn_link
 from bot.slack.audit import AuditTrail
 from bot.slack.blocks import (
     MODAL_TEXT_LIMIT,
@@ -33,7 +34,6 @@ from bot.slack.blocks import (
 )
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
 from bot.slack.identity import IdentityResolver
-from bot.slack.mrkdwn import escape_mrkdwn, link, markdown_to_mrkdwn
 from knowledge import ReaderScope
 
 logger = logging.getLogger(__name__)
@@ -272,14 +272,14 @@ class PromptCommands:
 
 def render_test_answer(name: str, version: int, answer: AgentAnswer) -> str:
     """The trial answer with its sources and the versions it used; says so when the prompt was not used at all."""
-    lines = [f"*Trying `{name}` v{version}* (only you see this; nothing was posted)", markdown_to_mrkdwn(answer.text)]
-    seen: list[str] = []
-    for citation in answer.citations:
-        if citation.url not in seen:
-            seen.append(citation.url)
+    seen = list(dict.fromkeys(citation.url for citation in answer.citations))
+    lines = [
+        f"*Trying `{escape_mrkdwn(name)}` v{version}* (only you see this; nothing was posted)",
+        markdown_to_mrkdwn(answer.text, own_links=seen),
+    ]
     if seen:
         titles = {c.url: c.title or c.url for c in answer.citations}
-        lines.append("*Sources*\n" + "\n".join(f"• {link(url, titles[url])}" for url in seen))
+        lines.append("*Sources*\n" + "\n".join(f"• {mrkdwn_link(url, titles[url])}" for url in seen))
     used = " · ".join(f"{n} v{v}" for n, v in sorted(answer.prompt_versions.items())) or answer.mode
     lines.append(f"_versions used: {used}_")
     if answer.prompt_versions and name not in answer.prompt_versions:

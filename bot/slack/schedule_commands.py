@@ -14,6 +14,7 @@ from slack_sdk.errors import SlackApiError
 
 from agents import ScheduleError, ScheduleInputError
 from agents.schedules import Schedule
+from bot.markdown_rendering import escape_mrkdwn
 from bot.scheduling import (
     SCHEDULE_USAGE,
     AddCommand,
@@ -70,7 +71,7 @@ def parse_schedule_add(text: str, user_id: str) -> AddCommand:
 def _schedule_id(word: str) -> int:
     found = _SCHEDULE_ID.fullmatch(word.strip())
     if found is None:
-        raise CommandError(f"`{word}` is not a schedule id; `/schedule list` shows them (like `#3`).")
+        raise CommandError(f"`{escape_mrkdwn(word)}` is not a schedule id; `/schedule list` shows them (like `#3`).")
     return int(found.group(1))
 
 
@@ -95,7 +96,7 @@ class ScheduleCommands:
         try:
             command = parse_schedule_add(text_after_subcommand(invocation.text), invocation.user_id)
         except ScheduleError as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(escape_mrkdwn(str(error))) from error
         if "editor" not in invocation.roles and not _own_dm(command.channel, invocation.user_id, invocation.channel_id):
             raise CommandError(":lock: Only editors and admins may schedule runs into a channel. " + PERSONAL_HINT)
         try:
@@ -108,7 +109,7 @@ class ScheduleCommands:
                 roles=invocation.roles,
             )
         except ScheduleError as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(escape_mrkdwn(str(error))) from error
         await invocation.audit.record(
             "schedule.add", f"schedule #{listing.schedule.id}", before=None, after=_describe(listing.schedule)
         )
@@ -125,7 +126,7 @@ class ScheduleCommands:
         try:
             removed = await self.schedules.remove(schedule_id, by=invocation.user_id, roles=invocation.roles)
         except ScheduleError as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(escape_mrkdwn(str(error))) from error
         target = f"schedule #{removed.id}"
         await invocation.audit.record("schedule.remove", target, before=_describe(removed), after=None)
         return CommandReply(text=format_schedule_removed(removed))
@@ -136,7 +137,7 @@ class ScheduleCommands:
         try:
             schedule, run = await self.schedules.run_now(schedule_id, by=invocation.user_id, roles=invocation.roles)
         except ScheduleError as error:
-            raise CommandError(str(error)) from error
+            raise CommandError(escape_mrkdwn(str(error))) from error
         return CommandReply(text=format_run_result(schedule, run))
 
     async def personal_add(self, text: str, user_id: str, channel_id: str) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from pydantic import BaseModel
 
-from knowledge.documents import SourceDocument
+from knowledge.documents import AccessList, SourceDocument
 
 
 class KnownDocument(BaseModel):
@@ -32,6 +32,8 @@ class FetchFailure(BaseModel):
     reason: str
     title: str | None = None
     url: str | None = None
+    # Who may read the document, when the source knows without reading it; decides who sees this failure's title.
+    access: AccessList | None = None
 
 
 FetchResult = SourceDocument | Unchanged | FetchFailure

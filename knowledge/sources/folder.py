@@ -133,16 +133,19 @@ class FolderSource(Source):
         self, entry: _FileEntry, known: KnownDocument | None
     ) -> SourceDocument | Unchanged | FetchFailure:
         url = self._url(entry)
+        access = self.config.access_for(entry.relative_path)
         if entry.size < 0:
-            return FetchFailure(external_id=entry.relative_path, reason="file cannot be read (stat failed)", url=url)
+            return FetchFailure(
+                external_id=entry.relative_path, reason="file cannot be read (stat failed)", url=url, access=access
+            )
         if entry.size > self.config.max_file_bytes:
             return FetchFailure(
                 external_id=entry.relative_path,
                 reason=f"file is {entry.size:,} bytes, above the limit of {self.config.max_file_bytes:,} "
                 "(raise max_file_bytes for this source to include it)",
                 url=url,
+                access=access,
             )
-        access = self.config.access_for(entry.relative_path)
         fingerprint = self._fingerprint(entry, url, access)
         if known is not None and known.etag == fingerprint:
             return Unchanged(external_id=entry.relative_path)
@@ -150,9 +153,11 @@ class FolderSource(Source):
             parsed = await asyncio.to_thread(_read_and_parse, entry)
         except DocumentParseError as error:
             logger.info("source %s: %s failed to parse: %s", self.name, entry.relative_path, error.reason)
-            return FetchFailure(external_id=entry.relative_path, reason=error.reason, url=url)
+            return FetchFailure(external_id=entry.relative_path, reason=error.reason, url=url, access=access)
         except OSError as error:
-            return FetchFailure(external_id=entry.relative_path, reason=f"file cannot be read: {error}", url=url)
+            return FetchFailure(
+                external_id=entry.relative_path, reason=f"file cannot be read: {error}", url=url, access=access
+            )
         modified = datetime.fromtimestamp(entry.mtime_ns / 1e9, tz=UTC)
         return SourceDocument(
             source=self.name,

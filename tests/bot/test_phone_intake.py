@@ -14,7 +14,7 @@ from bot.phone import CallStore
 from tests.bot.phone_calls import CALLER, INTAKE_JSON, phone_settings, posts_about, running_phone_line
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +171,24 @@ async def test_status_updates_before_completion_file_nothing(
         ringing = await twilio.post("/phone/status", twilio.call_params(call, CallStatus="in-progress"))
     assert ringing.status == 200
     assert await CallStore(sessions).get_intake(call) is None
+
+
+async def test_model_text_in_an_intake_summary_reaches_slack_inert(
+    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, db: dict[str, Any]
+) -> None:
+    hostile = HOSTILE
+    summary = {**INTAKE_JSON, "caller_name": "<@U999>", "reason": hostile, "details": hostile, "promised": hostile}
+    scripted_model.script("```json\n" + json.dumps(summary) + "\n```")
+    settings = phone_settings(slack_api, scripted_model)
+    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "Please tell everyone.")
+        await twilio.hang_up(call)
+
+    [post] = posts_about(slack_api, call)
+    rendered = json.dumps(post)
+    for live in LIVE_MARKUP:
+        assert live not in rendered
+    assert "&lt;!channel&gt;" in post["text"] and "&amp; more" in post["text"]
+    assert "&lt;@U999&gt;" in rendered

@@ -11,7 +11,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents import AgentRequest, ModelUnavailableError, SchedulePermissionError
+from agents import AgentAnswer, AgentRequest, Citation, ModelUnavailableError, SchedulePermissionError
 from agents.schedules import INTERRUPTED_REASON, ScheduleStore
 from bot.health import check_health
 from bot.scheduling import (
@@ -23,8 +23,10 @@ from bot.scheduling import (
 )
 from bot.service import Service
 from bot.settings import Settings
+from bot.slack_client import create_slack_client
+from knowledge import AccessList
 from tests.fakes.agent_runner import ScriptedAgentRunner
-from tests.fakes.slack_api import FakeSlackApi
+from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,65 @@ async def test_a_failed_run_is_recorded_and_reported_to_its_owner(
     [report] = fake_slack.posted("UED")  # a DM to the owner
     assert f"#{schedule.id}" in report["text"] and "kept failing (503)" in report["text"]
     assert [entry.status for entry in await store.history(schedule.id)] == ["failed"]
+
+
+async def test_a_run_in_a_channel_of_thousands_answers_for_every_member(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    members = [f"U{number:06d}" for number in range(5_001)]
+    fake_slack.channel_members["C0ALLHANDS"] = ["UED", BOT_USER_ID, *members]
+    runner = ScriptedAgentRunner()
+    executor = ScheduledRunExecutor(store, runner, slack)
+    schedule = await store.add(
+        when="daily at 9", channel="C0ALLHANDS", instruction="News", owner="UED", roles={"editor"}
+    )
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 9, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "succeeded"
+    [request] = runner.requests
+    scope = request.asker.scope
+    assert {reader.user_id for reader in scope.readers} == {"UED", *members}
+    # A page readable by everyone but the newest member must not feed a post they will read.
+    assert not scope.may_read(AccessList.restricted(users=["UED", *members[:-1]]))
+    assert scope.may_read(AccessList.restricted(users=["UED", *members]))
+    assert len(fake_slack.calls_to("conversations.members")) == 6  # pages of 1000, cursor to cursor
+
+
+async def test_a_run_whose_channel_members_cannot_be_listed_fails_and_tells_the_owner(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    fake_slack.channel_members["C0BIG"] = ["UED", *(f"U{number:06d}" for number in range(1_500))]
+    fake_slack.fail("conversations.members", after=1)  # the first page comes, the second does not
+    runner = ScriptedAgentRunner()
+    executor = ScheduledRunExecutor(store, runner, slack)
+    schedule = await store.add(when="hourly", channel="C0BIG", instruction="Status", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 10, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "failed"
+    assert run.error is not None and "would not list the members of channel C0BIG (internal_error)" in run.error
+    assert runner.requests == []  # nobody's rights were used to answer
+    assert fake_slack.posted("C0BIG") == []
+    [report] = fake_slack.posted("UED")
+    assert "would not list the members of channel C0BIG" in report["text"]
+    assert [entry.status for entry in await store.history(schedule.id)] == ["failed"]
+
+
+async def test_a_rate_limited_member_listing_is_waited_out(store: ScheduleStore, fake_slack: FakeSlackApi) -> None:
+    fake_slack.reset()
+    settings = Settings(slack_bot_token=BOT_TOKEN, slack_signing_secret="secret", slack_api_url=fake_slack.api_url)
+    client = create_slack_client(settings)
+    assert client is not None
+    fake_slack.channel_members["C0BUSY"] = ["UED", "UANN"]
+    fake_slack.rate_limit("conversations.members", times=1, retry_after=0)
+    runner = ScriptedAgentRunner()
+    executor = ScheduledRunExecutor(store, runner, client)
+    schedule = await store.add(when="hourly", channel="C0BUSY", instruction="Queue", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 11, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "succeeded"
+    assert len(fake_slack.calls_to("conversations.members", status=429)) == 1
+    [request] = runner.requests
+    assert {reader.user_id for reader in request.asker.scope.readers} == {"UED", "UANN"}
 
 
 async def test_a_channel_slack_refuses_fails_the_run_with_the_reason(
@@ -230,3 +291,43 @@ async def test_serve_wiring_upserts_config_schedules_and_reports_the_scheduler_i
         assert scheduling.scheduler.state == "stopped"
     finally:
         await service.aclose()
+
+
+async def test_model_text_in_a_scheduled_post_reaches_slack_inert(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    def hostile_answer(request: AgentRequest) -> AgentAnswer:
+        return AgentAnswer(
+            text=HOSTILE, citations=[Citation(title="Digest", url="https://wiki.example/digest")], trace_id="t1"
+        )
+
+    fake_slack.channel_members["C0NEWS"] = ["UED"]
+    executor = ScheduledRunExecutor(store, ScriptedAgentRunner(reply=hostile_answer), slack)
+    schedule = await store.add(when="hourly", channel="C0NEWS", instruction="News", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 13, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "succeeded"
+    [message] = fake_slack.posted("C0NEWS")
+    section = message["blocks"][0]["text"]["text"]
+    for posted in (message["text"], section):
+        for live in LIVE_MARKUP:
+            assert live not in posted
+        assert "&lt;!channel&gt;" in posted and "&lt;@U999&gt;" in posted and "&amp; more" in posted
+    assert "<https://wiki.example/digest|Digest>" in section  # the bot's own source link stays live
+
+
+async def test_an_error_reason_with_model_text_reaches_the_owner_inert(
+    store: ScheduleStore, slack: AsyncWebClient, fake_slack: FakeSlackApi
+) -> None:
+    def fail_with_hostile_reason(request: AgentRequest) -> object:
+        raise ModelUnavailableError(HOSTILE)
+
+    executor = ScheduledRunExecutor(store, ScriptedAgentRunner(reply=fail_with_hostile_reason), slack)  # type: ignore[arg-type]
+    schedule = await store.add(when="hourly", channel="D0MINE", instruction="News", owner="UED", roles={"editor"})
+    run = await executor.run(schedule.id, datetime(2026, 11, 23, 14, tzinfo=UTC), "scheduled")
+
+    assert run is not None and run.status == "failed"
+    [report] = fake_slack.posted("UED")
+    for live in LIVE_MARKUP:
+        assert live not in report["text"]
+    assert "&lt;!channel&gt;" in report["text"] and "&lt;@U999&gt;" in report["text"] and "&amp; more" in report["text"]

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentAnswer, AgentRequest, Citation
 from tests.bot.slack_harness import event_body, running_slack, signature_headers
 from tests.fakes.agent_runner import ScriptedAgentRunner
-from tests.fakes.slack_api import APP_TOKEN, FakeSlackApi
+from tests.fakes.slack_api import APP_TOKEN, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 
 def _with_actions(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -251,3 +251,26 @@ async def test_long_answer_is_split_into_messages_within_slacks_limits(
     posted = " ".join(b["text"]["text"] for m in messages for b in m["blocks"] if b["type"] == "section")
     assert all(f"Step {n}." in posted for n in range(80))
     assert _with_actions(messages) == [messages[-1]]
+
+
+async def test_model_text_in_an_answer_reaches_slack_inert_and_only_its_sources_are_links(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    def hostile_answer(request: AgentRequest) -> AgentAnswer:
+        return AgentAnswer(
+            text=HOSTILE + " [the runbook](https://runbook.example/deploy)",
+            citations=[Citation(title="Runbook <!here>", url="https://runbook.example/deploy")],
+            trace_id=uuid.uuid4().hex,
+        )
+
+    async with running_slack(slack_api, ScriptedAgentRunner(reply=hostile_answer), **harness_args) as slack:
+        await slack.mention("what is new?", ts="900.1")
+        answer = await _answer_message(slack_api)
+
+    text = "\n".join(block["text"]["text"] for block in answer["blocks"] if block["type"] == "section")
+    for posted in (text, answer["text"]):
+        for live in LIVE_MARKUP:
+            assert live not in posted
+        assert "&lt;!channel&gt;" in posted and "&lt;@U999&gt;" in posted and "&amp; more" in posted
+    assert "<https://runbook.example/deploy|the runbook>" in text  # the model's link to a cited source
+    assert "<https://runbook.example/deploy|Runbook &lt;!here&gt;>" in text

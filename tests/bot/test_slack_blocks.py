@@ -10,9 +10,9 @@ import pytest
 from agents import AgentAnswer, Citation, ProgressEvent
 from bot.cli import main
 from bot.errors import SettingsError
+from bot.markdown_rendering import markdown_to_mrkdwn
 from bot.settings import load_settings
 from bot.slack.blocks import answer_messages, split_text, working_message
-from bot.slack.mrkdwn import markdown_to_mrkdwn
 
 
 def test_markdown_becomes_slack_mrkdwn() -> None:
@@ -24,12 +24,31 @@ def test_markdown_becomes_slack_mrkdwn() -> None:
         "Run `x**2` inline."
     )
     assert markdown_to_mrkdwn(markdown) == (
-        "*Deploying*\n"
-        "Use *blue/green* and _never_ ~friday~ deploys; 1 &lt; 2 &amp; 3 &gt; 2.\n"
-        "• see <https://runbook.example/a_b|the runbook>\n"
-        "```\nmake deploy ENV=prod\n```\n"
+        "*Deploying*\n\n"
+        "Use *blue/green* and _never_ ~friday~ deploys; 1 &lt; 2 &amp; 3 &gt; 2.\n\n"
+        "• see the runbook (https://runbook.example/a_b)\n\n"
+        "```\nmake deploy ENV=prod\n```\n\n"
         "Run `x**2` inline."
     )
+    # A link to one of the answer's own sources stays a link.
+    own = markdown_to_mrkdwn(markdown, own_links=["https://runbook.example/a_b"])
+    assert "• see <https://runbook.example/a_b|the runbook>" in own
+
+
+def test_untrusted_markup_reaches_slack_inert() -> None:
+    markdown = (
+        "Hey <!channel> and <!here>, ask <@U999> or <!subteam^S0TEAM|oncall>; see "
+        "<https://evil.example|https://trusted.example> or [https://trusted.example](https://evil.example) "
+        "& `<@U1>`.\n\n- <#C0SECRET>\n\n```\n<!everyone>\n```\n\n| a <!here> |\n|---|\n| <@U2> |"
+    )
+    rendered = markdown_to_mrkdwn(markdown)
+    for live in ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://", "<#C0SECRET>", "<!everyone>", "<@U"):
+        assert live not in rendered
+    assert "&lt;!channel&gt;" in rendered and "&lt;@U999&gt;" in rendered and "&amp;" in rendered
+    assert "&lt;!subteam^S0TEAM|oncall&gt;" in rendered
+    # What a disguised link shows is where it goes.
+    assert "https://trusted.example (https://evil.example)" in rendered
+    assert "https://evil.example|https://trusted.example" in rendered
 
 
 def test_split_text_keeps_pieces_within_the_limit_and_code_blocks_closed() -> None:

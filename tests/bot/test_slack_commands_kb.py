@@ -24,7 +24,17 @@ def sources(tmp_path: Path) -> list[dict[str, object]]:
     (docs / "vpn.md").write_text("# VPN\n\nRotate the certificate with `nwvpn cert renew`.\n")
     (docs / "leave.md").write_text("# Leave\n\nParents get sixteen weeks of paid leave.\n")
     (docs / "broken.txt").write_bytes(b"caf\xe9")
-    return [{"type": "folder", "name": "wiki", "path": str(docs), "sync_interval_minutes": 30}]
+    (docs / "hr").mkdir()
+    (docs / "hr" / "layoffs-2027.txt").write_bytes(b"plan \xff")
+    return [
+        {
+            "type": "folder",
+            "name": "wiki",
+            "path": str(docs),
+            "sync_interval_minutes": 30,
+            "access": [{"pattern": "hr/**", "groups": ["hr"]}],
+        }
+    ]
 
 
 @pytest.fixture
@@ -33,7 +43,7 @@ async def slack(
 ) -> AsyncIterator[RuntimeSlack]:
     """The service without its start-up catch-up sync, so the tests decide when the index fills."""
     async with slack_on_runtime(
-        slack_api, scripted_model, database_url, sources=sources, sync_overdue_on_start=False
+        slack_api, scripted_model, database_url, sources=sources, groups={"hr": ["UHR"]}, sync_overdue_on_start=False
     ) as harness:
         yield harness
 
@@ -43,12 +53,26 @@ async def test_an_editor_syncs_and_everyone_sees_the_status(slack: RuntimeSlack)
     assert "*wiki* (folder), re-synced every 30 minutes" in await slack.run_command("/kb", "sources", user="U1")
 
     synced = await slack.run_command("/kb", "sync wiki", user="UEDITOR")
-    assert "*wiki* succeeded" in synced and "2 added" in synced and "1 failed" in synced
+    assert "*wiki* succeeded" in synced and "2 added" in synced and "2 failed" in synced
     assert "failed: broken.txt: " in synced
+    assert "layoffs" not in synced and "1 more failure in documents you cannot read" in synced
 
     status = await slack.run_command("/kb", "status", user="U1")
     assert "*wiki*: 2 documents" in status and "succeeded: 2 added" in status
     assert "failed: broken.txt" in status
+
+
+async def test_a_failed_restricted_document_is_named_only_to_its_readers(slack: RuntimeSlack) -> None:
+    await slack.run_command("/kb", "sync wiki", user="UEDITOR")
+
+    outsider = await slack.run_command("/kb", "status", user="U1")
+    assert "failed: broken.txt" in outsider
+    assert "layoffs" not in outsider and "hr/" not in outsider
+    assert "1 more failure in documents you cannot read" in outsider
+
+    reader = await slack.run_command("/kb", "status", user="UHR")
+    assert "failed: hr/layoffs-2027.txt" in reader and "failed: broken.txt" in reader
+    assert "cannot read" not in reader
 
 
 async def test_sync_is_for_editors_and_names_known_sources(slack: RuntimeSlack) -> None:

@@ -125,3 +125,12 @@ async def test_bad_calls_get_usage_help_and_the_accepted_forms(slack: RuntimeSla
     assert "`next` is not a schedule id" in not_an_id
     unknown = await slack.command("/schedule", "pause 1", user="UEDITOR")
     assert "Unknown subcommand `pause`" in unknown.json()["text"] and "/schedule list" in unknown.json()["text"]
+
+
+async def test_text_echoed_in_an_ephemeral_command_reply_is_inert(slack: RuntimeSlack) -> None:
+    before = len(slack.slack.responses)
+    acknowledged = await slack.command("/schedule", "run <!channel>", user="UEDITOR")
+    assert "<!channel>" not in acknowledged.json()["text"] and "&lt;!channel&gt;" in acknowledged.json()["text"]
+    reply = await slack.reply(before + 1)
+    assert reply["response_type"] == "ephemeral"
+    assert "<!channel>" not in reply["text"] and "`&lt;!channel&gt;` is not a schedule id" in reply["text"]

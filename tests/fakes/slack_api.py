@@ -5,13 +5,15 @@ views.open, conversations.members, users.info), serves attached files under ``/f
 speaks Socket Mode (``apps.connections.open`` with the app token hands out a WebSocket that says hello, carries
 the envelopes a test sends with ``send_envelope`` and records the acknowledgements),
 accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times or
-with a 500 error a few times (``fail``), and refuses posts to the channels in ``refuse_channels`` with
-``channel_not_found``.
+with a 500 error a few times (``fail``, optionally after some calls succeeded), and refuses posts to the channels
+in ``refuse_channels`` with ``channel_not_found``. ``conversations.members`` pages like the real API: at most
+``limit`` ids (default 100, at most 1000) and an opaque ``response_metadata.next_cursor`` while more remain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import queue
@@ -32,6 +34,12 @@ from tests.fakes.http_server import BackgroundServer
 BOT_USER_ID = "UBOT"
 BOT_TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-test-token"
+# Model or document text that Slack would render live if posted unescaped: broadcasts, mentions, a disguised link.
+HOSTILE = (
+    "Heads up <!channel> <!here>, ask <@U999> or <!subteam^S0SEC|security>; "
+    "see <https://evil.example|https://trusted.example> & more"
+)
+LIVE_MARKUP = ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil")
 
 
 class SlackCall(BaseModel):
@@ -51,7 +59,7 @@ class FakeSlackApi:
         self.refuse_channels: set[str] = set()
         self.user_timezones: dict[str, str] = {}  # users.info ``user.tz``; users not listed have none
         self._rate_limits: dict[str, tuple[int, int]] = {}
-        self._failures: dict[str, int] = {}
+        self._failures: dict[str, tuple[int, int]] = {}  # method -> (calls that still succeed, calls that fail)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
         self.socket_acks: list[dict[str, Any]] = []
@@ -100,10 +108,11 @@ class FakeSlackApi:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
         self._rate_limits[method] = (times, retry_after)
 
-    def fail(self, method: str, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with HTTP 500 and ``internal_error`` (not retried)."""
+    def fail(self, method: str, times: int = 1, after: int = 0) -> None:
+        """Let ``after`` calls of ``method`` succeed, then answer ``times`` calls with HTTP 500 and ``internal_error``
+        (not retried); ``after`` fails a paged listing part way through."""
         with self._lock:
-            self._failures[method] = times
+            self._failures[method] = (after, times)
 
     def calls_to(self, method: str, status: int | None = 200) -> list[dict[str, Any]]:
         with self._lock:
@@ -172,9 +181,12 @@ class FakeSlackApi:
             )
             return self._record(method, params, response)
         with self._lock:
-            failing = self._failures.get(method, 0)
-            if failing > 0:
-                self._failures[method] = failing - 1
+            succeeding, failing = self._failures.get(method, (0, 0))
+            if succeeding > 0:
+                self._failures[method] = (succeeding - 1, failing)
+                failing = 0
+            elif failing > 0:
+                self._failures[method] = (0, failing - 1)
         if failing > 0:
             return self._record(method, params, JSONResponse({"ok": False, "error": "internal_error"}, status_code=500))
         return self._record(method, params, JSONResponse(self._answer(method, params)))
@@ -208,11 +220,7 @@ class FakeSlackApi:
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
         if method == "conversations.members":
-            return {
-                "ok": True,
-                "members": self.channel_members.get(params.get("channel", ""), []),
-                "response_metadata": {"next_cursor": ""},
-            }
+            return self._members_page(params)
         if method == "users.info":
             user = params.get("user", "")
             found: dict[str, Any] = {"id": user, "name": user.lower(), "profile": {"display_name": user}}
@@ -220,6 +228,18 @@ class FakeSlackApi:
                 found["tz"] = self.user_timezones[user]
             return {"ok": True, "user": found}
         return {"ok": True}
+
+    def _members_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        members = self.channel_members.get(params.get("channel", ""), [])
+        limit = min(int(params.get("limit") or 100), 1000)
+        cursor = str(params.get("cursor") or "")
+        try:
+            start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
+        except ValueError:
+            return {"ok": False, "error": "invalid_cursor"}
+        end = start + limit
+        following = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
+        return {"ok": True, "members": members[start:end], "response_metadata": {"next_cursor": following}}
 
     def send_envelope(self, payload: dict[str, Any], kind: str = "events_api") -> str:
         """Deliver ``payload`` over Socket Mode as Slack would; returns the envelope id its ack must carry."""
