@@ -10,6 +10,7 @@ from knowledge.errors import (
     EmbeddingError,
     EmbeddingModelMismatch,
     KnowledgeError,
+    SourceAuthError,
     SourceConfigError,
     SourceUnavailableError,
     UnsupportedDocumentError,
@@ -18,15 +19,18 @@ from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
 from knowledge.index_maintenance import vacuum_index
 from knowledge.parsing import ParsedDocument, parse_document
 from knowledge.passages import Passage, Retriever, SearchQuery
+from knowledge.permission_sync import PermissionSyncSummary, sync_permissions, with_external_groups
 from knowledge.sources import (
     AccessGrant,
     AccessRule,
     FetchFailure,
     FolderSourceConfig,
     KnownDocument,
+    PermissionedSource,
     Source,
     SourceConfig,
     SourceConfigBase,
+    SourceSecrets,
     Unchanged,
     WebSourceConfig,
     create_source,
@@ -66,6 +70,8 @@ __all__ = [
     # Parsing and sources
     "AccessGrant",
     "AccessRule",
+    "PermissionedSource",
+    "SourceSecrets",
     "DocumentParseError",
     "FetchFailure",
     "FolderSourceConfig",
@@ -89,6 +95,10 @@ __all__ = [
     "RetrievalConfig",
     "SyncEngine",
     "sync_source",
+    "PermissionSyncSummary",
+    "SourceAuthError",
+    "sync_permissions",
+    "with_external_groups",
     "DocumentFailure",
     "KnowledgeStatus",
     "ProgressCallback",

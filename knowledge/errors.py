@@ -38,3 +38,11 @@ class SourceConfigError(KnowledgeError, ValueError):
 
 class SourceUnavailableError(KnowledgeError):
     """A whole source could not be listed (a missing folder, an unreachable sitemap); nothing is deleted."""
+
+
+class SourceAuthError(SourceUnavailableError):
+    """A source refused its credentials; the message names the source and the environment variable to check."""
+
+
+class SourceRateLimitedError(SourceUnavailableError):
+    """A source kept answering 429 after every retry allowed; the next run tries again."""

@@ -42,6 +42,13 @@ class KnowledgeCommands:
                 for failure in run.failures[:FAILURES_SHOWN]:
                     line += f"\n    failed: {escape_mrkdwn(failure.title or failure.external_id)}: "
                     line += escape_mrkdwn(failure.reason)
+            if source.unreadable_permissions:
+                line += (
+                    f"\n    {source.unreadable_permissions} documents are visible to nobody: their permissions "
+                    f"could not be read ({escape_mrkdwn(source.unreadable_reason or 'no reason given')})"
+                )
+            if source.permissions_error:
+                line += f"\n    permission sync: {escape_mrkdwn(source.permissions_error)}"
             lines.append(line)
         return CommandReply(text="\n".join(lines))
 
