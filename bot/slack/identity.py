@@ -9,6 +9,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -93,25 +94,29 @@ class IdentityResolver:
         if cached is not None and time.monotonic() - cached[0] < EMAIL_CACHE_SECONDS:
             return cached[1]
         async with self._email_lookups:
-            try:
-                response = await self._client.users_info(user=user_id)
-            except SlackApiError as error:
-                logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
-                return None
-        user = response.get("user") or {}
+            user = await self._user_info(user_id)
+        if user is None:
+            return None
         email = (user.get("profile") or {}).get("email")
         self._emails[user_id] = (time.monotonic(), email)
         return email
 
+    async def _user_info(self, user_id: str) -> dict[str, Any] | None:
+        """``users.info``'s user object; None (logged) when Slack refuses."""
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as error:
+            logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+            return None
+        user: dict[str, Any] = response.get("user") or {}
+        return user
+
     async def display_name(self, user_id: str) -> str | None:
         """The name people see in Slack (kept for the process's life); None if Slack will not say."""
         if user_id not in self._display_names:
-            try:
-                response = await self._client.users_info(user=user_id)
-            except SlackApiError as error:
-                logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+            user = await self._user_info(user_id)
+            if user is None:
                 return None
-            user = response.get("user") or {}
             profile = user.get("profile") or {}
             self._display_names[user_id] = profile.get("display_name") or profile.get("real_name") or user.get("name")
         return self._display_names[user_id]
