@@ -9,7 +9,17 @@ from datetime import UTC, datetime, timedelta
 from bot.background_tasks import start_background
 from bot.scheduling import Scheduling
 from bot.service import Service
-from knowledge import ProgressCallback, SourceConfigBase, SyncSummary, create_source, knowledge_status
+from knowledge import (
+    PermissionedSource,
+    PermissionSyncSummary,
+    ProgressCallback,
+    SourceConfigBase,
+    SyncSummary,
+    create_source,
+    knowledge_status,
+    sync_permissions,
+)
+from knowledge.sources import SaaSSourceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +29,7 @@ async def sync_configured_source(
 ) -> SyncSummary:
     """Build the source from its config, sync it into the index, and close it; concurrent syncs of one source
     are serialised by the engine's advisory lock."""
-    source = create_source(config)
+    source = create_source(config, service.settings.source_secrets())
     try:
         summary = await service.sync_engine.sync(source, full=full, progress=progress)
     finally:
@@ -37,6 +47,15 @@ async def sync_configured_source(
     return summary
 
 
+async def sync_configured_permissions(service: Service, config: SourceConfigBase) -> PermissionSyncSummary | None:
+    """Re-read a SaaS source's groups and access lists (no content); None for sources without permissions."""
+    source = create_source(config, service.settings.source_secrets())
+    if not isinstance(source, PermissionedSource):
+        await source.aclose()
+        return None
+    return await sync_permissions(service.sessions, source)
+
+
 def schedule_resyncs(service: Service, scheduling: Scheduling) -> None:
     """Re-sync each source every ``sync_interval_minutes``, each occurrence once across replicas.
 
@@ -50,6 +69,16 @@ def schedule_resyncs(service: Service, scheduling: Scheduling) -> None:
         scheduling.scheduler.add_system_job(
             f"sync:{config.name}", resync, interval_seconds=config.sync_interval_minutes * 60
         )
+        if isinstance(config, SaaSSourceConfig):
+
+            async def repermission(
+                fire_time: datetime, config: SourceConfigBase = config
+            ) -> PermissionSyncSummary | None:
+                return await sync_configured_permissions(service, config)
+
+            scheduling.scheduler.add_system_job(
+                f"permissions:{config.name}", repermission, interval_seconds=config.permission_sync_minutes * 60
+            )
 
 
 async def sync_overdue_sources(service: Service) -> list[SyncSummary]:

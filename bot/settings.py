@@ -18,6 +18,7 @@ from agents.answers import Role
 from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, Reader, RetrievalConfig, SourceConfig, SourceConfigBase
+from knowledge.sources import SaaSSourceConfig, SourceSecrets
 from tools import ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
@@ -181,6 +182,10 @@ class Settings(BaseSettings):
     def source(self, name: str) -> SourceConfigBase | None:
         return next((source for source in self.sources if source.name == name), None)
 
+    def source_secrets(self) -> SourceSecrets:
+        """The environment variables SaaS sources name (``token_env``, ``email_env``), read here and passed down."""
+        return SourceSecrets(values=_named_variables(self.sources))
+
     @model_validator(mode="after")
     def _slack_pair(self) -> Settings:
         token, secret = self.slack_bot_token, self.slack_signing_secret
@@ -234,6 +239,7 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
         values += self.tools.secret_values()  # agent runtime: endpoint header values
+        values += [secret.get_secret_value() for secret in self.source_secrets().values.values()]
         return values
 
 
@@ -264,6 +270,11 @@ def _config_path_from_environment() -> Path | None:
     if explicit:
         return Path(explicit)
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _named_variables(sources: list[SourceConfigBase]) -> dict[str, SecretStr]:
+    names = {name for source in sources if isinstance(source, SaaSSourceConfig) for name in source.secret_variables()}
+    return {name: SecretStr(os.environ[name]) for name in sorted(names) if os.environ.get(name)}
 
 
 def _describe(error: ValidationError, config_file: Path | None) -> str:

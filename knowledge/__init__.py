@@ -11,6 +11,7 @@ from knowledge.errors import (
     EmbeddingError,
     EmbeddingModelMismatch,
     KnowledgeError,
+    SourceAuthError,
     SourceConfigError,
     SourceUnavailableError,
     UnsupportedDocumentError,
@@ -20,15 +21,18 @@ from knowledge.index_maintenance import vacuum_index
 from knowledge.network_policy import NetworkPolicy, guarded_transport, permitted_addresses
 from knowledge.parsing import ParsedDocument, parse_document
 from knowledge.passages import Passage, Retriever, SearchQuery
+from knowledge.permission_sync import PermissionSyncSummary, sync_permissions, with_external_groups
 from knowledge.sources import (
     AccessGrant,
     AccessRule,
     FetchFailure,
     FolderSourceConfig,
     KnownDocument,
+    PermissionedSource,
     Source,
     SourceConfig,
     SourceConfigBase,
+    SourceSecrets,
     Unchanged,
     WebSourceConfig,
     create_source,
@@ -72,6 +76,8 @@ __all__ = [
     # Parsing and sources
     "AccessGrant",
     "AccessRule",
+    "PermissionedSource",
+    "SourceSecrets",
     "DocumentParseError",
     "FetchFailure",
     "FolderSourceConfig",
@@ -95,6 +101,10 @@ __all__ = [
     "RetrievalConfig",
     "SyncEngine",
     "sync_source",
+    "PermissionSyncSummary",
+    "SourceAuthError",
+    "sync_permissions",
+    "with_external_groups",
     "DocumentFailure",
     "KnowledgeStatus",
     "ProgressCallback",

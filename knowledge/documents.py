@@ -8,10 +8,25 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 GROUP_PREFIX = "group:"
+EMAIL_PREFIX = "email:"
+EXTERNAL_GROUP_PREFIX = "source-group:"
 
 
 def group_principal(name: str) -> str:
     return GROUP_PREFIX + name
+
+
+def email_principal(email: str) -> str:
+    """A person as SaaS sources name them (Confluence, GitHub, Google grant access to accounts with an email)."""
+    return EMAIL_PREFIX + email.strip().lower()
+
+
+def external_group_principal(source: str, group: str) -> str:
+    """A group synced from one source (a GitHub team, a Confluence group, a Slack channel's members).
+
+    Namespaced by source name so that two sources' groups, and the config file's ``[groups]``, never collide.
+    """
+    return f"{EXTERNAL_GROUP_PREFIX}{source}:{group}"
 
 
 class AccessList(BaseModel):
@@ -27,14 +42,29 @@ class AccessList(BaseModel):
     public: bool = True
     users: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
+    # Principals already in their stored form (``email:...``, ``source-group:...``), as SaaS connectors grant them.
+    principals_granted: frozenset[str] = frozenset()
+    # Set when the source could not say who may read the document: then nobody may, until it can (fail closed).
+    unreadable_reason: str | None = None
 
     @classmethod
-    def restricted(cls, users: Iterable[str] = (), groups: Iterable[str] = ()) -> AccessList:
-        return cls(public=False, users=frozenset(users), groups=frozenset(groups))
+    def restricted(
+        cls, users: Iterable[str] = (), groups: Iterable[str] = (), principals: Iterable[str] = ()
+    ) -> AccessList:
+        return cls(
+            public=False, users=frozenset(users), groups=frozenset(groups), principals_granted=frozenset(principals)
+        )
+
+    @classmethod
+    def unreadable(cls, reason: str) -> AccessList:
+        """Nobody may read: the document's permissions could not be read (``/kb status`` shows ``reason``)."""
+        return cls(public=False, unreadable_reason=reason)
 
     def principals(self) -> list[str]:
         """Users and namespaced groups in one sorted list, the form stored next to each chunk."""
-        return sorted(self.users | {group_principal(group) for group in self.groups})
+        if self.unreadable_reason is not None:
+            return []
+        return sorted(self.users | self.principals_granted | {group_principal(group) for group in self.groups})
 
     @classmethod
     def from_stored(cls, is_public: bool, principals: Iterable[str]) -> AccessList:
@@ -53,15 +83,23 @@ class Reader(BaseModel):
 
     user_id: str
     groups: frozenset[str] = frozenset()
+    # Their email (from Slack's users.info), the identity SaaS sources grant access to.
+    email: str | None = None
+    # Principals of the groups synced from sources that count them in (``external_group_principal``).
+    external_groups: frozenset[str] = frozenset()
 
     @classmethod
     def for_user(cls, user_id: str) -> Reader:
         """A reader in no groups."""
         return cls(user_id=user_id)
 
+    def identity_principals(self) -> frozenset[str]:
+        """Who the reader is, without groups: the keys external group memberships are stored under."""
+        return frozenset({self.user_id} | ({email_principal(self.email)} if self.email else set()))
+
     def principals(self) -> frozenset[str]:
         """The same namespacing as ``AccessList.principals``, so the two can be intersected."""
-        return frozenset({self.user_id} | {group_principal(group) for group in self.groups})
+        return self.identity_principals() | {group_principal(group) for group in self.groups} | self.external_groups
 
 
 class ReaderScope(BaseModel):

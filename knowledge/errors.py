@@ -42,3 +42,11 @@ class SourceUnavailableError(KnowledgeError):
 
 class BlockedAddressError(KnowledgeError, PermissionError):
     """A URL's host is, or resolves to, an address the network policy refuses (loopback, private, metadata)."""
+
+
+class SourceAuthError(SourceUnavailableError):
+    """A source refused its credentials; the message names the source and the environment variable to check."""
+
+
+class SourceRateLimitedError(SourceUnavailableError):
+    """A source kept answering 429 after every retry allowed; the next run tries again."""

@@ -13,6 +13,8 @@ Guarantees, in the order a user notices them:
 * Embeddings are cached by chunk text and model: an edit re-embeds only the passages that changed; a new model
   re-embeds everything, even documents the source reports as unchanged.
 * Two syncs of the same source never interleave: a PostgreSQL advisory lock serialises them across processes.
+* A resumable source's checkpoint is stored with the batch that covers it, so a crash in a long first sync
+  resumes where it stopped; a document whose permissions could not be read is recorded as hidden (fail closed).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.chunking import MarkdownChunker
+from knowledge.connector_state import load_checkpoint, record_access_failures, save_checkpoint
 from knowledge.documents import SourceDocument
 from knowledge.embeddings import Embedder
 from knowledge.index_maintenance import analyze_index
@@ -78,6 +81,8 @@ class _Run:
     pending_chunks: int = 0
     reembed: list[int] = field(default_factory=list)
     unsaved_failures: list[DocumentFailure] = field(default_factory=list)
+    source: Source | None = None
+    stored_checkpoint: dict[str, Any] | None = None
 
 
 class SyncEngine:
@@ -110,18 +115,15 @@ class SyncEngine:
             await source.aclose()
 
     async def _lock(self, session: AsyncSession, source_name: str) -> None:
-        """Hold the source's advisory lock for as long as ``session``'s transaction stays open."""
-        params = {"namespace": _SYNC_LOCK_NAMESPACE, "name": source_name}
-        acquired = (
-            await session.execute(text("SELECT pg_try_advisory_xact_lock(:namespace, hashtext(:name))"), params)
-        ).scalar_one()
-        if not acquired:
-            logger.info("another sync of source %s is running; waiting for it to finish", source_name)
-            await session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:name))"), params)
+        await hold_source_lock(session, source_name)
 
     async def _sync_locked(self, source: Source, full: bool, progress: ProgressCallback | None) -> SyncSummary:
         started = time.perf_counter()
         run = await self._start_run(source.name, full)
+        run.source = source
+        async with self._sessions() as session:
+            run.stored_checkpoint = await load_checkpoint(session, run.source_id)
+        source.resume(None if full else run.stored_checkpoint)
         known_documents = known_documents_view(run.known)
         total = len(run.known) or None
         try:
@@ -298,6 +300,15 @@ class SyncEngine:
     async def _write(self, run: _Run, batch: list[PreparedDocument]) -> None:
         async with self._sessions() as session, session.begin():
             ids = await write_documents(session, run.source_id, run.model, batch, run.known)
+            unreadable = {
+                ids[item.document.external_id]: item.document.access.unreadable_reason
+                for item in batch
+                if item.document.access.unreadable_reason is not None
+            }
+            readable = [
+                ids[item.document.external_id] for item in batch if item.document.access.unreadable_reason is None
+            ]
+            await record_access_failures(session, run.source_id, unreadable, readable)
         for item in batch:
             external_id = item.document.external_id
             if external_id in run.known:
@@ -340,6 +351,11 @@ class SyncEngine:
         counts = run.summary.model_dump(include={"added", "updated", "unchanged", "deleted", "failed", "reembedded"})
         async with self._sessions() as session, session.begin():
             await session.execute(update(SyncRun).where(SyncRun.id == run.summary.run_id).values(**counts, **extra))
+            # Only once every document yielded before the checkpoint is written (nothing pending) may it be stored.
+            checkpoint = run.source.checkpoint if run.source is not None else None
+            if not run.pending and checkpoint != run.stored_checkpoint:
+                await save_checkpoint(session, run.source_id, checkpoint)
+                run.stored_checkpoint = checkpoint
             if failures:
                 session.add_all(
                     SyncRunFailure(
@@ -365,6 +381,21 @@ class SyncEngine:
             run.summary.failed,
             run.summary.seconds,
         )
+
+
+async def hold_source_lock(session: AsyncSession, source_name: str) -> None:
+    """Hold the source's advisory lock for as long as ``session``'s transaction stays open.
+
+    Content sync and permission sync of one source take the same lock, so an older access list never overwrites
+    a newer one.
+    """
+    params = {"namespace": _SYNC_LOCK_NAMESPACE, "name": source_name}
+    acquired = (
+        await session.execute(text("SELECT pg_try_advisory_xact_lock(:namespace, hashtext(:name))"), params)
+    ).scalar_one()
+    if not acquired:
+        logger.info("another sync of source %s is running; waiting for it to finish", source_name)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:name))"), params)
 
 
 async def sync_source(

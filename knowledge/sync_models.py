@@ -94,6 +94,12 @@ class SourceStatus(BaseModel):
     documents: int
     chunks: int
     last_run: SyncRunRecord | None = None
+    # Documents visible to nobody because the source could not say who may read them (fail closed), and a reason.
+    unreadable_permissions: int = 0
+    unreadable_reason: str | None = None
+    # SaaS sources: when groups and access lists were last re-read, and what went wrong then.
+    permissions_synced_at: datetime | None = None
+    permissions_error: str | None = None
 
 
 class KnowledgeStatus(BaseModel):

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from knowledge.connector_state import permission_states, unreadable_counts
 from knowledge.documents import AccessList
 from knowledge.index_tables import IndexedDocument, KnowledgeSource, SyncRun, SyncRunFailure
 from knowledge.sync_models import DocumentFailure, KnowledgeStatus, SourceStatus, SyncRunRecord
@@ -54,15 +55,23 @@ async def knowledge_status(sessions: async_sessionmaker[AsyncSession], *, failur
             .order_by(SyncRun.source_id, SyncRun.started_at.desc(), SyncRun.id.desc())
         )
         last_runs = {run.source_id: run for run in (await session.execute(latest)).scalars()}
+        unreadable = await unreadable_counts(session)
+        permissions = await permission_states(session)
         statuses = []
         for source_id, name, documents, chunks in sizes:
             run = last_runs.get(source_id)
+            hidden, reason = unreadable.get(source_id, (0, None))
+            state = permissions.get(source_id)
             statuses.append(
                 SourceStatus(
                     source=name,
                     documents=documents,
                     chunks=int(chunks),
                     last_run=await _record(session, run, name, failures_per_run) if run else None,
+                    unreadable_permissions=hidden,
+                    unreadable_reason=reason,
+                    permissions_synced_at=state.permissions_synced_at if state else None,
+                    permissions_error=state.permissions_error if state else None,
                 )
             )
         return KnowledgeStatus(sources=statuses)

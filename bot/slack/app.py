@@ -70,7 +70,7 @@ class SlackChannel:
         self._http_session: aiohttp.ClientSession | None = None
         if client.session is None:
             self._http_session = client.session = aiohttp.ClientSession()
-        self.identity = IdentityResolver(settings, client)
+        self.identity = IdentityResolver(settings, client, sessions)
         self.flow = AnswerFlow(
             sessions=sessions,
             runner=runner,

@@ -9,18 +9,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import Asker
 from bot.settings import Settings, SlackChannelSettings
 from bot.slack_client import list_channel_members
-from knowledge import Reader, ReaderScope
+from knowledge import Reader, ReaderScope, with_external_groups
 
 logger = logging.getLogger(__name__)
 
 MEMBERS_CACHE_SECONDS = 60.0
+# A person's email rarely changes; an hour keeps a busy channel to one users.info per member an hour.
+EMAIL_CACHE_SECONDS = 3600.0
+# users.info is Tier 4; a channel's first question looks its members up at most this many at a time.
+EMAIL_LOOKUPS_AT_ONCE = 8
 
 
 def is_direct_message(channel_id: str, channel_type: str | None) -> bool:
@@ -30,9 +36,15 @@ def is_direct_message(channel_id: str, channel_type: str | None) -> bool:
 class IdentityResolver:
     """Builds Askers; caches channel membership briefly so a busy channel costs one API call a minute."""
 
-    def __init__(self, settings: Settings, client: AsyncWebClient) -> None:
+    def __init__(
+        self, settings: Settings, client: AsyncWebClient, sessions: async_sessionmaker[AsyncSession] | None = None
+    ) -> None:
         self._settings = settings
         self._client = client
+        # With the database, readers also get their email and the groups synced from SaaS sources.
+        self._sessions = sessions
+        self._emails: dict[str, tuple[float, str | None]] = {}
+        self._email_lookups = asyncio.Semaphore(EMAIL_LOOKUPS_AT_ONCE)
         self._members: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._member_lookups: dict[str, asyncio.Task[tuple[str, ...]]] = {}
         self._display_names: dict[str, str | None] = {}
@@ -63,20 +75,49 @@ class IdentityResolver:
             channel="slack",
             workspace_id=team_id,
             display_name=await self.display_name(user_id),
-            scope=ReaderScope(readers=tuple(self.reader(reader) for reader in readers)),
+            scope=ReaderScope(readers=await self.readers(readers)),
             roles=self._settings.roles_of(user_id),
             sources=tuple(sources) if sources is not None else None,
         )
 
+    async def readers(self, user_ids: Iterable[str]) -> tuple[Reader, ...]:
+        """Readers with their config groups, their email (``users.info``) and the external groups they are in."""
+        readers = [self.reader(user_id) for user_id in user_ids]
+        if self._sessions is None:
+            return tuple(readers)
+        emails = await asyncio.gather(*(self.email(reader.user_id) for reader in readers))
+        readers = [reader.model_copy(update={"email": email}) for reader, email in zip(readers, emails, strict=True)]
+        return tuple(await with_external_groups(self._sessions, readers))
+
+    async def email(self, user_id: str) -> str | None:
+        """The user's email (scope ``users:read.email``), cached for an hour; None when Slack will not say."""
+        cached = self._emails.get(user_id)
+        if cached is not None and time.monotonic() - cached[0] < EMAIL_CACHE_SECONDS:
+            return cached[1]
+        async with self._email_lookups:
+            user = await self._user_info(user_id)
+        if user is None:
+            return None
+        email = (user.get("profile") or {}).get("email")
+        self._emails[user_id] = (time.monotonic(), email)
+        return email
+
+    async def _user_info(self, user_id: str) -> dict[str, Any] | None:
+        """``users.info``'s user object; None (logged) when Slack refuses."""
+        try:
+            response = await self._client.users_info(user=user_id)
+        except SlackApiError as error:
+            logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+            return None
+        user: dict[str, Any] = response.get("user") or {}
+        return user
+
     async def display_name(self, user_id: str) -> str | None:
         """The name people see in Slack (kept for the process's life); None if Slack will not say."""
         if user_id not in self._display_names:
-            try:
-                response = await self._client.users_info(user=user_id)
-            except SlackApiError as error:
-                logger.warning("users.info for %s failed: %s", user_id, error.response.get("error"))
+            user = await self._user_info(user_id)
+            if user is None:
                 return None
-            user = response.get("user") or {}
             profile = user.get("profile") or {}
             self._display_names[user_id] = profile.get("display_name") or profile.get("real_name") or user.get("name")
         return self._display_names[user_id]

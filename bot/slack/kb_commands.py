@@ -68,6 +68,13 @@ class KnowledgeCommands:
                 if run.error:
                     line += f"\n    error: {escape_mrkdwn(run.error)}"
                 line += "".join(f"\n{entry}" for entry in failure_lines(run.failures[:FAILURES_SHOWN], scope))
+            if source.unreadable_permissions:
+                line += (
+                    f"\n    {source.unreadable_permissions} documents are visible to nobody: their permissions "
+                    f"could not be read ({escape_mrkdwn(source.unreadable_reason or 'no reason given')})"
+                )
+            if source.permissions_error:
+                line += f"\n    permission sync: {escape_mrkdwn(source.permissions_error)}"
             lines.append(line)
         return CommandReply(text="\n".join(lines))
 

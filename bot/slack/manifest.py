@@ -20,6 +20,7 @@ BOT_SCOPES = [
     "im:read",
     "mpim:read",
     "users:read",
+    "users:read.email",  # askers' emails: Confluence, GitHub and Google grant access to emails, not Slack ids
     "files:read",  # files attached to questions
 ]
 BOT_EVENTS = ["app_mention", "message.im", "message.channels", "message.groups", "message.mpim"]

@@ -2,6 +2,8 @@
 
 from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.github import GitHubSource, GitHubSourceConfig
+from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
 from knowledge.sources.registry import (
     BUILTIN_CONNECTORS,
     ENTRY_POINT_GROUP,
@@ -12,6 +14,7 @@ from knowledge.sources.registry import (
     parse_source_config,
     source_connectors,
 )
+from knowledge.sources.saas_config import SaaSSourceConfig, SourceSecrets
 from knowledge.sources.source_config import AccessGrant, AccessRule, SourceAccessConfig, SourceConfigBase
 from knowledge.sources.web import WebSource, WebSourceConfig
 
@@ -19,6 +22,13 @@ __all__ = [
     "BUILTIN_CONNECTORS",
     "ENTRY_POINT_GROUP",
     "AccessGrant",
+    "AccessUpdate",
+    "ExternalGroup",
+    "GitHubSource",
+    "GitHubSourceConfig",
+    "PermissionedSource",
+    "SaaSSourceConfig",
+    "SourceSecrets",
     "AccessRule",
     "BuiltinSourceConfig",
     "FetchFailure",

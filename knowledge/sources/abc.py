@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -49,10 +50,16 @@ class Source(ABC):
 
     name: str
     listing_complete: bool = True
+    # Where a resumable source has got to: JSON-native state it updates only *between* yields, once every result
+    # yielded before is covered. The engine stores it after each committed batch and hands it back via ``resume``.
+    checkpoint: dict[str, Any] | None = None
 
     @abstractmethod
     def fetch(self, known: Mapping[str, KnownDocument]) -> AsyncIterator[SourceDocument | Unchanged | FetchFailure]:
         """Yield each document (or ``Unchanged`` / ``FetchFailure`` for it); ``known`` enables conditional fetches."""
+
+    def resume(self, checkpoint: dict[str, Any] | None) -> None:  # noqa: B027 - most sources start afresh each run
+        """Continue from the checkpoint the last run stored (None: there is none); called before ``fetch``."""
 
     async def aclose(self) -> None:  # noqa: B027 - sources without clients have nothing to close
         """Release HTTP clients or files."""

@@ -23,6 +23,8 @@ from pydantic import BeforeValidator, Field
 from knowledge.errors import SourceConfigError
 from knowledge.sources.abc import Source
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.github import GitHubSource, GitHubSourceConfig
+from knowledge.sources.saas_config import SourceSecrets
 from knowledge.sources.source_config import SourceConfigBase
 from knowledge.sources.web import WebSource, WebSourceConfig
 
@@ -37,16 +39,19 @@ class SourceConnector:
 
     type_name: str
     config_model: type[SourceConfigBase]
-    create: Callable[[Any], Source]
+    create: Callable[..., Source]
+    # The factory also takes the ``SourceSecrets`` its config's ``*_env`` keys name (SaaS connectors).
+    takes_secrets: bool = False
 
 
 BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("folder", FolderSourceConfig, FolderSource),
     SourceConnector("web", WebSourceConfig, WebSource),
+    SourceConnector("github", GitHubSourceConfig, GitHubSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
-BuiltinSourceConfig = Annotated[FolderSourceConfig | WebSourceConfig, Field(discriminator="type")]
+BuiltinSourceConfig = Annotated[FolderSourceConfig | WebSourceConfig | GitHubSourceConfig, Field(discriminator="type")]
 
 
 def source_connectors() -> dict[str, SourceConnector]:
@@ -98,9 +103,11 @@ def parse_source_config(value: Any) -> SourceConfigBase:
 SourceConfig = Annotated[SourceConfigBase, BeforeValidator(parse_source_config)]
 
 
-def create_source(config: SourceConfigBase) -> Source:
-    """Build the source a validated config describes."""
+def create_source(config: SourceConfigBase, secrets: SourceSecrets | None = None) -> Source:
+    """Build the source a validated config describes; SaaS sources get their tokens from ``secrets``."""
     connector = source_connectors().get(config.type)
     if connector is None or not isinstance(config, connector.config_model):
         raise SourceConfigError(f"no connector for source {config.name!r} of type {config.type!r}")
+    if connector.takes_secrets:
+        return connector.create(config, secrets or SourceSecrets())
     return connector.create(config)
