@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
+    # --- service edges and operations ---
+    # Every POST route refuses a larger body with 413 before parsing, verifying or storing it.
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    # --- end service edges and operations
+
     @classmethod
     def settings_customise_sources(
         cls,
