@@ -188,6 +188,7 @@ class AgentRuntime:
         if self._model is None:
             raise ModelNotConfiguredError("the answer graph needs a chat model; without one answers are retrieval-only")
         asker = request.asker
+        memory = self.memory if asker.long_term_memory else None
         tool_context = ToolContext(
             user_id=asker.user_id,
             workspace_id=asker.workspace_id,
@@ -196,7 +197,7 @@ class AgentRuntime:
             roles=frozenset(asker.roles),
             sources=asker.sources,
             retriever=self._retriever,
-            memory=self.memory,
+            memory=memory,
         )
         return AnswerContext(
             request=request,
@@ -206,7 +207,7 @@ class AgentRuntime:
             prompts=prompts,
             config=self.config,
             approvals=self.approvals,
-            memory=self.memory,
+            memory=memory,
             on_progress=on_progress,
         )
 
