@@ -128,7 +128,9 @@ async def _two_calls_from_the_same_number(switchboard: RuntimeSlack, scripted_mo
     second = twilio.new_call()
     await twilio.dial(second)
     heard = await _answer(twilio, second, await twilio.say(second, "What is my badge number?"))
-    code = await _answer(twilio, second, await twilio.say(second, "What code word do I give during a security incident?"))
+    code = await _answer(
+        twilio, second, await twilio.say(second, "What code word do I give during a security incident?")
+    )
     await twilio.hang_up(second)
     assert await switchboard.channels.phone_line.wait_for_intakes(30) == set()
     return heard.spoken() + " " + code.spoken()
