@@ -239,7 +239,7 @@ class AgentRuntime:
                 prompt_versions=dict(result.get("prompt_versions") or {}),
                 pending_approval=pending,
             )
-            self._save_trace(request, trace_id, result, answer, "waiting", started)
+            await self._save_trace(request, trace_id, result, answer, "waiting", started)
             return answer
         answer = AgentAnswer(
             text=result["answer"],
@@ -248,7 +248,7 @@ class AgentRuntime:
             prompt_versions=dict(result["prompt_versions"]),
             notes=list(result["notes"]),
         )
-        self._save_trace(request, trace_id, result, answer, "done", started)
+        await self._save_trace(request, trace_id, result, answer, "done", started)
         return answer
 
     async def _retrieval_only(
@@ -283,14 +283,10 @@ class AgentRuntime:
             notes=notes,
         )
         values = {"passages": passages, "route": "retrieval-only"}
-        self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
+        await self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
         return answer
 
-    async def aclose(self) -> None:
-        """Wait for trace writes still in flight (the service calls this before closing the database)."""
-        await self.traces.flush()
-
-    def _save_trace(
+    async def _save_trace(
         self,
         request: AgentRequest,
         trace_id: str,
@@ -326,7 +322,8 @@ class AgentRuntime:
             total_ms=round((time.perf_counter() - started) * 1000, 3),
             error=error,
         )
-        self.traces.save_soon(record)
+        # Stored before the answer is returned (and so before any channel shows its trace id on a button).
+        await self.traces.save(record)
         provider = self._model.provider if self._model is not None else "none"
         export_run(self._tracer, record, provider_name=provider, ended_at=time.time())
 

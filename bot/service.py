@@ -116,8 +116,6 @@ class Service:
 
     async def aclose(self) -> None:
         """Close clients, then the database pool, then the embedded server (if this process started it)."""
-        if self.agent_runner is not None:  # agent runtime (issue 4)
-            await self.agent_runner.aclose()
         if self.agent_persistence is not None:
             await self.agent_persistence.aclose()
         if self.chat_model is not None:

@@ -6,7 +6,8 @@ speaks Socket Mode (``apps.connections.open`` with the app token hands out a Web
 the envelopes a test sends with ``send_envelope`` and records the acknowledgements),
 accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times or
 with a 500 error a few times (``fail``), and refuses posts to the channels in ``refuse_channels`` with
-``channel_not_found``.
+``channel_not_found``. ``observe(method, callback)`` lets a test look at the world (e.g. the database) at the
+moment a call arrives, before the fake answers it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -57,6 +59,7 @@ class FakeSlackApi:
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connections = 0
         self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._observers: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -95,6 +98,12 @@ class FakeSlackApi:
             self.channel_members.clear()
             self.refuse_channels.clear()
             self.user_timezones.clear()
+            self._observers.clear()
+
+    def observe(self, method: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(params)`` on each authorised call of ``method``, in the fake's thread, before answering."""
+        with self._lock:
+            self._observers.setdefault(method, []).append(callback)
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
@@ -164,6 +173,10 @@ class FakeSlackApi:
         token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if request.headers.get("authorization") != f"Bearer {token}":
             return self._record(method, params, JSONResponse({"ok": False, "error": "invalid_auth"}))
+        with self._lock:
+            observers = list(self._observers.get(method, []))
+        for observer in observers:
+            observer(params)
         remaining, retry_after = self._rate_limits.get(method, (0, 0))
         if remaining > 0:
             self._rate_limits[method] = (remaining - 1, retry_after)
