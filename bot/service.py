@@ -61,7 +61,9 @@ class Service:
         if settings.database_url is not None:
             database_url = settings.database_url.get_secret_value()
         else:
-            embedded = await asyncio.to_thread(start_embedded_postgres, settings.switchboard_home)
+            embedded = await asyncio.to_thread(
+                start_embedded_postgres, settings.switchboard_home, settings.embedded_postgres_fallback_root
+            )
             database_url = embedded.url
         try:
             if migrate:

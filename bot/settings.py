@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # number is mapped here to a Slack user ID, e.g. ``phone_verified_callers = { "+15551234567" = "U0123ABC" }``
     # (``"T0123ABC:U0123ABC"`` shares that person's memories from that Slack workspace).
     phone_verified_callers: dict[str, str] = Field(default_factory=dict)
+    # Where the embedded PostgreSQL keeps its data when run as root and SWITCHBOARD_HOME is out of reach of its
+    # OS user ``pgserver``: one folder per home, named by a hash of the home's path.
+    embedded_postgres_fallback_root: Path = Path("/var/lib/switchboard")
     # --- end service edges and operations
 
     @classmethod
