@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -65,6 +66,7 @@ class AgentRuntime:
         tools_config: ToolsConfig | None = None,
         config: AgentConfig | None = None,
         tracer_provider: TracerProvider | None = None,
+        on_run: Callable[[TraceRecord, str], None] | None = None,
     ) -> None:
         """Build the runtime.
 
@@ -77,6 +79,7 @@ class AgentRuntime:
             tools: the tool registry; by default every tool the installed packages declare.
             tracer_provider: where OpenTelemetry spans of runs go; by default the process-wide provider (a no-op
                 unless an OpenTelemetry SDK is configured).
+            on_run: told of each stored trace with the run's persona prompt name (the service's metrics).
         """
         self.config = config or AgentConfig()
         self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
@@ -93,6 +96,7 @@ class AgentRuntime:
         self._model = chat_model
         self._graph = build_answer_graph(checkpointer, store)
         self._tracer = run_tracer(tracer_provider)
+        self._on_run = on_run
         # One run at a time per thread (e.g. two quick messages must not interleave checkpoints): a lock in this
         # process, then a lease in the database for the other replicas. A run ends within its time budget.
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -324,6 +328,8 @@ class AgentRuntime:
         )
         # Stored before the answer is returned (and so before any channel shows its trace id on a button).
         await self.traces.save(record)
+        if self._on_run is not None:
+            self._on_run(record, request.persona_prompt)
         provider = self._model.provider if self._model is not None else "none"
         export_run(self._tracer, record, provider_name=provider, ended_at=time.time())
 

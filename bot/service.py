@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
+from bot.dependency_checks import DependencyMonitor
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.errors import BotError
 from bot.metrics import ServiceMetrics
@@ -34,6 +35,8 @@ class Service:
     embedded_postgres: EmbeddedPostgres | None = None
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
+    # Set by ``bot.channels.start_channels``: the background reachability checks /healthz reports.
+    dependencies: DependencyMonitor | None = None
 
     # The knowledge index: what the agent searches, and what keeps it in step with the sources.
     retriever: HybridRetriever = field(init=False)
@@ -108,6 +111,7 @@ class Service:
             chat_model=self.chat_model,
             tools_config=self.settings.tools,
             config=self.settings.agent,
+            on_run=self.metrics.observe_run,
         )
         await self.agent_runner.prompts.seed()
         logger.info(

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     # --- service edges and operations ---
     # Every POST route refuses a larger body with 413 before parsing, verifying or storing it.
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    # How often /healthz's background check calls Slack (auth.test) and the model endpoint, and how long each waits.
+    health_check_interval_seconds: float = Field(default=30.0, gt=0)
+    health_check_timeout_seconds: float = Field(default=5.0, gt=0)
     # Caller ID is spoofable: a phone caller is anonymous (public knowledge, no long-term memory) unless their
     # number is mapped here to a Slack user ID, e.g. ``phone_verified_callers = { "+15551234567" = "U0123ABC" }``
     # (``"T0123ABC:U0123ABC"`` shares that person's memories from that Slack workspace).
