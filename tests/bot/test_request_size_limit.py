@@ -55,38 +55,28 @@ async def count(sessions: async_sessionmaker[AsyncSession], table: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(table)) or 0)
 
 
-async def test_a_declared_length_over_the_limit_is_refused_without_reading_the_body(
-    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_a_slack_body_over_the_limit_is_refused_before_it_is_verified_or_stored(
+    declared: bool, slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     body = oversized_event()
     stream = CountingBody(body.encode())
     before = await count(sessions, SlackEvent)
+    headers = {"Content-Type": "application/json", **signature_headers(body)}
+    if declared:
+        headers["Content-Length"] = str(len(body))
     async with running_slack(slack_api, ScriptedAgentRunner(), max_request_bytes=LIMIT, **db) as slack:
-        headers = {"Content-Type": "application/json", "Content-Length": str(len(body)), **signature_headers(body)}
         response = await slack.http.post("/slack/events", content=stream, headers=headers)
 
     assert response.status_code == 413
     assert "MAX_REQUEST_BYTES" in response.text
-    assert stream.chunks_read == 0
+    if declared:
+        assert stream.chunks_read == 0  # refused on the declared length, unread
+    else:
+        assert "content-length" not in {name.lower() for name in response.request.headers}
+        assert stream.chunks_read <= LIMIT // CHUNK + 1 < stream.chunks  # cut off just past the limit
     assert await count(sessions, SlackEvent) == before
     assert slack_api.calls_to("chat.postMessage") == []
-
-
-async def test_a_chunked_body_growing_past_the_limit_is_cut_off_and_refused(
-    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    body = oversized_event()
-    stream = CountingBody(body.encode())
-    before = await count(sessions, SlackEvent)
-    async with running_slack(slack_api, ScriptedAgentRunner(), max_request_bytes=LIMIT, **db) as slack:
-        headers = {"Content-Type": "application/json", **signature_headers(body)}
-        response = await slack.http.post("/slack/events", content=stream, headers=headers)
-
-    assert response.status_code == 413
-    assert "content-length" not in {name.lower() for name in response.request.headers}
-    # Reading stopped just past the limit, not at the end of the body.
-    assert stream.chunks_read <= LIMIT // CHUNK + 1 < stream.chunks
-    assert await count(sessions, SlackEvent) == before
 
 
 async def test_a_body_within_the_limit_still_reaches_the_route_whole(
