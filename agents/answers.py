@@ -32,6 +32,9 @@ class Asker(BaseModel):
     roles: frozenset[Role] = frozenset()
     # Restrict retrieval to these knowledge sources (per-channel settings); None means all.
     sources: tuple[str, ...] | None = None
+    # Whether the asker's identity is trusted enough to recall and save their long-term memories; False for
+    # anyone identified only by something spoofable (a phone caller's caller ID).
+    long_term_memory: bool = True
 
 
 class Attachment(BaseModel):

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -65,6 +66,7 @@ class AgentRuntime:
         tools_config: ToolsConfig | None = None,
         config: AgentConfig | None = None,
         tracer_provider: TracerProvider | None = None,
+        on_run: Callable[[TraceRecord, str], None] | None = None,
     ) -> None:
         """Build the runtime.
 
@@ -77,6 +79,7 @@ class AgentRuntime:
             tools: the tool registry; by default every tool the installed packages declare.
             tracer_provider: where OpenTelemetry spans of runs go; by default the process-wide provider (a no-op
                 unless an OpenTelemetry SDK is configured).
+            on_run: told of each stored trace with the run's persona prompt name (the service's metrics).
         """
         self.config = config or AgentConfig()
         self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
@@ -93,6 +96,7 @@ class AgentRuntime:
         self._model = chat_model
         self._graph = build_answer_graph(checkpointer, store)
         self._tracer = run_tracer(tracer_provider)
+        self._on_run = on_run
         # One run at a time per thread (e.g. two quick messages must not interleave checkpoints): a lock in this
         # process, then a lease in the database for the other replicas. A run ends within its time budget.
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -188,6 +192,7 @@ class AgentRuntime:
         if self._model is None:
             raise ModelNotConfiguredError("the answer graph needs a chat model; without one answers are retrieval-only")
         asker = request.asker
+        memory = self.memory if asker.long_term_memory else None
         tool_context = ToolContext(
             user_id=asker.user_id,
             workspace_id=asker.workspace_id,
@@ -196,7 +201,7 @@ class AgentRuntime:
             roles=frozenset(asker.roles),
             sources=asker.sources,
             retriever=self._retriever,
-            memory=self.memory,
+            memory=memory,
         )
         return AnswerContext(
             request=request,
@@ -206,7 +211,7 @@ class AgentRuntime:
             prompts=prompts,
             config=self.config,
             approvals=self.approvals,
-            memory=self.memory,
+            memory=memory,
             on_progress=on_progress,
         )
 
@@ -238,7 +243,7 @@ class AgentRuntime:
                 prompt_versions=dict(result.get("prompt_versions") or {}),
                 pending_approval=pending,
             )
-            self._save_trace(request, trace_id, result, answer, "waiting", started)
+            await self._save_trace(request, trace_id, result, answer, "waiting", started)
             return answer
         answer = AgentAnswer(
             text=result["answer"],
@@ -247,7 +252,7 @@ class AgentRuntime:
             prompt_versions=dict(result["prompt_versions"]),
             notes=list(result["notes"]),
         )
-        self._save_trace(request, trace_id, result, answer, "done", started)
+        await self._save_trace(request, trace_id, result, answer, "done", started)
         return answer
 
     async def _retrieval_only(
@@ -282,14 +287,10 @@ class AgentRuntime:
             notes=notes,
         )
         values = {"passages": passages, "route": "retrieval-only"}
-        self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
+        await self._save_trace(request, trace_id, values, answer, "failed" if error else "done", started, error=error)
         return answer
 
-    async def aclose(self) -> None:
-        """Wait for trace writes still in flight (the service calls this before closing the database)."""
-        await self.traces.flush()
-
-    def _save_trace(
+    async def _save_trace(
         self,
         request: AgentRequest,
         trace_id: str,
@@ -325,7 +326,10 @@ class AgentRuntime:
             total_ms=round((time.perf_counter() - started) * 1000, 3),
             error=error,
         )
-        self.traces.save_soon(record)
+        # Stored before the answer is returned (and so before any channel shows its trace id on a button).
+        await self.traces.save(record)
+        if self._on_run is not None:
+            self._on_run(record, request.persona_prompt)
         provider = self._model.provider if self._model is not None else "none"
         export_run(self._tracer, record, provider_name=provider, ended_at=time.time())
 

@@ -6,8 +6,6 @@ approval is saved as ``waiting`` and the same trace is updated when it resumes.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime
 from typing import Any, Literal
 
@@ -19,8 +17,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import func
 
 from knowledge import Base
-
-logger = logging.getLogger(__name__)
 
 TraceStatus = Literal["done", "waiting", "failed"]
 
@@ -85,35 +81,12 @@ class TraceRecord(BaseModel):
 class TraceStore:
     """Saves and looks up run traces.
 
-    ``save_soon`` takes the write off the answer's critical path: it runs as a task, writes of one trace stay in
-    order, reads wait for this process's pending writes, and ``flush`` (also at shutdown) waits for all of them.
+    A trace is saved before its answer leaves the runtime: the answer's feedback buttons carry the trace id, so a
+    crash right after the answer is posted must not lose the trace a rating points at. The save is one upsert.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._pending: dict[str, asyncio.Task[None]] = {}
-
-    def save_soon(self, record: TraceRecord) -> None:
-        previous = self._pending.get(record.trace_id)
-        task = asyncio.create_task(self._save_after(previous, record), name=f"trace-{record.trace_id}")
-        self._pending[record.trace_id] = task
-        task.add_done_callback(lambda done: self._finished(record.trace_id, done))
-
-    async def _save_after(self, previous: asyncio.Task[None] | None, record: TraceRecord) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        await self.save(record)
-
-    def _finished(self, trace_id: str, task: asyncio.Task[None]) -> None:
-        if self._pending.get(trace_id) is task:
-            del self._pending[trace_id]
-        if not task.cancelled() and (error := task.exception()) is not None:
-            logger.error("could not store trace %s", trace_id, exc_info=error)
-
-    async def flush(self) -> None:
-        """Wait for every pending trace write of this process."""
-        if self._pending:
-            await asyncio.wait(list(self._pending.values()))
 
     async def save(self, record: TraceRecord) -> None:
         """Insert the trace, or update it (a resumed run keeps its trace id)."""
@@ -127,15 +100,12 @@ class TraceStore:
             await session.execute(statement)
 
     async def get(self, trace_id: str) -> TraceRecord | None:
-        if (pending := self._pending.get(trace_id)) is not None:
-            await asyncio.wait([pending])
         async with self._sessions() as session:
             row = await session.get(TraceRow, trace_id)
             return None if row is None else _record(row)
 
     async def recent(self, *, limit: int = 20, thread_id: str | None = None) -> list[TraceRecord]:
         """The newest traces, optionally of one thread."""
-        await self.flush()
         query = select(TraceRow).order_by(TraceRow.created_at.desc()).limit(limit)
         if thread_id is not None:
             query = query.where(TraceRow.thread_id == thread_id)
@@ -144,7 +114,6 @@ class TraceStore:
 
     async def prompt_version_counts(self, name: str) -> dict[int, int]:
         """How many stored runs used each version of prompt ``name`` (for ``/prompt stats``)."""
-        await self.flush()
         version = TraceRow.prompt_versions[name].astext.cast(Integer)
         query = (
             select(version, func.count())

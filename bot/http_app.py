@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.health import check_health
 from bot.logging_config import run_context
 from bot.metrics import ServiceMetrics
+from bot.request_size_limit import RequestSizeLimitMiddleware
 from bot.service import Service
 
 logger = logging.getLogger(__name__)
@@ -76,5 +77,7 @@ def create_app(service: Service, extra_routes: list[Route] | None = None) -> Sta
     routes += extra_routes or []
     app = Starlette(routes=routes)
     app.state.service = service
+    # Added first, so it runs inside the request context: a refused body is still logged and counted.
+    app.add_middleware(RequestSizeLimitMiddleware, max_bytes=service.settings.max_request_bytes)
     app.add_middleware(RequestContextMiddleware, routes=routes, metrics=service.metrics)
     return app

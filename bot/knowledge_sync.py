@@ -32,8 +32,12 @@ async def sync_configured_source(
     source = create_source(config, service.settings.source_secrets())
     try:
         summary = await service.sync_engine.sync(source, full=full, progress=progress)
+    except BaseException:
+        service.metrics.count_sync_error(config.name)
+        raise
     finally:
         await source.aclose()
+    service.metrics.observe_sync(summary)
     logger.info(
         "sync of %s %s: %d added, %d updated, %d unchanged, %d deleted, %d failed",
         summary.source,

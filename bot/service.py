@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
+from bot.dependency_checks import DependencyMonitor
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.errors import BotError
 from bot.metrics import ServiceMetrics
@@ -34,6 +35,8 @@ class Service:
     embedded_postgres: EmbeddedPostgres | None = None
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
+    # Set by ``bot.channels.start_channels``: the background reachability checks /healthz reports.
+    dependencies: DependencyMonitor | None = None
 
     # The knowledge index: what the agent searches, and what keeps it in step with the sources.
     retriever: HybridRetriever = field(init=False)
@@ -61,7 +64,9 @@ class Service:
         if settings.database_url is not None:
             database_url = settings.database_url.get_secret_value()
         else:
-            embedded = await asyncio.to_thread(start_embedded_postgres, settings.switchboard_home)
+            embedded = await asyncio.to_thread(
+                start_embedded_postgres, settings.switchboard_home, settings.embedded_postgres_fallback_root
+            )
             database_url = embedded.url
         try:
             if migrate:
@@ -106,6 +111,7 @@ class Service:
             chat_model=self.chat_model,
             tools_config=self.settings.tools,
             config=self.settings.agent,
+            on_run=self.metrics.observe_run,
         )
         await self.agent_runner.prompts.seed()
         logger.info(
@@ -116,8 +122,6 @@ class Service:
 
     async def aclose(self) -> None:
         """Close clients, then the database pool, then the embedded server (if this process started it)."""
-        if self.agent_runner is not None:  # agent runtime (issue 4)
-            await self.agent_runner.aclose()
         if self.agent_persistence is not None:
             await self.agent_persistence.aclose()
         if self.chat_model is not None:

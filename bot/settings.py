@@ -6,6 +6,7 @@ Built once at the entry point and passed down; nothing else in Switchboard reads
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,6 +23,7 @@ from knowledge.sources import SaaSSourceConfig, SourceSecrets
 from tools import ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 
 class SlackChannelSettings(BaseModel):
@@ -115,6 +117,21 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
+    # --- service edges and operations ---
+    # Every POST route refuses a larger body with 413 before parsing, verifying or storing it.
+    max_request_bytes: int = Field(default=1024 * 1024, gt=0)
+    # How often /healthz's background check calls Slack (auth.test) and the model endpoint, and how long each waits.
+    health_check_interval_seconds: float = Field(default=30.0, gt=0)
+    health_check_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Caller ID is spoofable: a phone caller is anonymous (public knowledge, no long-term memory) unless their
+    # number is mapped here to a Slack user ID, e.g. ``phone_verified_callers = { "+15551234567" = "U0123ABC" }``
+    # (``"T0123ABC:U0123ABC"`` shares that person's memories from that Slack workspace).
+    phone_verified_callers: dict[str, str] = Field(default_factory=dict)
+    # Where the embedded PostgreSQL keeps its data when run as root and SWITCHBOARD_HOME is out of reach of its
+    # OS user ``pgserver``: one folder per home, named by a hash of the home's path.
+    embedded_postgres_fallback_root: Path = Path("/var/lib/switchboard")
+    # --- end service edges and operations
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -154,6 +171,19 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         # slack_sdk joins method names onto the base URL and needs the trailing slash.
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("phone_verified_callers")
+    @classmethod
+    def _e164_numbers(cls, callers: dict[str, str]) -> dict[str, str]:
+        # Twilio sends ``From`` in E.164; a number written any other way would silently never match.
+        normalised = {number.strip(): user.strip() for number, user in callers.items()}
+        malformed = sorted(number for number in normalised if not _E164.fullmatch(number))
+        if malformed:
+            raise ValueError(f"caller numbers must be in E.164 form like +15551234567; got {', '.join(malformed)}")
+        empty = sorted(number for number, user in normalised.items() if not user)
+        if empty:
+            raise ValueError(f"caller numbers mapped to no Slack user ID: {', '.join(empty)}")
+        return normalised
 
     @field_validator("sources")
     @classmethod

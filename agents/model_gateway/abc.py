@@ -115,5 +115,13 @@ class ChatModel(ABC):
     ) -> AsyncIterator[StreamEvent]:
         """Run one model turn, yielding text deltas as they arrive and the whole response last."""
 
+    @abstractmethod
+    async def check_reachable(self, timeout_seconds: float) -> None:
+        """Make the provider's cheapest authenticated call (list models), once, without retries.
+
+        For health checks: it generates nothing and costs no tokens. Raises ``ModelError`` (with a readable
+        reason) when the endpoint cannot be reached or refuses the credentials.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - a model without connections has nothing to close
         """Close the underlying HTTP client."""

@@ -96,6 +96,12 @@ class AnthropicChatModel(ChatModel):
             raise _model_error(error, self._endpoint, self._config) from error
         yield StreamEvent(response=_response(final))
 
+    async def check_reachable(self, timeout_seconds: float) -> None:
+        try:
+            await self._client.with_options(max_retries=0, timeout=timeout_seconds).models.list()
+        except anthropic.APIError as error:
+            raise _model_error(error, self._endpoint, self._config) from error
+
     async def aclose(self) -> None:
         await self._client.close()
 

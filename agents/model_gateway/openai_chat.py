@@ -149,6 +149,12 @@ class OpenAIChatModel(ChatModel):
             )
         )
 
+    async def check_reachable(self, timeout_seconds: float) -> None:
+        try:
+            await self._client.with_options(max_retries=0, timeout=timeout_seconds).models.list()
+        except openai.APIError as error:
+            raise _model_error(error, self._endpoint, self._config) from error
+
     async def aclose(self) -> None:
         await self._client.close()
 

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from agents.answers import Role
 from bot.settings import Settings
+from knowledge import Reader
+
+
+class VerifiedCaller(BaseModel):
+    """The person an operator mapped a caller number to: their reader groups and roles apply on the phone too."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reader: Reader
+    roles: frozenset[Role] = frozenset()
+    # Memories are kept per workspace: a Slack team ID here shares the person's Slack memories with the phone.
+    workspace_id: str = "default"
+
+    @classmethod
+    def from_setting(cls, mapped_to: str, settings: Settings) -> VerifiedCaller:
+        """``U0123ABC`` (memories of the phone's own ``default`` workspace) or ``T0123ABC:U0123ABC``."""
+        workspace_id, _, user_id = mapped_to.rpartition(":")
+        return cls(
+            reader=settings.reader(user_id),
+            roles=settings.roles_of(user_id),
+            workspace_id=workspace_id or "default",
+        )
 
 
 class PhoneConfig(BaseModel):
@@ -21,6 +44,8 @@ class PhoneConfig(BaseModel):
     max_holds: int = 3
     min_confidence: float = 0.2
     max_spoken_chars: int = 600
+    # Caller number (E.164) -> the person it is trusted to be; every other caller is anonymous.
+    verified_callers: dict[str, VerifiedCaller] = Field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PhoneConfig:
@@ -34,6 +59,10 @@ class PhoneConfig(BaseModel):
             max_holds=settings.phone_max_holds,
             min_confidence=settings.phone_min_confidence,
             max_spoken_chars=settings.phone_max_spoken_chars,
+            verified_callers={
+                number: VerifiedCaller.from_setting(mapped_to, settings)
+                for number, mapped_to in settings.phone_verified_callers.items()
+            },
         )
 
     def absolute_url(self, path_and_query: str) -> str:

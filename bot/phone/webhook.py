@@ -204,12 +204,7 @@ class PhoneLine:
         request_for_agent = AgentRequest(
             question=speech,
             thread_id=call_sid,
-            asker=Asker(
-                user_id=caller_user_id(call.caller_number),
-                channel="phone",
-                # A caller is anonymous: public documents only.
-                scope=ReaderScope.single(caller_user_id(call.caller_number)),
-            ),
+            asker=self._caller(call.caller_number),
             persona_prompt=PERSONA_PROMPT,
         )
         self._runs[answer_id] = asyncio.create_task(self._run_agent(runner, answer_id, request_for_agent))
@@ -250,6 +245,24 @@ class PhoneLine:
         if not form.get("CallSid"):
             return PlainTextResponse("CallSid is missing", status_code=400)
         return form
+
+    def _caller(self, number: str) -> Asker:
+        """Who the agent answers: the mapped person for a verified number, else an anonymous caller.
+
+        Caller ID is trivially spoofed, so a number alone never unlocks anyone's long-term memories or restricted
+        documents: an unmapped caller gets public knowledge only and no recall or remembering.
+        """
+        verified = self.config.verified_callers.get(number.strip())
+        if verified is not None:
+            return Asker(
+                user_id=verified.reader.user_id,
+                channel="phone",
+                workspace_id=verified.workspace_id,
+                scope=ReaderScope(readers=(verified.reader,)),
+                roles=verified.roles,
+            )
+        anonymous = caller_user_id(number)
+        return Asker(user_id=anonymous, channel="phone", scope=ReaderScope.single(anonymous), long_term_memory=False)
 
     def _unintelligible(self, confidence: str | None) -> bool:
         if not confidence:

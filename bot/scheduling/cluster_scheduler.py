@@ -70,6 +70,13 @@ def system_job_key(name: str) -> str:
     return f"{_SYSTEM_PREFIX}{name}"
 
 
+def _job_kind(job_key: str) -> str:
+    """``schedule`` or ``system`` (``other`` for a key no job was registered under): a bounded metrics label."""
+    if job_key.startswith(_SCHEDULE_PREFIX):
+        return "schedule"
+    return "system" if job_key.startswith(_SYSTEM_PREFIX) else "other"
+
+
 def default_instance_name() -> str:
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
 
@@ -99,6 +106,7 @@ class ClusterScheduler:
         refresh_seconds: float = 5.0,
         misfire_grace_seconds: float = 3600.0,
         clock: Callable[[], datetime] = _utcnow,
+        on_fire: Callable[[str, str], None] | None = None,
     ) -> None:
         """Build the scheduler (not started: ``start`` it inside the running event loop).
 
@@ -108,6 +116,8 @@ class ClusterScheduler:
             refresh_seconds: how often the schedules table's fingerprint is polled for changes.
             misfire_grace_seconds: how late an occurrence may still run (after downtime or a busy loop).
             clock: the time ``fire`` and catch-up judge lateness by; tests pass a fixed one.
+            on_fire: told of each occurrence's job kind (``schedule`` or ``system``) and outcome (``fire``'s, or
+                ``failed`` when the job raised): the service's metrics.
         """
         self.instance_name = instance_name or default_instance_name()
         self._store = store
@@ -118,6 +128,7 @@ class ClusterScheduler:
         self._refresh_seconds = refresh_seconds
         self._grace = timedelta(seconds=misfire_grace_seconds)
         self._clock = clock
+        self._on_fire = on_fire
         self._jobs: dict[str, _Job] = {}
         self._schedules_version: tuple[int, datetime | None] | None = None
         self._started = False
@@ -241,23 +252,31 @@ class ClusterScheduler:
 
         Public so that tests and operators can drive occurrences at explicit fire times.
         """
+        outcome, failed = await self._fire(job_key, fire_time, trigger)
+        if self._on_fire is not None:
+            self._on_fire(_job_kind(job_key), "failed" if failed else outcome)
+        return outcome
+
+    async def _fire(self, job_key: str, fire_time: datetime, trigger: RunTrigger) -> tuple[FireOutcome, bool]:
+        """The outcome, and whether the job raised (it still counts as ``ran``: the claim is spent)."""
         job = self._jobs.get(job_key)
         if job is None:
-            return "unknown-job"
+            return "unknown-job", False
         if not self._leader.is_leader:
-            return "not-leader"
+            return "not-leader", False
         if self._clock() - fire_time > self._grace:
             logger.warning("%s: occurrence %s is past the misfire grace; skipped", job_key, fire_time.isoformat())
-            return "missed"
+            return "missed", False
         if not await self._claims.claim(job_key, fire_time, self.instance_name):
             logger.info("%s: occurrence %s already claimed by another run", job_key, fire_time.isoformat())
-            return "claimed-elsewhere"
+            return "claimed-elsewhere", False
         try:
             await job.run(fire_time, trigger)
         except Exception:
             # The job wrapper is an edge: log the traceback, keep the scheduler going.
             logger.exception("%s: occurrence %s failed", job_key, fire_time.isoformat())
-        return "ran"
+            return "ran", True
+        return "ran", False
 
     async def catch_up(self) -> dict[str, FireOutcome]:
         """Run, once, each job's latest occurrence missed since its last claimed run (within the grace window)."""

@@ -63,6 +63,7 @@ async def build_scheduling(
         leader_poll_seconds=settings.scheduler_leader_poll_seconds,
         refresh_seconds=settings.scheduler_refresh_seconds,
         misfire_grace_seconds=settings.scheduler_misfire_grace_seconds,
+        on_fire=service.metrics.count_fire,
     )
     service.scheduler = scheduler
     schedules = None if executor is None else ScheduleService(store, executor, scheduler)

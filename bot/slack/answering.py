@@ -9,7 +9,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,8 @@ class AnswerFlow:
     attachments: AttachmentReader
     progress_interval_seconds: float = 1.0
     max_concurrent_runs: int = 32
+    # Told how each event's work ended (``done`` -> ``answered``, ``ignored``, ``failed``): the service's metrics.
+    count_event: Callable[[str], None] = lambda outcome: None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _bot_user_id: str | None = field(default=None, init=False)
     _runs: asyncio.Semaphore | None = field(default=None, init=False)
@@ -142,6 +144,7 @@ class AnswerFlow:
                 logger.exception("answering Slack event %s failed", event_id)
                 status = "failed"
             await store.finish_event(self.sessions, event_id, status)
+            self.count_event("answered" if status == "done" else status)
 
     async def should_answer(self, question: IncomingQuestion) -> bool:
         bot_user_id = await self.bot_user_id()

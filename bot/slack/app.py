@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -57,9 +58,12 @@ class SlackChannel:
         schedules: ScheduleService | None = None,
         progress_interval_seconds: float = 1.0,
         recovery_interval_seconds: float = 60.0,
+        count_event: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         """``prompts``, ``memory`` and ``schedules`` are the runtime's own instances (so a change applies at once);
-        the ``/prompt``, ``/memory`` and ``/schedule`` subcommands over each exist only when it is given."""
+        the ``/prompt``, ``/memory`` and ``/schedule`` subcommands over each exist only when it is given.
+        ``count_event`` is told what became of each Events API delivery (received, retried, answered, ignored,
+        failed), for the service's metrics."""
         if settings.slack_signing_secret is None or client.token is None:
             raise ValueError("the Slack channel needs SLACK_SIGNING_SECRET and a Web API client with the bot token")
         self.settings = settings
@@ -78,6 +82,7 @@ class SlackChannel:
             identity=self.identity,
             attachments=AttachmentReader(client.token, settings.slack_api_url),
             progress_interval_seconds=progress_interval_seconds,
+            count_event=count_event,
         )
         self.commands = CommandRegistry()
         register_builtin_commands(self.commands, sessions, prompts)
@@ -101,6 +106,7 @@ class SlackChannel:
             ack_engine=self._ack_engine,
             identity=self.identity,
             commands=self.commands,
+            count_event=count_event,
         )
         register_event_listeners(self.app, self.flow)
         register_feedback_listeners(self.app, sessions)

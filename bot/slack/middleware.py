@@ -40,7 +40,10 @@ def install_middleware(
     ack_engine: AsyncEngine,
     identity: IdentityResolver,
     commands: CommandRegistry,
+    count_event: Callable[[str], None],
 ) -> None:
+    """Install the middleware; ``count_event`` is told ``received`` or ``retried`` for each stored or dropped
+    Events API delivery (the service's metrics)."""
     claimer = store.EventClaimer(ack_engine)
 
     async def trace(body: dict[str, Any], next_: Next) -> BoltResponse:
@@ -64,7 +67,9 @@ def install_middleware(
             return _acknowledged()
         if not await claimer.claim(event_id, body):
             logger.info("Slack event %s already received (retry %s): not answered again", event_id, _retry(body))
+            count_event("retried")
             return _acknowledged()
+        count_event("received")
         return await next_()
 
     async def identity_roles(context: AsyncBoltContext, next_: Next) -> BoltResponse:

@@ -155,7 +155,6 @@ async def make_runtime(
 ) -> AsyncIterator[RuntimeFactory]:
     """Build runtimes on the shared persistence; each call is a fresh instance, as after a restart."""
     models: list[OpenAIChatModel] = []
-    runtimes: list[AgentRuntime] = []
 
     def build(
         *,
@@ -181,11 +180,8 @@ async def make_runtime(
             tools_config=tools_config,
             **kwargs,
         )
-        runtimes.append(runtime)
         return runtime
 
     yield build
-    for runtime in runtimes:
-        await runtime.aclose()
     for model in models:
         await model.aclose()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import psycopg
+
 from agents import AgentConfig, AgentRequest, ProgressEvent
 from knowledge import AccessList
 from tests.agents.conftest import (
@@ -159,3 +161,21 @@ async def test_runs_per_prompt_version_and_reflection_switched_off(
     assert answer.prompt_versions == {"answer": 1}
     after = await runtime.traces.prompt_version_counts("answer")
     assert after[1] == before.get(1, 0) + 1
+
+
+def _trace_is_stored(database_url: str, trace_id: str) -> bool:
+    """Looked up synchronously, so the event loop cannot finish a write in the background meanwhile."""
+    with psycopg.connect(database_url) as connection:
+        return connection.execute("SELECT 1 FROM agent_traces WHERE trace_id = %s", (trace_id,)).fetchone() is not None
+
+
+async def test_the_trace_is_stored_by_the_time_the_answer_is_returned(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer, database_url: str
+) -> None:
+    # The answer's trace id goes straight onto its feedback buttons: a crash after posting must not lose the trace.
+    retrieval_only = await make_runtime(with_model=False).answer(make_request("How do I rotate the VPN?", "t-tr-1"))
+    assert _trace_is_stored(database_url, retrieval_only.trace_id)
+
+    scripted_model.responder = brain(act=["Run `vpnctl rotate --user you` [1]."])
+    answered = await make_runtime().answer(make_request("How do I rotate the VPN certificate?", "t-tr-2"))
+    assert _trace_is_stored(database_url, answered.trace_id)

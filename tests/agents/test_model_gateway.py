@@ -11,6 +11,7 @@ from agents import (
     ChatMessage,
     ChatModel,
     ChatModelConfig,
+    ModelError,
     ModelRequestError,
     ModelTimeoutError,
     ModelUnavailableError,
@@ -18,6 +19,7 @@ from agents import (
     ToolSpec,
     create_chat_model,
 )
+from tests.fakes.http_server import free_port
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
 
 WEATHER_TOOL = ToolSpec(
@@ -179,3 +181,25 @@ async def test_unreachable_endpoint_names_the_setting_to_check() -> None:
     with pytest.raises(ModelUnavailableError, match="LLM_BASE_URL"):
         await model.complete(QUESTION)
     await model.aclose()
+
+
+async def test_reachability_check_lists_models_once_and_names_a_dead_endpoint(
+    scripted_model: ScriptedModelServer, make_model: Callable[..., ChatModel]
+) -> None:
+    model = make_model(scripted_model)
+    await model.check_reachable(timeout_seconds=5)  # the model list answers: no error, no tokens spent
+    await model.aclose()
+    assert [r for r in scripted_model.requests if "messages" in r] == []
+
+    dead = ChatModelConfig(
+        provider=model.provider,  # type: ignore[arg-type]
+        base_url=f"http://127.0.0.1:{free_port()}" + ("/v1" if model.provider == "openai" else ""),
+        api_key=SecretStr("sk-test"),
+        max_retries=3,
+    )
+    unreachable = create_chat_model(dead)
+    assert unreachable is not None
+    with pytest.raises(ModelError) as raised:
+        await unreachable.check_reachable(timeout_seconds=5)
+    await unreachable.aclose()
+    assert "127.0.0.1" in str(raised.value)

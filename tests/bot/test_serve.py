@@ -52,8 +52,9 @@ def test_serve_on_embedded_defaults_answers_health_and_stops_on_sigterm(tmp_path
             "status": "ok",
             "database": "ok",
             "slack": "disabled",
-            "model": "none (retrieval-only)",
+            "model": "disabled",
             "scheduler": "leader",
+            "reasons": {},
         }
         metrics = httpx.get(base + "/metrics", timeout=5)
         assert 'switchboard_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics.text

@@ -162,3 +162,14 @@ def test_the_bundled_config_loads() -> None:
     bundled = Path(__file__).resolve().parents[2] / "switchboard.toml"
     settings = load_settings(bundled)
     assert [source.name for source in settings.sources] == ["handbook"]
+
+
+def test_verified_callers_come_from_the_config_file_in_e164(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text('phone_verified_callers = { " +15551234567 " = "U0123ABC" }\n', encoding="utf-8")
+    assert load_settings(config).phone_verified_callers == {"+15551234567": "U0123ABC"}
+
+    config.write_text('phone_verified_callers = { "555-1234" = "U0123ABC" }\n', encoding="utf-8")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(config)
+    assert "phone_verified_callers" in str(raised.value) and "E.164" in str(raised.value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,18 +96,20 @@ def wiki(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-async def switchboard(
-    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path
+@asynccontextmanager
+async def running_switchboard(
+    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path, **extra: Any
 ) -> AsyncIterator[RuntimeSlack]:
     """Switchboard as ``serve`` runs it (Slack, phone line, scheduler) over the synced wiki, the scripted model
-    reading; model requests made while syncing are cleared so tests see only what answering sent."""
+    reading; model requests made while syncing are cleared so tests see only what answering sent. ``extra``
+    settings go on top of the end-to-end ones."""
     overrides: dict[str, Any] = {
         "sources": [wiki_source(wiki)],
         "groups": {"security": [SECURITY_USER]},
         "prompt_editors": ["UEDITOR", SECURITY_USER],  # an editor may schedule runs into channels
         "twilio_auth_token": TOKEN,
         "intake_channel": INTAKE_CHANNEL,
+        **extra,
     }
     async with slack_on_runtime(slack_api, scripted_model, database_url, **overrides) as harness:
         [source] = harness.service.settings.sources
@@ -114,4 +117,12 @@ async def switchboard(
         assert summary.status == "succeeded", summary
         scripted_model.reset()
         scripted_model.responder = reading_model()
+        yield harness
+
+
+@pytest.fixture
+async def switchboard(
+    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path
+) -> AsyncIterator[RuntimeSlack]:
+    async with running_switchboard(slack_api, scripted_model, database_url, wiki) as harness:
         yield harness

@@ -4,13 +4,25 @@ in speakable words, then one intake note written by the live ``intake_summary`` 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 from agents.prompts import SEED_DIRECTORY
-from bot.phone import CallStore
-from tests.bot.phone_calls import SimulatedTwilio, TwiML
+from bot.phone import CallStore, caller_user_id
+from tests.agents.conftest import role_of
+from tests.bot.phone_calls import CALLER, SimulatedTwilio, TwiML
 from tests.bot.slack_runtime_harness import RuntimeSlack
-from tests.end_to_end.conftest import CODE_WORD, INTAKE_CHANNEL, INTAKE_SYSTEM, model_saw, reading_model
-from tests.fakes.scripted_model import ScriptedModelServer
+from tests.end_to_end.conftest import (
+    CODE_WORD,
+    INTAKE_CHANNEL,
+    INTAKE_SYSTEM,
+    SECURITY_USER,
+    model_saw,
+    reading_model,
+    running_switchboard,
+)
+from tests.fakes.scripted_model import Responder, ScriptedModelServer, ScriptedReply, ScriptedToolCall
+from tests.fakes.slack_api import FakeSlackApi
 
 PERSONA = (SEED_DIRECTORY / "phone_persona.md").read_text(encoding="utf-8").strip()
 EDITED_INTAKE = (SEED_DIRECTORY / "intake_summary.md").read_text(encoding="utf-8").strip() + (
@@ -80,3 +92,73 @@ async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intak
     posts = [p for p in switchboard.slack.posted(INTAKE_CHANNEL) if call in json.dumps(p)]
     assert len(posts) == 1
     assert "Dana Whitfield" in json.dumps(posts[0]) and INTAKE["reason"] in json.dumps(posts[0])
+
+
+BADGE_FACT = "The caller's badge number is 4711."
+
+
+def remembering_model() -> Responder:
+    """The reading model, except that a question asking to remember something calls the ``remember`` tool."""
+    reading = reading_model()
+
+    def respond(body: dict[str, Any]) -> ScriptedReply:
+        messages = body["messages"]
+        asked = next((str(m["content"]) for m in reversed(messages) if m["role"] == "user"), "")
+        if role_of(body) == "act" and asked.startswith("Remember"):
+            if any(m["role"] == "tool" for m in messages):
+                return ScriptedReply(text="I will keep that in mind.")
+            return ScriptedReply(tool_calls=[ScriptedToolCall(name="remember", arguments={"text": BADGE_FACT})])
+        return reading(body)
+
+    return respond
+
+
+async def _two_calls_from_the_same_number(switchboard: RuntimeSlack, scripted_model: ScriptedModelServer) -> str:
+    """A first call asks to remember the badge number; a second call from the same number asks for it (and for
+    the restricted runbook's code word). Returns what the second call heard."""
+    scripted_model.responder = remembering_model()
+    twilio = SimulatedTwilio(switchboard.http, public_base=str(switchboard.http.base_url).rstrip("/"))
+    first = twilio.new_call()
+    await twilio.dial(first)
+    await _answer(twilio, first, await twilio.say(first, "Remember that my badge number is 4711."))
+    await twilio.hang_up(first)
+    assert await switchboard.channels.phone_line.wait_for_intakes(30) == set()  # its summary saw the transcript
+
+    scripted_model.requests.clear()
+    second = twilio.new_call()
+    await twilio.dial(second)
+    heard = await _answer(twilio, second, await twilio.say(second, "What is my badge number?"))
+    code = await _answer(
+        twilio, second, await twilio.say(second, "What code word do I give during a security incident?")
+    )
+    await twilio.hang_up(second)
+    assert await switchboard.channels.phone_line.wait_for_intakes(30) == set()
+    return heard.spoken() + " " + code.spoken()
+
+
+async def test_a_caller_id_alone_neither_saves_nor_recalls_long_term_memories(
+    switchboard: RuntimeSlack, scripted_model: ScriptedModelServer
+) -> None:
+    await _two_calls_from_the_same_number(switchboard, scripted_model)
+
+    memory = switchboard.service.runner.memory
+    assert memory is not None
+    assert await memory.list_memories(workspace_id="default", user_id=caller_user_id(CALLER)) == []
+    assert not model_saw(scripted_model, "4711")  # nothing of the first call reached the second
+    assert not model_saw(scripted_model, CODE_WORD)
+
+
+async def test_a_verified_number_gets_its_person_s_memories_and_permissions(
+    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path
+) -> None:
+    verified = {"phone_verified_callers": {CALLER: SECURITY_USER}}
+    async with running_switchboard(slack_api, scripted_model, database_url, wiki, **verified) as switchboard:
+        second_call = await _two_calls_from_the_same_number(switchboard, scripted_model)
+        memory = switchboard.service.runner.memory
+        assert memory is not None
+        kept = await memory.list_memories(workspace_id="default", user_id=SECURITY_USER)
+
+    assert [m.text for m in kept] == [BADGE_FACT]
+    systems = [str(r["messages"][0]["content"]) for r in scripted_model.requests if "messages" in r]
+    assert any(f"<memory>{BADGE_FACT}</memory>" in system for system in systems)
+    assert CODE_WORD in second_call  # the security group's runbook, read to its member

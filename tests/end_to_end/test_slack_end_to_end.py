@@ -8,6 +8,8 @@ import asyncio
 import json
 from typing import Any
 
+import psycopg
+
 from bot.slack.ratings import find_rating
 from bot.slack.tables import SlackFeedback
 from tests.bot.slack_runtime_harness import RuntimeSlack
@@ -91,3 +93,26 @@ async def test_a_security_reader_sees_the_restricted_page_in_a_dm_but_not_in_a_s
     assert not model_saw(scripted_model, CODE_WORD)
     assert not model_saw(scripted_model, "Incident response runbook")
     assert CODE_WORD not in json.dumps(shared) and RUNBOOK_PAGE not in json.dumps(shared)
+
+
+async def test_the_trace_an_answer_s_buttons_point_at_is_stored_before_the_answer_is_posted(
+    switchboard: RuntimeSlack, database_url: str
+) -> None:
+    stored_when_posted: dict[str, bool] = {}
+
+    def check_trace(params: dict[str, Any]) -> None:
+        # Runs inside the fake Slack the moment the answer arrives, before it is acknowledged.
+        for block in params.get("blocks") or []:
+            if block["type"] == "actions":
+                trace_id = block["elements"][0]["value"]
+                with psycopg.connect(database_url) as connection:
+                    found = connection.execute("SELECT 1 FROM agent_traces WHERE trace_id = %s", (trace_id,))
+                    stored_when_posted[trace_id] = found.fetchone() is not None
+
+    switchboard.slack.observe("chat.update", check_trace)
+    switchboard.slack.observe("chat.postMessage", check_trace)
+    await switchboard.mention("How do I rotate the VPN certificate?", ts="300.000001")
+    answer = await switchboard.answer_of("300.000001")
+
+    up, _ = _actions(answer)
+    assert stored_when_posted == {up["value"]: True}

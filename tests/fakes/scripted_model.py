@@ -1,7 +1,8 @@
 """A scripted model server speaking the OpenAI chat/embeddings API and Anthropic's Messages API over loopback.
 
 Tests queue replies (or install a responder that decides from the request) and then drive Switchboard's real model
-clients against ``base_url``. Every request body is recorded for assertions.
+clients against ``base_url``. Every request body is recorded for assertions. ``GET /v1/models`` answers the
+providers' model list (what health checks call).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ScriptedModelServer:
                 Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
                 Route("/v1/embeddings", self._openai_embeddings, methods=["POST"]),
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
         self._server = BackgroundServer(app)
@@ -97,6 +99,14 @@ class ScriptedModelServer:
         self.requests.clear()
         self.request_times.clear()
         self.responder = None
+
+    async def _models(self, request: Request) -> Response:
+        """The model list both APIs serve (health checks call it): the fields of OpenAI's and Anthropic's."""
+        model = {"id": "scripted", "object": "model", "type": "model", "display_name": "Scripted", "created": 0}
+        model["created_at"] = "2025-01-01T00:00:00Z"
+        return JSONResponse(
+            {"object": "list", "data": [model], "has_more": False, "first_id": "scripted", "last_id": "scripted"}
+        )
 
     def _next(self, body: dict[str, Any]) -> ScriptedReply:
         self.requests.append(body)

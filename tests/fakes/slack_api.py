@@ -8,6 +8,8 @@ accepts ``response_url`` posts under ``/respond/``, can answer a method with 429
 with a 500 error a few times (``fail``, optionally after some calls succeeded), and refuses posts to the channels
 in ``refuse_channels`` with ``channel_not_found``. ``conversations.members`` pages like the real API: at most
 ``limit`` ids (default 100, at most 1000) and an opaque ``response_metadata.next_cursor`` while more remain.
+``observe(method, callback)`` lets a test look at the world (e.g. the database) at the moment a call arrives,
+before the fake answers it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,6 +68,7 @@ class FakeSlackApi:
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connections = 0
         self._outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._observers: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
         app = Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
@@ -103,6 +107,12 @@ class FakeSlackApi:
             self.channel_members.clear()
             self.refuse_channels.clear()
             self.user_timezones.clear()
+            self._observers.clear()
+
+    def observe(self, method: str, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback(params)`` on each authorised call of ``method``, in the fake's thread, before answering."""
+        with self._lock:
+            self._observers.setdefault(method, []).append(callback)
 
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``Retry-After``."""
@@ -173,6 +183,10 @@ class FakeSlackApi:
         token = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if request.headers.get("authorization") != f"Bearer {token}":
             return self._record(method, params, JSONResponse({"ok": False, "error": "invalid_auth"}))
+        with self._lock:
+            observers = list(self._observers.get(method, []))
+        for observer in observers:
+            observer(params)
         remaining, retry_after = self._rate_limits.get(method, (0, 0))
         if remaining > 0:
             self._rate_limits[method] = (remaining - 1, retry_after)
