@@ -336,7 +336,7 @@ async def approve(state: AnswerState, runtime: Context) -> dict[str, Any]:
         if call.id in decisions or not context.tools.needs_approval(call.name):
             continue
         item = context.tools.get(call.name)
-        if not context.tool_context.has_role(item.required_role):
+        if not context.tool_context.has_role(item.required_role) or not context.tool_context.approver_present:
             continue  # the tools node refuses it with a readable error; nothing to approve
         pending = PendingApproval(
             approval_id=approval_id_for(state["trace_id"], call.id),

@@ -197,6 +197,8 @@ class AgentRuntime:
             sources=asker.sources,
             retriever=self._retriever,
             memory=self.memory,
+            asker_message=request.question,
+            approver_present=request.approver_present,
         )
         return AnswerContext(
             request=request,

@@ -23,6 +23,7 @@ from tests.bot.phone_calls import TOKEN
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
 from tests.fakes.scripted_model import Responder, ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import FakeSlackApi
+from tools import ToolsConfig
 
 WIKI_URL = "https://wiki.northwind.example/"
 VPN_PAGE = "it/vpn-certificate.md"
@@ -96,8 +97,18 @@ def wiki(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def tools_config() -> ToolsConfig:
+    """The ``[tools]`` settings Switchboard runs with; a test module overrides it to configure endpoints."""
+    return ToolsConfig()
+
+
+@pytest.fixture
 async def switchboard(
-    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    database_url: str,
+    wiki: Path,
+    tools_config: ToolsConfig,
 ) -> AsyncIterator[RuntimeSlack]:
     """Switchboard as ``serve`` runs it (Slack, phone line, scheduler) over the synced wiki, the scripted model
     reading; model requests made while syncing are cleared so tests see only what answering sent."""
@@ -107,6 +118,7 @@ async def switchboard(
         "prompt_editors": ["UEDITOR", SECURITY_USER],  # an editor may schedule runs into channels
         "twilio_auth_token": TOKEN,
         "intake_channel": INTAKE_CHANNEL,
+        "tools": tools_config,
     }
     async with slack_on_runtime(slack_api, scripted_model, database_url, **overrides) as harness:
         [source] = harness.service.settings.sources

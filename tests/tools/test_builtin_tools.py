@@ -40,13 +40,16 @@ def site() -> Iterator[BackgroundServer]:
     server.stop()
 
 
-def context(settings: ToolsConfig, retriever: object = None, user: str = "U1") -> ToolContext:
+def context(
+    settings: ToolsConfig, retriever: object = None, user: str = "U1", *, approver_present: bool = True
+) -> ToolContext:
     return ToolContext(
         user_id=user,
         workspace_id="default",
         scope=ReaderScope.single(user),
         settings=settings,
         retriever=retriever,  # type: ignore[arg-type]
+        approver_present=approver_present,
     )
 
 
