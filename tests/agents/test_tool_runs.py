@@ -5,48 +5,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from agents import AgentConfig, ApprovalNotFoundError, ProgressEvent
-from tests.agents.conftest import ACCEPT, FixedRetriever, RuntimeFactory, brain, chat_requests, make_request, passage
-from tests.fakes.http_server import BackgroundServer
+from tests.agents.conftest import (
+    ACCEPT,
+    FixedRetriever,
+    RuntimeFactory,
+    brain,
+    chat_requests,
+    make_request,
+    offered_tools,
+    passage,
+)
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
+from tests.fakes.ticket_api import TicketApi
 from tools import HttpEndpoint, ToolContext, ToolRegistry, ToolsConfig, tool
 
 SECRET = "sekrit-token-0123456789"
 
 
-class TicketApi:
-    """A loopback HTTP endpoint standing in for a ticketing system."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.server = BackgroundServer(Starlette(routes=[Route("/tickets", self._create, methods=["POST"])]))
-
-    async def _create(self, request: Request) -> JSONResponse:
-        self.calls.append({"auth": request.headers.get("authorization"), "body": await request.json()})
-        return JSONResponse({"ticket": "OPS-42"}, status_code=201)
-
-
 @pytest.fixture(scope="module")
 def ticket_api() -> Iterator[TicketApi]:
-    api = TicketApi()
-    api.server.start()
+    api = TicketApi().start()
     yield api
-    api.server.stop()
+    api.stop()
 
 
 def tickets_config(api: TicketApi) -> ToolsConfig:
     endpoint = HttpEndpoint(
         method="POST",
-        url=api.server.url + "/tickets",
+        url=api.url,
         description="open an IT ticket",
         headers={"Authorization": SecretStr(f"Bearer {SECRET}")},
     )
@@ -308,10 +299,6 @@ async def test_a_new_question_replaces_a_run_waiting_for_approval(
     with pytest.raises(ApprovalNotFoundError, match="superseded"):
         await runtime.resume(paused.pending_approval.approval_id, approved=True, decided_by="U2")
     assert ticket_api.calls == []
-
-
-def offered_tools(request_body: dict[str, Any]) -> list[str]:
-    return [spec["function"]["name"] for spec in request_body.get("tools") or []]
 
 
 async def test_without_an_approver_side_effect_tools_are_not_offered_and_not_run(
