@@ -102,9 +102,13 @@ class HttpRequestTool(Tool[HttpRequestArguments]):
         return f"HTTP {response.status_code} from endpoint {arguments.endpoint}\n\n{text}{suffix}"
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def _origin(url: str) -> tuple[str, str, int]:
     parts = httpx.URL(url)
-    return parts.scheme, parts.host, parts.port
+    return parts.scheme, parts.host, _port(parts)
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
 
 
 async def _endpoint_policy(endpoint: HttpEndpoint, name: str) -> NetworkPolicy:
@@ -114,8 +118,7 @@ async def _endpoint_policy(endpoint: HttpEndpoint, name: str) -> NetworkPolicy:
     elsewhere inside the network (DNS rebinding) is refused at connect time.
     """
     url = httpx.URL(endpoint.url)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    addresses = await permitted_addresses(url.host, port, _ANY_ADDRESS)
+    addresses = await permitted_addresses(url.host, _port(url), _ANY_ADDRESS)
     return NetworkPolicy(
         allowed_networks=tuple(ipaddress.ip_network(address) for address in addresses),
         setting=f"tools.endpoints.{name}.url",
