@@ -34,7 +34,7 @@ from agents.errors import (
     SchedulePhraseError,
 )
 
-# Phone intake summaries (issue 6).
+# Phone intake summaries.
 from agents.intake import CallTurn, IntakeDraft, IntakeSummary, summarize_call, transcript_summary
 from agents.long_term_memory import Memory, MemoryStore
 from agents.model_gateway import (
@@ -101,7 +101,7 @@ __all__ = [
     "ToolCall",
     "ToolSpec",
     "create_chat_model",
-    # Phone intake summaries (issue 6).
+    # Phone intake summaries.
     "CallTurn",
     "IntakeDraft",
     "IntakeSummary",

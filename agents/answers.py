@@ -54,6 +54,10 @@ class AgentRequest(BaseModel):
     # Named prompt to use as the system persona instead of ``answer`` (the phone line uses ``phone_persona``).
     persona_prompt: str = "answer"
     attachments: list[Attachment] = Field(default_factory=list)
+    # Whether a person can approve side-effect tool calls where this answer goes (a Slack thread, an interactive
+    # terminal). Set by each surface; without one (phone, schedules, /prompt test, piped CLI) side-effect tools are
+    # not offered to the model at all, so no run dead-ends on an approval nobody can give.
+    approver_present: bool = False
 
 
 class Citation(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agents.errors import ModelError
 from agents.model_gateway import ChatMessage, ChatModel
+from agents.prompt_assembly import DATA_POLICY, wrap_transcript
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +106,11 @@ async def summarize_call(
             follow_up_requested=follow_up_requested,
             note="The caller said nothing, so no model summary was made.",
         )
+    # The caller's words are untrusted text: wrapped as data under the same policy as documents, which code
+    # appends after the editable prompt so an edit cannot drop it.
     messages = [
-        ChatMessage(role="system", content=prompt_text),
-        ChatMessage(role="user", content=f"Transcript of the call:\n\n{render_transcript(turns)}"),
+        ChatMessage(role="system", content=f"{prompt_text}\n\n{DATA_POLICY}"),
+        ChatMessage(role="user", content=f"Transcript of the call:\n\n{wrap_transcript(render_transcript(turns))}"),
     ]
     try:
         response = await model.complete(messages, temperature=0.0)

@@ -202,6 +202,8 @@ class AgentRuntime:
             sources=asker.sources,
             retriever=self._retriever,
             memory=memory,
+            asker_message=request.question,
+            approver_present=request.approver_present,
         )
         return AnswerContext(
             request=request,

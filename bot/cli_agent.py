@@ -105,12 +105,15 @@ async def settle_approvals(runner: AgentRuntime, answer: AgentAnswer, user_id: s
 
 def ask_command(settings: Settings, args: argparse.Namespace) -> int:
     asker = cli_asker(settings, args.user)
-    request = AgentRequest(question=args.question, thread_id=f"cli:{uuid.uuid4().hex}", asker=asker)
+    on_terminal = not args.json and sys.stdin.isatty()
+    request = AgentRequest(
+        question=args.question, thread_id=f"cli:{uuid.uuid4().hex}", asker=asker, approver_present=on_terminal
+    )
 
     async def work(service: Service) -> AgentAnswer:
         runner = runner_of(service)
         answer = await runner.answer(request, None if args.json else print_progress)
-        if not args.json and sys.stdin.isatty():
+        if on_terminal:
             answer = await settle_approvals(runner, answer, asker.user_id)
         return answer
 
@@ -147,7 +150,7 @@ def chat_command(settings: Settings, args: argparse.Namespace) -> int:
                     continue
                 print(await chat_command_reply(runner, asker, line))
                 continue
-            request = AgentRequest(question=line, thread_id=thread_id, asker=asker)
+            request = AgentRequest(question=line, thread_id=thread_id, asker=asker, approver_present=True)
             answer = await runner.answer(request, print_progress)
             answer = await settle_approvals(runner, answer, asker.user_id)
             print(f"switchboard> {render_answer(answer)}\n")

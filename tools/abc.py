@@ -63,6 +63,11 @@ class ToolContext:
     sources: tuple[str, ...] | None = None
     retriever: Retriever | None = None
     memory: MemoryWriter | None = None
+    # What the asker wrote in this turn: the only text ``remember`` may save (never documents or tool output).
+    asker_message: str = ""
+    # A person can approve side-effect calls where this run is answered; without one they are neither offered to
+    # the model nor run.
+    approver_present: bool = False
 
     def has_role(self, role: Role | None) -> bool:
         """Admins may do everything editors may."""

@@ -72,8 +72,13 @@ class ToolRegistry:
         return name in self._tools
 
     def available(self, context: ToolContext) -> list[Tool[Any]]:
-        """The tools this caller may use (``required_role`` checked against the asker's roles)."""
-        return [item for _, item in sorted(self._tools.items()) if context.has_role(item.required_role)]
+        """The tools this caller may use: ``required_role`` checked against the asker's roles, and side-effect tools
+        only where a person can approve them (offering them elsewhere ends every such run on an unanswerable ask)."""
+        return [
+            item
+            for _, item in sorted(self._tools.items())
+            if context.has_role(item.required_role) and (context.approver_present or not item.side_effects)
+        ]
 
     def needs_approval(self, name: str) -> bool:
         return name in self._tools and self._tools[name].side_effects
@@ -85,6 +90,11 @@ class ToolRegistry:
         item = self._tools[name]
         if not context.has_role(item.required_role):
             return ToolResult.error(f"{name} needs the {item.required_role} role, which this user does not have")
+        if item.side_effects and not context.approver_present:
+            return ToolResult.error(
+                f"{name} is not available here: it changes things, and nobody is present to approve it on this "
+                "channel. Tell the user to ask in Slack, where a person can approve it."
+            )
         if "__invalid_json__" in arguments:
             return ToolResult.error(f"the arguments for {name} were not valid JSON: {arguments['__invalid_json__']!r}")
         try:

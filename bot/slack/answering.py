@@ -192,6 +192,7 @@ class AnswerFlow:
                 thread_id=f"{question.team_id}:{channel}:{thread_ts}",
                 asker=asker,
                 attachments=files.attachments if files is not None else [],
+                approver_present=True,
             )
             async with self._run_slot():
                 answer = await self.runner.answer(request, on_progress=self._progress_updater(channel, working))

@@ -130,9 +130,16 @@ def chat_requests(server: ScriptedModelServer, role: str | None = None) -> list[
     return [r for r in requests if role is None or role_of(r) == role]
 
 
-def make_request(question: str, thread_id: str, *, user: str = "U1", roles: Iterable[str] = ()) -> AgentRequest:
+def offered_tools(body: dict[str, Any]) -> list[str]:
+    """The names of the tools a chat request offered the model."""
+    return [spec["function"]["name"] for spec in body.get("tools") or []]
+
+
+def make_request(
+    question: str, thread_id: str, *, user: str = "U1", roles: Iterable[str] = (), approver_present: bool = False
+) -> AgentRequest:
     asker = Asker(user_id=user, channel="cli", scope=ReaderScope.single(user), roles=frozenset(roles))  # type: ignore[arg-type]
-    return AgentRequest(question=question, thread_id=thread_id, asker=asker)
+    return AgentRequest(question=question, thread_id=thread_id, asker=asker, approver_present=approver_present)
 
 
 @pytest.fixture(scope="module")

@@ -5,48 +5,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from pydantic import BaseModel, SecretStr
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from agents import AgentConfig, ApprovalNotFoundError, ProgressEvent
-from tests.agents.conftest import ACCEPT, FixedRetriever, RuntimeFactory, brain, chat_requests, make_request, passage
-from tests.fakes.http_server import BackgroundServer
+from tests.agents.conftest import (
+    ACCEPT,
+    FixedRetriever,
+    RuntimeFactory,
+    brain,
+    chat_requests,
+    make_request,
+    offered_tools,
+    passage,
+)
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
+from tests.fakes.ticket_api import TicketApi
 from tools import HttpEndpoint, ToolContext, ToolRegistry, ToolsConfig, tool
 
 SECRET = "sekrit-token-0123456789"
 
 
-class TicketApi:
-    """A loopback HTTP endpoint standing in for a ticketing system."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.server = BackgroundServer(Starlette(routes=[Route("/tickets", self._create, methods=["POST"])]))
-
-    async def _create(self, request: Request) -> JSONResponse:
-        self.calls.append({"auth": request.headers.get("authorization"), "body": await request.json()})
-        return JSONResponse({"ticket": "OPS-42"}, status_code=201)
-
-
 @pytest.fixture(scope="module")
 def ticket_api() -> Iterator[TicketApi]:
-    api = TicketApi()
-    api.server.start()
+    api = TicketApi().start()
     yield api
-    api.server.stop()
+    api.stop()
 
 
 def tickets_config(api: TicketApi) -> ToolsConfig:
     endpoint = HttpEndpoint(
         method="POST",
-        url=api.server.url + "/tickets",
+        url=api.url,
         description="open an IT ticket",
         headers={"Authorization": SecretStr(f"Bearer {SECRET}")},
     )
@@ -65,7 +56,9 @@ async def test_a_side_effect_tool_waits_for_approval_and_resumes_in_a_new_runtim
     ticket_api.calls.clear()
     first = make_runtime(tools_config=tickets_config(ticket_api))
 
-    paused = await first.answer(make_request("Please open a ticket: my VPN is broken", "t-approve"))
+    paused = await first.answer(
+        make_request("Please open a ticket: my VPN is broken", "t-approve", approver_present=True)
+    )
 
     assert paused.pending_approval is not None
     pending = paused.pending_approval
@@ -98,7 +91,9 @@ async def test_a_rejected_side_effect_tool_does_not_run(
     ticket_api.calls.clear()
     runtime = make_runtime(tools_config=tickets_config(ticket_api))
 
-    paused = await runtime.answer(make_request("Please open a ticket: my VPN is broken", "t-reject"))
+    paused = await runtime.answer(
+        make_request("Please open a ticket: my VPN is broken", "t-reject", approver_present=True)
+    )
     assert paused.pending_approval is not None
     done = await runtime.resume(paused.pending_approval.approval_id, approved=False, decided_by="U2")
 
@@ -293,7 +288,9 @@ async def test_a_new_question_replaces_a_run_waiting_for_approval(
     scripted_model.responder = brain(act=[open_ticket_call(), "Run vpnctl [1]."])
     ticket_api.calls.clear()
     runtime = make_runtime(tools_config=tickets_config(ticket_api))
-    paused = await runtime.answer(make_request("Please open a ticket: my VPN is broken", "t-supersede"))
+    paused = await runtime.answer(
+        make_request("Please open a ticket: my VPN is broken", "t-supersede", approver_present=True)
+    )
     assert paused.pending_approval is not None
 
     answer = await runtime.answer(make_request("How do I rotate the VPN certificate?", "t-supersede"))
@@ -302,3 +299,35 @@ async def test_a_new_question_replaces_a_run_waiting_for_approval(
     with pytest.raises(ApprovalNotFoundError, match="superseded"):
         await runtime.resume(paused.pending_approval.approval_id, approved=True, decided_by="U2")
     assert ticket_api.calls == []
+
+
+async def test_without_an_approver_side_effect_tools_are_not_offered_and_not_run(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer, ticket_api: TicketApi
+) -> None:
+    # The model calls http_request anyway (it saw it elsewhere): refused with a message, no approval is asked for.
+    scripted_model.responder = brain(act=[open_ticket_call(), "I cannot open tickets from here; ask in Slack."])
+    ticket_api.calls.clear()
+    runtime = make_runtime(tools_config=tickets_config(ticket_api))
+
+    answer = await runtime.answer(make_request("Please open a ticket: my VPN is broken", "t-no-approver"))
+
+    assert answer.pending_approval is None
+    assert answer.text == "I cannot open tickets from here; ask in Slack."
+    assert "need a person to approve" not in answer.text
+    assert ticket_api.calls == []
+    first, second = chat_requests(scripted_model, "act")
+    assert "http_request" not in offered_tools(first) and "search_knowledge" in offered_tools(first)
+    told = second["messages"][-1]
+    assert told["role"] == "tool" and "http_request is not available here" in told["content"]
+    assert "/tickets" not in json.dumps(scripted_model.requests)
+
+
+async def test_with_an_approver_side_effect_tools_are_offered(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer, ticket_api: TicketApi
+) -> None:
+    scripted_model.responder = brain(act=["Run vpnctl [1]."])
+    runtime = make_runtime(tools_config=tickets_config(ticket_api))
+
+    await runtime.answer(make_request("How do I rotate the VPN certificate?", "t-approver", approver_present=True))
+
+    assert "http_request" in offered_tools(chat_requests(scripted_model, "act")[0])

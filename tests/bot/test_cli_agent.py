@@ -71,7 +71,7 @@ def test_ask_json_without_a_model_is_retrieval_only(
 def test_chat_remembers_lists_and_forgets(
     environment: ScriptedModelServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    remember = ScriptedToolCall(name="remember", arguments={"text": "The user is on the platform team."})
+    remember = ScriptedToolCall(name="remember", arguments={"text": "I am on the platform team"})
     environment.responder = brain(act=[ScriptedReply(tool_calls=[remember]), "Noted.", "You said so earlier."])
     typed = "remember that I am on the platform team\nwhat did I just say?\n/memories\n/forget 1\n/memories\n/quit\n"
     monkeypatch.setattr("sys.stdin", io.StringIO(typed))
@@ -81,8 +81,8 @@ def test_chat_remembers_lists_and_forgets(
     out = capsys.readouterr().out
     assert "switchboard> Noted." in out
     assert "switchboard> You said so earlier." in out
-    assert "1. The user is on the platform team." in out
-    assert "Forgotten: The user is on the platform team." in out
+    assert "1. I am on the platform team" in out
+    assert "Forgotten: I am on the platform team" in out
     assert "I remember nothing about you yet." in out
     # The second question was asked in the same thread: the model saw the first exchange.
     last = [r for r in environment.requests if "messages" in r and "Noted." in json.dumps(r["messages"])]

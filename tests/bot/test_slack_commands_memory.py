@@ -23,7 +23,7 @@ async def slack(
 async def test_memories_kept_by_a_slack_answer_are_listed_and_forgotten_by_their_owner_only(
     slack: RuntimeSlack, scripted_model: ScriptedModelServer
 ) -> None:
-    remember = ScriptedToolCall(name="remember", arguments={"text": "The user is on the platform team."})
+    remember = ScriptedToolCall(name="remember", arguments={"text": "I am on the platform team"})
     scripted_model.responder = brain(act=[ScriptedReply(tool_calls=[remember]), "Noted."])
     await slack.mention("remember that I am on the platform team", user="UMEM", ts="400.000001")
     await slack.answer_of("400.000001")
@@ -33,7 +33,7 @@ async def test_memories_kept_by_a_slack_answer_are_listed_and_forgotten_by_their
 
     listed = await slack.run_command("/memory", "list", user="UMEM")
     assert listed.splitlines()[1:] == [
-        "1. The user is on the platform team.",
+        "1. I am on the platform team",
         "2. Prefers answers with commands to copy.",
     ]
     assert "I remember nothing about you yet" in await slack.run_command("/memory", "list", user="UOTHER")
@@ -42,7 +42,7 @@ async def test_memories_kept_by_a_slack_answer_are_listed_and_forgotten_by_their
     assert "is not one of your memories (numbers: none" in refused
 
     forgotten = await slack.run_command("/memory", "forget 1", user="UMEM")
-    assert forgotten == "Forgotten: The user is on the platform team."
+    assert forgotten == "Forgotten: I am on the platform team"
     left = await slack.run_command("/memory", "list", user="UMEM")
     assert left.splitlines()[1:] == ["1. Prefers answers with commands to copy."]
     out_of_range = await slack.run_command("/memory", "forget 7", user="UMEM")

@@ -24,6 +24,7 @@ from tests.bot.phone_calls import TOKEN
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
 from tests.fakes.scripted_model import Responder, ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import FakeSlackApi
+from tools import ToolsConfig
 
 WIKI_URL = "https://wiki.northwind.example/"
 VPN_PAGE = "it/vpn-certificate.md"
@@ -96,6 +97,12 @@ def wiki(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.fixture
+def tools_config() -> ToolsConfig:
+    """The ``[tools]`` settings Switchboard runs with; a test module overrides it to configure endpoints."""
+    return ToolsConfig()
+
+
 @asynccontextmanager
 async def running_switchboard(
     slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path, **extra: Any
@@ -122,7 +129,11 @@ async def running_switchboard(
 
 @pytest.fixture
 async def switchboard(
-    slack_api: FakeSlackApi, scripted_model: ScriptedModelServer, database_url: str, wiki: Path
+    slack_api: FakeSlackApi,
+    scripted_model: ScriptedModelServer,
+    database_url: str,
+    wiki: Path,
+    tools_config: ToolsConfig,
 ) -> AsyncIterator[RuntimeSlack]:
-    async with running_switchboard(slack_api, scripted_model, database_url, wiki) as harness:
+    async with running_switchboard(slack_api, scripted_model, database_url, wiki, tools=tools_config) as harness:
         yield harness

@@ -1,4 +1,8 @@
-"""Fetch a web page from an allow-listed domain, with size and time limits, as plain text."""
+"""Fetch a web page from an allow-listed domain, with size and time limits, as plain text.
+
+A URL comes from the model, and so perhaps from a document: besides the domain allow-list, every connection
+(redirects included) goes only to public addresses or to networks the operator allow-listed.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, Field
 
+from knowledge import BlockedAddressError, guarded_transport
 from tools.abc import ToolContext, tool
+from tools.builtins.limited_reading import read_at_most
 from tools.errors import ToolRefusedError
 
 MAX_REDIRECTS = 3
@@ -24,27 +30,27 @@ async def fetch_url(arguments: FetchUrlArguments, context: ToolContext) -> str:
     the URL is refused. Use it when the user gives a link or a passage points to a page you need to read."""
     settings = context.settings
     url = arguments.url
-    async with httpx.AsyncClient(timeout=settings.fetch_timeout_seconds, follow_redirects=False) as client:
+    # Every hop is checked twice: its host against the domain allow-list here, and the address the host resolves
+    # to when the transport connects (public only, unless in tools.fetch_allowed_networks).
+    transport = guarded_transport(settings.fetch_network_policy())
+    async with httpx.AsyncClient(
+        transport=transport, timeout=settings.fetch_timeout_seconds, follow_redirects=False
+    ) as client:
         for _ in range(MAX_REDIRECTS + 1):
             _check_allowed(url, settings.fetch_allowed_domains)
-            async with client.stream("GET", url, headers={"User-Agent": "switchboard-fetch/1"}) as response:
-                if response.is_redirect and "location" in response.headers:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                body = bytearray()
-                truncated = False
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > settings.fetch_max_bytes:
-                        truncated = True
-                        del body[settings.fetch_max_bytes :]
-                        break
-                text = body.decode(response.encoding or "utf-8", errors="replace")
-                if "html" in response.headers.get("content-type", ""):
-                    text = _html_text(text)
-                status = f"HTTP {response.status_code} from {url}"
-                suffix = f"\n[cut at {settings.fetch_max_bytes} bytes]" if truncated else ""
-                return f"{status}\n\n{text.strip()}{suffix}"
+            try:
+                async with client.stream("GET", url, headers={"User-Agent": "switchboard-fetch/1"}) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        url = urljoin(url, response.headers["location"])
+                        continue
+                    text, truncated = await read_at_most(response, settings.fetch_max_bytes)
+            except BlockedAddressError as error:
+                raise ToolRefusedError(f"{url} was not fetched: {error}") from None
+            if "html" in response.headers.get("content-type", ""):
+                text = _html_text(text)
+            status = f"HTTP {response.status_code} from {url}"
+            suffix = f"\n[cut at {settings.fetch_max_bytes} bytes]" if truncated else ""
+            return f"{status}\n\n{text.strip()}{suffix}"
     raise ToolRefusedError(f"{arguments.url} redirected more than {MAX_REDIRECTS} times")
 
 

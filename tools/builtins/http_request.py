@@ -1,15 +1,29 @@
-"""Call one of the HTTP endpoints named in the config file; its URL and secret headers never reach the model."""
+"""Call one of the HTTP endpoints named in the config file; its URL and secret headers never reach the model.
+
+The operator chose each endpoint's URL, so it may point inside the network. What the model cannot do is take the
+call anywhere else: a redirect to another host is refused (the secret headers would go along), the connection goes
+only to the addresses the configured host resolves to (or public ones), and the response is read only up to
+``fetch_max_bytes``.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field
 
+from knowledge import BlockedAddressError, NetworkPolicy, guarded_transport, permitted_addresses
 from tools.abc import Tool, ToolContext
+from tools.builtins.limited_reading import read_at_most
+from tools.config import HttpEndpoint
 from tools.errors import ToolRefusedError
+
+MAX_REDIRECTS = 3
+# Used only to resolve an endpoint's configured host: the operator chose it, so none of its addresses is refused.
+_ANY_ADDRESS = NetworkPolicy(allowed_networks=("0.0.0.0/0", "::/0"))
 
 
 class HttpRequestArguments(BaseModel):
@@ -49,14 +63,63 @@ class HttpRequestTool(Tool[HttpRequestArguments]):
             names = ", ".join(context.settings.endpoints) or "none"
             raise ToolRefusedError(f"no endpoint named {arguments.endpoint!r}; configured endpoints: {names}")
         headers = {name: value.get_secret_value() for name, value in endpoint.headers.items()}
-        async with httpx.AsyncClient(timeout=endpoint.timeout_seconds) as client:
-            response = await client.request(
-                endpoint.method,
-                endpoint.url,
-                headers=headers,
-                params=arguments.query,
-                json=arguments.body if endpoint.method in ("POST", "PUT", "PATCH") else None,
-            )
-        limit = context.settings.fetch_max_bytes
-        text = response.text[:limit]
-        return f"HTTP {response.status_code} from endpoint {arguments.endpoint}\n\n{text}"
+        origin = _origin(endpoint.url)
+
+        async def same_origin_only(request: httpx.Request) -> None:
+            # The secret headers go with every hop (httpx keeps custom headers across hosts): never leave the host.
+            if _origin(str(request.url)) != origin:
+                raise ToolRefusedError(
+                    f"endpoint {arguments.endpoint} redirected to another host ({request.url.host}); "
+                    "the redirect was not followed"
+                )
+
+        try:
+            policy = await _endpoint_policy(endpoint, arguments.endpoint)
+            async with (
+                httpx.AsyncClient(
+                    transport=guarded_transport(policy),
+                    timeout=endpoint.timeout_seconds,
+                    follow_redirects=True,
+                    max_redirects=MAX_REDIRECTS,
+                    event_hooks={"request": [same_origin_only]},
+                ) as client,
+                client.stream(
+                    endpoint.method,
+                    endpoint.url,
+                    headers=headers,
+                    params=arguments.query,
+                    json=arguments.body if endpoint.method in ("POST", "PUT", "PATCH") else None,
+                ) as response,
+            ):
+                text, truncated = await read_at_most(response, context.settings.fetch_max_bytes)
+        except BlockedAddressError as error:
+            raise ToolRefusedError(f"endpoint {arguments.endpoint} was not called: {error}") from None
+        except httpx.TooManyRedirects:
+            raise ToolRefusedError(
+                f"endpoint {arguments.endpoint} redirected more than {MAX_REDIRECTS} times; stopped"
+            ) from None
+        suffix = f"\n[cut at {context.settings.fetch_max_bytes} bytes]" if truncated else ""
+        return f"HTTP {response.status_code} from endpoint {arguments.endpoint}\n\n{text}{suffix}"
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = httpx.URL(url)
+    return parts.scheme, parts.host, _port(parts)
+
+
+def _port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+async def _endpoint_policy(endpoint: HttpEndpoint, name: str) -> NetworkPolicy:
+    """Public addresses, plus exactly the addresses the endpoint's configured host has now.
+
+    The operator chose the host, so it may be internal; pinning its addresses means a name that later resolves
+    elsewhere inside the network (DNS rebinding) is refused at connect time.
+    """
+    url = httpx.URL(endpoint.url)
+    addresses = await permitted_addresses(url.host, _port(url), _ANY_ADDRESS)
+    return NetworkPolicy(
+        allowed_networks=tuple(ipaddress.ip_network(address) for address in addresses),
+        setting=f"tools.endpoints.{name}.url",
+    )
