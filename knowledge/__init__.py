@@ -17,7 +17,7 @@ from knowledge.errors import (
 from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
 from knowledge.index_maintenance import vacuum_index
 from knowledge.parsing import ParsedDocument, parse_document
-from knowledge.passages import Passage, Retriever, SearchQuery
+from knowledge.passages import Passage, PassageCopy, Retriever, SearchQuery
 from knowledge.sources import (
     AccessGrant,
     AccessRule,
@@ -46,6 +46,7 @@ from knowledge.sync_status import knowledge_status, recent_sync_runs
 
 __all__ = [
     "Passage",
+    "PassageCopy",
     "Retriever",
     "SearchQuery",
     "AccessList",
