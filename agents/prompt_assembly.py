@@ -51,9 +51,15 @@ def format_passages(passages: list[dict[str, Any]], start: int = 1) -> str:
         blocks.append(
             f'<source n="{number}" title="{_attribute(passage["title"])}" url="{_attribute(passage["url"])}"'
             + (f' section="{_attribute(heading)}"' if heading else "")
+            + (f' also_in="{_attribute(_copies(passage))}"' if passage.get("also_in") else "")
             + f">\n{_escape(passage['text'])}\n</source>"
         )
     return "\n".join(blocks)
+
+
+def _copies(passage: dict[str, Any]) -> str:
+    """Where else the passage's text appears, so the model can say so instead of seeing it repeated."""
+    return "; ".join(f"{copy['title']} ({copy['url']})" for copy in passage["also_in"])
 
 
 def wrap_tool_output(tool_name: str, content: str) -> str:

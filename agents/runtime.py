@@ -31,6 +31,7 @@ from agents.config import AgentConfig
 from agents.errors import ApprovalNotFoundError, ModelError, ModelNotConfiguredError
 from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
+from agents.passage_reading_order import in_reading_order
 from agents.prompts import PromptStore, PromptVersion
 from agents.telemetry import export_run, run_tracer
 from agents.thread_leases import ThreadLeases
@@ -341,12 +342,16 @@ def _thread(thread_id: str) -> RunnableConfig:
 
 
 def _passage_listing(label: str, passages: list[dict[str, Any]]) -> str:
+    """The passages as a reader would want them: each section in document order, copies named once."""
     lines = [f"{label}: the most relevant passages in the knowledge, not a written answer:"]
-    for number, passage in enumerate(passages, 1):
+    for number, passage in enumerate(in_reading_order(passages), 1):
         heading = " > ".join(passage.get("heading_path") or [])
         title = f"{passage['title']} > {heading}" if heading else passage["title"]
         excerpt = " ".join(passage["text"].split())
-        if len(excerpt) > EXCERPT_CHARS:
-            excerpt = excerpt[:EXCERPT_CHARS].rsplit(" ", 1)[0] + " ..."
+        budget = EXCERPT_CHARS * passage["merged"]
+        if len(excerpt) > budget:
+            excerpt = excerpt[:budget].rsplit(" ", 1)[0] + " ..."
         lines.append(f"\n[{number}] {title}\n{excerpt}\n{passage['url']}")
+        if passage.get("also_in"):
+            lines.append("also in: " + ", ".join(f"{copy['title']} ({copy['url']})" for copy in passage["also_in"]))
     return "\n".join(lines)

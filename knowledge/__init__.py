@@ -20,7 +20,7 @@ from knowledge.hybrid_search import HybridRetriever, RetrievalConfig
 from knowledge.index_maintenance import vacuum_index
 from knowledge.network_policy import NetworkPolicy, guarded_transport, permitted_addresses
 from knowledge.parsing import ParsedDocument, parse_document
-from knowledge.passages import Passage, Retriever, SearchQuery
+from knowledge.passages import Passage, PassageCopy, Retriever, SearchQuery
 from knowledge.permission_sync import PermissionSyncSummary, sync_permissions, with_external_groups
 from knowledge.sources import (
     AccessGrant,
@@ -56,6 +56,7 @@ __all__ = [
     "guarded_transport",
     "permitted_addresses",
     "Passage",
+    "PassageCopy",
     "Retriever",
     "SearchQuery",
     "AccessList",

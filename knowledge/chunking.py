@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from knowledge.markdown_rewriting import prepare_markdown
 from knowledge.parsing.formats import split_heading_id
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)")
@@ -42,7 +43,7 @@ class ChunkingConfig(BaseModel):
 
     def fingerprint(self) -> str:
         """Part of every document's content hash, so changing the chunking re-chunks documents on the next sync."""
-        return f"chunking-v1:{self.chunk_chars}:{self.overlap_chars}"
+        return f"chunking-v2:{self.chunk_chars}:{self.overlap_chars}"
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,14 @@ class MarkdownChunker:
         self.config = config or ChunkingConfig()
         self._parser = MarkdownIt("commonmark").enable("table")
 
-    def chunk(self, title: str, markdown: str) -> list[Chunk]:
-        """Chunk one document; an empty document gives no chunks."""
+    def chunk(self, title: str, markdown: str, document_url: str | None = None) -> list[Chunk]:
+        """Chunk one document; an empty document gives no chunks.
+
+        With ``document_url``, template noise is dropped and relative links are resolved against it first
+        (``knowledge.markdown_rewriting``), so every link a passage carries works wherever it is read.
+        """
+        if document_url is not None:
+            markdown = prepare_markdown(markdown, document_url)
         chunks: list[Chunk] = []
         for section in self._sections(markdown):
             for text in self._pack(section.blocks):

@@ -14,6 +14,10 @@ Why this shape (measured on BEIR SciFact, see bench/RESULTS.md):
 * A chunk is returned only if it is public or *every* reader in the scope shares a principal with its access list
   (``principals && reader_principals`` once per distinct reader); the filter is applied inside both candidate
   scans, so a restricted passage never even takes a rank.
+* Near-duplicate passages (the same FAQ pasted into three pages) collapse into the best-ranked one, which names
+  the others under ``also_in``. Fusion fetches a few more passages than asked for, and their stored MinHash
+  signatures are compared in memory (``knowledge.near_duplicates``): no second query, and because only passages
+  that passed the access filter take part, a copy a reader may not see is never named nor kept.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ from knowledge.documents import ReaderScope
 from knowledge.embeddings import Embedder
 from knowledge.index_tables import TEXT_SEARCH_CONFIG, EmbeddingModel, indexed_embedding, query_embedding
 from knowledge.index_writer import RegisteredModel, embedder_dimensions, vector_literal
-from knowledge.passages import Passage, SearchQuery
+from knowledge.near_duplicates import DEFAULT_NEAR_DUPLICATE_SIMILARITY, collapse_near_duplicates
+from knowledge.passages import Passage, PassageCopy, SearchQuery
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +70,12 @@ class RetrievalConfig(BaseModel):
     hnsw_ef_search: int = Field(default=150, ge=1)
     # Let HNSW keep scanning when the access or source filter rejects candidates (pgvector >= 0.8).
     iterative_scan: bool = True
+    # Fold near-duplicate passages into the best-ranked copy (``Passage.also_in`` names the others).
+    collapse_near_duplicates: bool = True
+    # Estimated Jaccard similarity of word 3-grams from which two passages are copies (bench/RESULTS.md).
+    near_duplicate_similarity: float = Field(default=DEFAULT_NEAR_DUPLICATE_SIMILARITY, gt=0, le=1)
+    # Fused passages fetched per passage asked for when collapsing, so folded copies leave room for others.
+    collapse_overfetch: int = Field(default=2, ge=1)
 
 
 class HybridRetriever:
@@ -112,7 +123,9 @@ class HybridRetriever:
         use_fulltext = method != "vector"
         if not use_vector and not use_fulltext:
             return []  # vector search before anything was embedded with this model
-        params: dict[str, Any] = {"query": query_text, "limit": limit}
+        collapse = self.config.collapse_near_duplicates
+        fused_limit = limit * self.config.collapse_overfetch if collapse else limit
+        params: dict[str, Any] = {"query": query_text, "limit": fused_limit}
         access_sql = _access_filter(scope, params)
         source_sql = ""
         if sources is not None:
@@ -143,7 +156,7 @@ class HybridRetriever:
             )
             rows = (await session.execute(text(sql), params)).all()
             await session.rollback()
-        return [
+        passages = [
             Passage(
                 chunk_id=row.chunk_id,
                 document_id=row.document_id,
@@ -154,9 +167,17 @@ class HybridRetriever:
                 heading_path=list(row.heading_path),
                 text=row.text,
                 score=float(row.score),
+                ordinal=row.ordinal,
             )
             for row in rows
         ]
+        if not collapse:
+            return passages[:limit]
+        signatures = {row.chunk_id: row.minhash for row in rows}
+        groups = collapse_near_duplicates(
+            passages, lambda passage: signatures[passage.chunk_id], self.config.near_duplicate_similarity
+        )
+        return [_with_copies(group.representative, group.copies) for group in groups[:limit]]
 
     async def _registered_model(self) -> RegisteredModel | None:
         """The stored model matching the embedder; None until a sync has embedded something with it."""
@@ -304,8 +325,8 @@ def _vector_cte(model: RegisteredModel, depth: int, access_sql: str, source_sql:
 
 
 _FINAL_SELECT = """
-SELECT fused.chunk_id, fused.score, c.document_id, c.url, c.heading_path, c.text, d.title, d.external_id,
-       s.name AS source
+SELECT fused.chunk_id, fused.score, c.document_id, c.url, c.heading_path, c.text, c.ordinal, c.minhash, d.title,
+       d.external_id, s.name AS source
 FROM fused
 JOIN kb_chunks c ON c.id = fused.chunk_id
 JOIN kb_documents d ON d.id = c.document_id
@@ -322,3 +343,18 @@ def _access_filter(scope: ReaderScope, params: dict[str, Any]) -> str:
         params[f"reader_{index}"] = list(principals)
         clauses.append(f"{{alias}}.principals && CAST(:reader_{index} AS text[])")
     return "(" + " AND ".join(clauses) + ")"
+
+
+def _with_copies(representative: Passage, copies: list[Passage]) -> Passage:
+    """The representative naming each other place its text appears (one entry per URL)."""
+    named: dict[str, PassageCopy] = {}
+    for copy in copies:
+        if copy.url != representative.url and copy.url not in named:
+            named[copy.url] = PassageCopy(
+                document_id=copy.document_id,
+                external_id=copy.external_id,
+                source=copy.source,
+                title=copy.title,
+                url=copy.url,
+            )
+    return representative.model_copy(update={"also_in": list(named.values())}) if named else representative

@@ -134,6 +134,8 @@ class IndexedChunk(Base):
     embedding: Mapped[list[float] | None] = mapped_column(Vector())
     is_public: Mapped[bool] = mapped_column(Boolean)
     principals: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # MinHash signature of the text (knowledge.near_duplicates); NULL for chunks written before signatures existed.
+    minhash: Mapped[list[int] | None] = mapped_column(ARRAY(Integer))
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed(f"to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, search_text)", persisted=True)
     )

@@ -30,6 +30,7 @@ from knowledge.index_tables import (
     KnowledgeSource,
     indexed_embedding,
 )
+from knowledge.near_duplicates import passage_signature
 
 # A denser graph than pgvector's defaults (16, 64): static embeddings of long passages crowd together, and at
 # 100k passages the defaults reached only ~0.89 recall@10 within the latency budget (bench/RESULTS.md).
@@ -308,6 +309,7 @@ async def write_documents(
             "embedding": vector,
             "is_public": item.document.access.public,
             "principals": item.document.access.principals(),
+            "minhash": passage_signature(chunk.text),
         }
         for item in prepared
         for chunk, chunk_hash, vector in zip(item.chunks, item.text_hashes, item.embeddings, strict=True)

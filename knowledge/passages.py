@@ -18,6 +18,16 @@ class SearchQuery(BaseModel):
     sources: tuple[str, ...] | None = None
 
 
+class PassageCopy(BaseModel):
+    """Another place the readers may read (nearly) the same text as a passage: named, not repeated."""
+
+    document_id: int
+    external_id: str
+    source: str
+    title: str
+    url: str
+
+
 class Passage(BaseModel):
     """One retrieved chunk with everything needed to cite it."""
 
@@ -32,6 +42,10 @@ class Passage(BaseModel):
     heading_path: list[str] = Field(default_factory=list)
     text: str
     score: float
+    # Position of the passage in its document (0 first), so passages of one section can be shown in reading order.
+    ordinal: int | None = None
+    # Near-duplicates of this passage among the results, in other places; each is readable by the whole scope.
+    also_in: list[PassageCopy] = Field(default_factory=list)
 
 
 class Retriever(Protocol):

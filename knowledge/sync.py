@@ -237,7 +237,9 @@ class SyncEngine:
             return
         try:
             # PostgreSQL text cannot hold NUL; parsers of binary formats occasionally leave one behind.
-            chunks = self._chunker.chunk(document.title.replace("\x00", ""), document.content.replace("\x00", ""))
+            chunks = self._chunker.chunk(
+                document.title.replace("\x00", ""), document.content.replace("\x00", ""), document.url
+            )
         except Exception as error:  # a parser bug on one document must not stop the others
             logger.warning("could not chunk %s: %s", document.external_id, error, exc_info=True)
             self._fail(run, _failure(document, f"could not be split into passages: {error}"))
