@@ -27,6 +27,7 @@ from bot.slack.answering import AnswerFlow
 from bot.slack.approvals import register_approval_listeners
 from bot.slack.attachments import AttachmentReader
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
+from bot.slack.evaluation_cases import register_evaluation_case_listeners
 from bot.slack.events import register_event_listeners
 from bot.slack.feedback import register_feedback_listeners
 from bot.slack.identity import IdentityResolver
@@ -104,6 +105,7 @@ class SlackChannel:
         )
         register_event_listeners(self.app, self.flow)
         register_feedback_listeners(self.app, sessions)
+        register_evaluation_case_listeners(self.app, sessions)
         register_approval_listeners(self.app, self.flow)
         self._register_commands()
         if prompts is not None:
