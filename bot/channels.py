@@ -77,6 +77,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             prompts=runner.prompts,
             memory=runner.memory,
             schedules=scheduling.schedules,
+            evaluation=service.evaluation_runner(),
         )
         register_kb_commands(
             slack.commands,

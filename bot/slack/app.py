@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agents import AgentRunner, MemoryStore, PromptStore
+from agents.evaluation import EvaluationRunner
 from bot.scheduling import ScheduleService
 from bot.settings import Settings
 from bot.slack import store
@@ -56,6 +57,7 @@ class SlackChannel:
         prompts: PromptStore | None = None,
         memory: MemoryStore | None = None,
         schedules: ScheduleService | None = None,
+        evaluation: EvaluationRunner | None = None,
         progress_interval_seconds: float = 1.0,
         recovery_interval_seconds: float = 60.0,
     ) -> None:
@@ -109,7 +111,7 @@ class SlackChannel:
         register_approval_listeners(self.app, self.flow)
         self._register_commands()
         if prompts is not None:
-            register_prompt_commands(self.commands, self.app, prompts, runner, self.identity)
+            register_prompt_commands(self.commands, self.app, prompts, runner, self.identity, evaluation)
         if memory is not None:
             register_memory_commands(self.commands, memory)
         if schedules is not None:
