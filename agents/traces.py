@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -89,8 +90,12 @@ class TraceStore:
     order, reads wait for this process's pending writes, and ``flush`` (also at shutdown) waits for all of them.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], redact: Callable[[TraceRecord], TraceRecord] | None = None
+    ) -> None:
+        """``redact`` (``TraceRedactor.record``) removes personal data from every trace before it is written."""
         self._sessions = sessions
+        self._redact = redact
         self._pending: dict[str, asyncio.Task[None]] = {}
 
     def save_soon(self, record: TraceRecord) -> None:
@@ -117,6 +122,8 @@ class TraceStore:
 
     async def save(self, record: TraceRecord) -> None:
         """Insert the trace, or update it (a resumed run keeps its trace id)."""
+        if self._redact is not None:
+            record = self._redact(record)
         values = record.model_dump(exclude={"created_at"})
         statement = insert(TraceRow).values(**values)
         statement = statement.on_conflict_do_update(

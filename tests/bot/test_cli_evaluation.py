@@ -162,3 +162,25 @@ def test_retrieval_eval_with_questions_still_works_beside_the_subcommands(
     assert main(["eval", "--questions", str(questions), "--k", "3", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == 1 and report["methods"]["hybrid"]["hit"] == 1.0
+
+
+def test_traces_list_filters_by_prompt_version_and_show_prints_one_run_in_full(
+    environment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["prompts", "set", "answer", "--text", GOOD_PROMPT]) == 0
+    good = _live_version(capsys)
+    assert main(["ask", "How do I renew the VPN certificate?", "--user", "U-TRACE", "--json"]) == 0
+    trace_id = json.loads(capsys.readouterr().out)["trace_id"]
+
+    assert main(["traces", "list", "--user", "U-TRACE", "--prompt", "answer", "--version", str(good), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert (row["trace_id"], row["channel"], row["prompt_versions"]["answer"]) == (trace_id, "cli", good)
+    assert main(["traces", "list", "--user", "U-TRACE", "--rating", "down", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+    assert main(["traces", "show", trace_id]) == 0
+    shown = capsys.readouterr().out
+    assert f"trace_id         {trace_id}" in shown and f"answer v{good}" in shown
+    assert "search_knowledge" in shown and "nwvpn cert renew" in shown and "reflection:" in shown
+    assert main(["traces", "daily"]) == 0
+    assert f"v{good}" in capsys.readouterr().out
