@@ -75,6 +75,10 @@ class EvaluationRunner:
         self._retriever = retriever
         self.config = config or EvaluationConfig()
 
+    @property
+    def grader_names(self) -> list[str]:
+        return self._graders.names()
+
     async def compare(self, set_name: str, prompt_name: str, candidate_version: int) -> Comparison:
         """Run the set with ``candidate_version`` and with the live version of ``prompt_name`` (once, if they are
         the same version), store both runs, and compare them.
