@@ -151,11 +151,7 @@ def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list
                 seen.add(citation.url)
                 lines.append(f"• {link(citation.url, citation.title or citation.url)}")
         body += [section(piece) for piece in split_text("\n".join(lines))]
-    tail = [
-        context(footer_text(answer) + f" · trace `{answer.trace_id}`"),
-        feedback_actions(answer.trace_id),
-        evaluation_case_actions(answer.trace_id),
-    ]
+    tail = [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), feedback_actions(answer.trace_id)]
     return _pack(body, tail)
 
 
@@ -289,13 +285,17 @@ def prompt_edit_modal(name: str, version: int, text: str, channel_id: str) -> Bl
     }
 
 
-def evaluation_case_actions(trace_id: str) -> Block:
-    """The editors' button under an answer: turn it into an evaluation case (others are told it is for editors)."""
-    return {
-        "type": "actions",
-        "block_id": "evaluation",
-        "elements": [button(":test_tube: Make an eval case", EVAL_CASE_ACTION, trace_id)],
-    }
+def evaluation_case_offer(trace_id: str, text: str) -> list[Block]:
+    """What an editor sees (only they: it is ephemeral) after rating an answer: a button that turns it into an
+    evaluation case. The answer message itself keeps only the two rating buttons."""
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": "evaluation",
+            "elements": [button(":test_tube: Make an eval case", EVAL_CASE_ACTION, trace_id)],
+        },
+    ]
 
 
 def _text_input(

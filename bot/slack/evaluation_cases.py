@@ -1,4 +1,5 @@
-"""The "Make an eval case" button on answers: an editor turns a rated answer into an evaluation case.
+"""The "Make an eval case" button an editor gets (ephemeral) after rating an answer: it turns the answer into an
+evaluation case.
 
 The form starts from the stored trace (the question, and for a 👍 the answer as reference) and the answer's sources;
 saving stores a new case (or a new version of the same question's case) in the chosen set and writes the audit log.

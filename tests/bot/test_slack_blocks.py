@@ -56,15 +56,13 @@ def test_answer_message_has_sources_notes_footer_and_feedback_buttons() -> None:
     assert sections[0] == "Use the *VPN*."
     assert any("budget ran out" in s for s in sections) and any("scan.pdf" in s for s in sections)
     assert sections[-1] == "*Sources*\n• <https://it.example/vpn|VPN guide>"
-    footer = message.blocks[-3]["elements"][0]["text"]
+    footer = message.blocks[-2]["elements"][0]["text"]
     assert footer.startswith("prompt answer v4 · planner v2")
-    feedback, evaluation = message.blocks[-2:]
-    assert [(e["action_id"], e["value"]) for e in feedback["elements"]] == [
+    actions = message.blocks[-1]
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
         ("feedback_up", "t123"),
         ("feedback_down", "t123"),
     ]
-    # Editors turn an answer into an evaluation case from its own block, apart from the two rating buttons.
-    assert [(e["action_id"], e["value"]) for e in evaluation["elements"]] == [("eval_case_open", "t123")]
 
 
 def test_many_short_paragraphs_respect_the_block_limit() -> None:
@@ -72,7 +70,7 @@ def test_many_short_paragraphs_respect_the_block_limit() -> None:
     messages = answer_messages(answer)
     assert len(messages) >= 2
     assert all(len(m.blocks) <= 50 and len(m.text) <= 40_000 for m in messages)
-    assert [b["type"] for b in messages[-1].blocks[-2:]] == ["actions", "actions"]
+    assert messages[-1].blocks[-1]["type"] == "actions"
 
 
 def test_working_message_names_the_stage() -> None:

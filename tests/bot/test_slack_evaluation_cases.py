@@ -50,26 +50,28 @@ def _form(set_name: str) -> dict[str, Any]:
 async def test_a_thumbs_down_answer_becomes_a_case_by_an_editor_only(slack: RuntimeSlack) -> None:
     await slack.mention("how do I deploy?", ts="400.000001")
     answer = await slack.answer_of("400.000001")
-    evaluation = [b for b in answer["blocks"] if b.get("block_id") == "evaluation"][0]["elements"][0]
-    assert evaluation["action_id"] == "eval_case_open"
-    trace_id = evaluation["value"]
-    await slack.click("feedback_down", trace_id, user="UEDITOR")
-    opened_before = len(slack.slack.calls_to("views.open"))
+    trace_id = [b for b in answer["blocks"] if b["type"] == "actions"][0]["elements"][0]["value"]
 
-    # Someone who is not an editor is told so, and no form opens.
+    # Someone who is not an editor rates it and is offered nothing; pressing the button anyway is refused.
+    await slack.click("feedback_down", trace_id, user="U2")
+    await slack.slack.wait_for("views.open")
+    assert slack.slack.calls_to("chat.postEphemeral") == []
     await slack.click("eval_case_open", trace_id, user="U2")
     refusal = (await slack.slack.wait_for("chat.postEphemeral", user="U2"))[-1]
     assert "Only prompt editors and admins" in refusal["text"]
+    assert len(slack.slack.calls_to("views.open")) == 1  # only the rating's comment form
 
+    # An editor's 👎 offers them, and only them, the button.
+    await slack.click("feedback_down", trace_id, user="UEDITOR")
+    offer = (await slack.slack.wait_for("chat.postEphemeral", user="UEDITOR"))[-1]
+    button = [b for b in offer["blocks"] if b["type"] == "actions"][0]["elements"][0]
+    assert (button["action_id"], button["value"]) == ("eval_case_open", trace_id)
     await slack.click("eval_case_open", trace_id, user="UEDITOR")
-    opened = await slack.slack.wait_for("views.open", count=opened_before + 1)
-    assert len(opened) == opened_before + 1  # the refused click opened nothing
+    opened = await slack.slack.wait_for("views.open", count=3)
     view = opened[-1]["view"]
     assert view["callback_id"] == "eval_case"
-    assert (
-        "how do I deploy?" in view["blocks"][0]["text"]["text"]
-        and "rated :thumbsdown:" in view["blocks"][0]["text"]["text"]
-    )
+    heading = view["blocks"][0]["text"]["text"]
+    assert "how do I deploy?" in heading and "rated :thumbsdown:" in heading
     reference = [b for b in view["blocks"] if b.get("block_id") == EVAL_REFERENCE_BLOCK][0]
     assert "initial_value" not in reference["element"]  # a 👎 answer is not offered as the reference
 
@@ -93,5 +95,5 @@ async def test_a_thumbs_down_answer_becomes_a_case_by_an_editor_only(slack: Runt
     entry = (await recent_audit(slack.service.sessions, 1))[0]
     assert (entry.actor, entry.action) == ("UEDITOR", "eval.case_add")
     assert json.loads(entry.after or "{}")["expected_facts"] == ["make deploy", "from the main branch"]
-    confirmation = (await slack.slack.wait_for("chat.postEphemeral", user="UEDITOR"))[-1]
+    confirmation = (await slack.slack.wait_for("chat.postEphemeral", user="UEDITOR", count=2))[-1]
     assert "v1 in evaluation set `deploys`" in confirmation["text"]
