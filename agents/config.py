@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.trace_privacy import TracePrivacyConfig
+
 
 class AgentConfig(BaseModel):
     """Budgets and memory sizes for the answer graph (config-file section ``[agent]``)."""
@@ -28,5 +30,7 @@ class AgentConfig(BaseModel):
     trace_text_chars: int = Field(default=2_000, ge=100)
     # Live prompt versions are re-read at most this often per process (a change on this replica shows at once).
     prompt_cache_seconds: float = Field(default=2.0, ge=0.0, le=300.0)
+    # `[agent.trace_privacy]`: what is redacted from traces before they are stored, and how long they are kept.
+    trace_privacy: TracePrivacyConfig = Field(default_factory=TracePrivacyConfig)
     # None enables every installed tool; a list keeps only those names.
     enabled_tools: list[str] | None = None

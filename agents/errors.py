@@ -73,3 +73,19 @@ class ApprovalNotFoundError(ApprovalError, LookupError):
 
 class MemoryNotFoundError(AgentError, LookupError):
     """The user has no memory with this id."""
+
+
+class EvaluationError(AgentError):
+    """Root of the errors about evaluation sets, cases, graders and runs."""
+
+
+class EvaluationSetNotFoundError(EvaluationError, LookupError):
+    """No evaluation set has the given name; the message names the sets that exist."""
+
+
+class EvaluationInputError(EvaluationError, ValueError):
+    """A case file or case is unusable; the message says which line and what is expected."""
+
+
+class GraderPluginError(EvaluationError, ImportError):
+    """A grader declared in the ``switchboard.graders`` entry points failed to load, or two share a name."""

@@ -35,6 +35,7 @@ from agents.passage_reading_order import in_reading_order
 from agents.prompts import PromptStore, PromptVersion
 from agents.telemetry import export_run, run_tracer
 from agents.thread_leases import ThreadLeases
+from agents.trace_privacy import TraceRedactor
 from agents.traces import TraceRecord, TraceStatus, TraceStore
 from knowledge import Retriever, SearchQuery
 from tools import ToolContext, ToolRegistry, ToolsConfig
@@ -84,7 +85,7 @@ class AgentRuntime:
         """
         self.config = config or AgentConfig()
         self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
-        self.traces = TraceStore(sessions)
+        self.traces = TraceStore(sessions, redact=TraceRedactor(self.config.trace_privacy).record)
         self.approvals = ApprovalStore(sessions)
         self.memory = (
             MemoryStore(store, recall_limit=self.config.memory_recall_limit, min_score=self.config.memory_min_score)

@@ -6,6 +6,7 @@ approval is saved as ``waiting`` and the same trace is updated when it resumes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -85,11 +86,17 @@ class TraceStore:
     crash right after the answer is posted must not lose the trace a rating points at. The save is one upsert.
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], redact: Callable[[TraceRecord], TraceRecord] | None = None
+    ) -> None:
+        """``redact`` (``TraceRedactor.record``) removes personal data from every trace before it is written."""
         self._sessions = sessions
+        self._redact = redact
 
     async def save(self, record: TraceRecord) -> None:
         """Insert the trace, or update it (a resumed run keeps its trace id)."""
+        if self._redact is not None:
+            record = self._redact(record)
         values = record.model_dump(exclude={"created_at"})
         statement = insert(TraceRow).values(**values)
         statement = statement.on_conflict_do_update(

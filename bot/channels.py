@@ -21,6 +21,7 @@ from bot.service import Service
 from bot.slack import SlackChannel
 from bot.slack.kb_commands import register_kb_commands
 from bot.slack_client import create_slack_client
+from bot.trace_retention import schedule_trace_retention
 from knowledge import knowledge_status
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
     scheduling = await build_scheduling(service, agent_runner=runner, slack=slack_client)
     schedule_resyncs(service, scheduling)
+    schedule_trace_retention(service, scheduling)
     await scheduling.start()
     stack.push_async_callback(scheduling.stop)
     if settings.sync_overdue_on_start:
@@ -92,6 +94,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             memory=runner.memory,
             schedules=scheduling.schedules,
             count_event=service.metrics.count_slack_event,
+            evaluation=service.evaluation_runner(),
         )
         register_kb_commands(
             slack.commands,

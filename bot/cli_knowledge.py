@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from bot.cli_evaluation import add_evaluation_commands
 from bot.errors import BotError
 from bot.knowledge_sync import sync_configured_source
 from bot.service import Service
@@ -32,7 +33,9 @@ def add_knowledge_commands(commands: Any) -> None:
     sync.add_argument("--full", action="store_true", help="re-chunk and re-embed every document, changed or not")
     sync.set_defaults(handler=_sync)
 
-    evaluate = commands.add_parser("eval", help="measure retrieval on a labelled question set")
+    evaluate = commands.add_parser(
+        "eval", help="measure retrieval on labelled questions, or (import|export|sets|run|diff) evaluation sets"
+    )
     evaluate.add_argument(
         "--questions",
         type=Path,
@@ -43,6 +46,7 @@ def add_knowledge_commands(commands: Any) -> None:
     evaluate.add_argument("--k", type=int, default=5, help="cut-off for hit@k and nDCG@k (default: 5)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     evaluate.set_defaults(handler=_eval)
+    add_evaluation_commands(evaluate)
 
 
 def _sync(settings: Settings, args: argparse.Namespace) -> int:

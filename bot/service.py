@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
+from agents.evaluation import EvaluationRunner, EvaluationRunStore, EvaluationSetStore, GraderRegistry
 from bot.dependency_checks import DependencyMonitor
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.errors import BotError
@@ -119,6 +120,22 @@ class Service:
         )
 
     # --- end agent runtime
+
+    def evaluation_runner(self) -> EvaluationRunner:
+        """Evaluation runs over this service's runtime, index and model (the CLI and ``/prompt test --eval``)."""
+        runner = self.runner
+        config = self.settings.evaluation
+        return EvaluationRunner(
+            sets=EvaluationSetStore(self.sessions),
+            runs=EvaluationRunStore(self.sessions),
+            runner=runner,
+            prompts=runner.prompts,
+            traces=runner.traces,
+            graders=GraderRegistry.from_entry_points(enabled=config.graders),
+            model=self.chat_model,
+            retriever=self.retriever,
+            config=config,
+        )
 
     async def aclose(self) -> None:
         """Close clients, then the database pool, then the embedded server (if this process started it)."""

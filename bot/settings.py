@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from agents import AgentConfig, ChatModelConfig
 from agents.answers import Role
+from agents.evaluation import EvaluationConfig
 from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, Reader, RetrievalConfig, SourceConfig, SourceConfigBase
@@ -107,6 +108,8 @@ class Settings(BaseSettings):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     # --- end agent runtime
+    # `[evaluation]`: regression threshold, concurrency, graders, and which prompts an evaluation set gates.
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     # --- Slack channel settings and reader groups (config file only) ---
     # ``[channels.C0123]`` tables, keyed by Slack channel ID.
     channels: dict[str, SlackChannelSettings] = Field(default_factory=dict)

@@ -7,6 +7,7 @@ from pgvector.sqlalchemy import Vector
 
 # Import every package whose tables live in the shared metadata, so autogenerate sees them all.
 import agents  # noqa: F401
+import agents.evaluation  # noqa: F401  (evaluation sets, cases, runs)
 import agents.schedules  # noqa: F401  (schedule tables)
 import bot  # noqa: F401
 import bot.phone  # noqa: F401 - phone line tables (issue 6)

@@ -2,7 +2,8 @@
 
 Every change appends a version (who, when, why) and moves the live pointer in the same transaction. A rollback
 copies the old text into a new version rather than re-pointing at the old row, so the history reads as a straight
-line of what was live when, and "live = newest" holds for every prompt.
+line of what was live when. The one exception to "live = newest": a candidate stored by ``propose`` for an
+evaluation gate, which stays not live until ``promote`` (or a later version) passes it.
 """
 
 from __future__ import annotations
@@ -199,6 +200,37 @@ class PromptStore:
         Raises:
             PromptValidationError: the name or text is not acceptable.
         """
+        return await self._append(name, text, author, note, make_live=True)
+
+    async def propose(self, name: str, text: str, author: str, note: str = "") -> PromptVersion:
+        """Store ``text`` as the next version of an existing prompt without making it live (a candidate that an
+        evaluation gate must pass first; ``promote`` makes it live)."""
+        await self.get(name)
+        return await self._append(name, text, author, note, make_live=False)
+
+    async def promote(self, name: str, version: int, author: str) -> PromptVersion:
+        """Make a candidate version live; only a version newer than the live one (older ones come back through
+        ``rollback``, so the history stays a straight line).
+
+        Raises:
+            PromptValidationError: the version is not newer than the live one.
+        """
+        candidate = await self.get(name, version)
+        async with self._sessions.begin() as session:
+            live = await session.scalar(select(PromptRow).where(PromptRow.name == name).with_for_update())
+            if live is None or live.live_version >= version:
+                current = live.live_version if live is not None else 0
+                raise PromptValidationError(
+                    f"prompt {name!r} v{version} is not newer than the live v{current}; use rollback for old versions"
+                )
+            live.live_version = version
+            live.updated_by = author
+            live.updated_at = datetime.now(UTC)
+        self._live_cache = None
+        logger.info("prompt %s v%d made live by %s", name, version, author)
+        return candidate.model_copy(update={"live": True})
+
+    async def _append(self, name: str, text: str, author: str, note: str, *, make_live: bool) -> PromptVersion:
         if not _NAME.match(name):
             raise PromptValidationError(
                 f"prompt name {name!r} must be lowercase letters, digits and underscores, starting with a letter"
@@ -217,15 +249,16 @@ class PromptStore:
             await session.flush()
             if live is None:
                 session.add(PromptRow(name=name, live_version=next_version, updated_by=author))
-            else:
+            elif make_live:
                 live.live_version = next_version
                 live.updated_by = author
                 live.updated_at = datetime.now(UTC)
+            live_version = next_version if live is None or make_live else live.live_version
             await session.flush()
             await session.refresh(row)
         self._live_cache = None
-        logger.info("prompt %s v%d set by %s", name, next_version, author)
-        return _version(row, next_version)
+        logger.info("prompt %s v%d %s by %s", name, next_version, "set" if make_live else "proposed", author)
+        return _version(row, live_version)
 
     async def history(self, name: str) -> list[PromptVersion]:
         """Every version of ``name``, newest first."""

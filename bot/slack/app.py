@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agents import AgentRunner, MemoryStore, PromptStore
+from agents.evaluation import EvaluationRunner
 from bot.scheduling import ScheduleService
 from bot.settings import Settings
 from bot.slack import store
@@ -28,6 +29,7 @@ from bot.slack.answering import AnswerFlow
 from bot.slack.approvals import register_approval_listeners
 from bot.slack.attachments import AttachmentReader
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
+from bot.slack.evaluation_cases import register_evaluation_case_listeners
 from bot.slack.events import register_event_listeners
 from bot.slack.feedback import register_feedback_listeners
 from bot.slack.identity import IdentityResolver
@@ -56,6 +58,7 @@ class SlackChannel:
         prompts: PromptStore | None = None,
         memory: MemoryStore | None = None,
         schedules: ScheduleService | None = None,
+        evaluation: EvaluationRunner | None = None,
         progress_interval_seconds: float = 1.0,
         recovery_interval_seconds: float = 60.0,
         count_event: Callable[[str], None] = lambda outcome: None,
@@ -110,10 +113,11 @@ class SlackChannel:
         )
         register_event_listeners(self.app, self.flow)
         register_feedback_listeners(self.app, sessions)
+        register_evaluation_case_listeners(self.app, sessions)
         register_approval_listeners(self.app, self.flow)
         self._register_commands()
         if prompts is not None:
-            register_prompt_commands(self.commands, self.app, prompts, runner, self.identity)
+            register_prompt_commands(self.commands, self.app, prompts, runner, self.identity, evaluation)
         if memory is not None:
             register_memory_commands(self.commands, memory)
         if schedules is not None:

@@ -27,6 +27,15 @@ REJECT = "approval_reject"
 FEEDBACK_MODAL = "feedback_comment"
 FEEDBACK_COMMENT_BLOCK = "comment"
 FEEDBACK_COMMENT_ACTION = "comment"
+# An editor turns an answer into an evaluation case: the button on the answer and the form it opens.
+EVAL_CASE_ACTION = "eval_case_open"
+EVAL_CASE_MODAL = "eval_case"
+EVAL_SET_BLOCK = "eval_set"
+EVAL_FACTS_BLOCK = "eval_facts"
+EVAL_REFERENCE_BLOCK = "eval_reference"
+EVAL_SOURCES_BLOCK = "eval_sources"
+EVAL_ANSWERABLE_BLOCK = "eval_answerable"
+EVAL_INPUT_ACTION = "value"
 PROMPT_EDIT_MODAL = "prompt_edit"
 PROMPT_TEXT_BLOCK = "prompt_text"
 PROMPT_TEXT_ACTION = "prompt_text"
@@ -273,6 +282,80 @@ def prompt_edit_modal(name: str, version: int, text: str, channel_id: str) -> Bl
                 "optional": True,
                 "label": {"type": "plain_text", "text": "What changed and why"},
                 "element": {"type": "plain_text_input", "action_id": PROMPT_NOTE_ACTION, "max_length": 200},
+            },
+        ],
+    }
+
+
+def evaluation_case_offer(trace_id: str, text: str) -> list[Block]:
+    """What an editor sees (only they: it is ephemeral) after rating an answer: a button that turns it into an
+    evaluation case. The answer message itself keeps only the two rating buttons."""
+    return [
+        section(text),
+        {
+            "type": "actions",
+            "block_id": "evaluation",
+            "elements": [button(":test_tube: Make an eval case", EVAL_CASE_ACTION, trace_id)],
+        },
+    ]
+
+
+def _text_input(
+    block_id: str, label: str, *, initial: str = "", multiline: bool = True, optional: bool = True
+) -> Block:
+    element: Block = {"type": "plain_text_input", "action_id": EVAL_INPUT_ACTION, "multiline": multiline}
+    if initial:
+        element["initial_value"] = initial[:MODAL_TEXT_LIMIT]
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "optional": optional,
+        "label": {"type": "plain_text", "text": label},
+        "element": element,
+    }
+
+
+def evaluation_case_modal(
+    trace_id: str, question: str, *, answer: str, sources: list[str], rating: int | None, channel_id: str
+) -> Block:
+    """The form that turns an answer into a case: what it should have said, what it should cite, and the set.
+
+    A 👍 answer is offered as the reference answer; a 👎 one starts empty (it is what the answer should not be).
+    """
+    answerable_options = [
+        {"text": {"type": "plain_text", "text": "Yes: the knowledge has the answer"}, "value": "yes"},
+        {"text": {"type": "plain_text", "text": "No: the bot should say it does not know"}, "value": "no"},
+    ]
+    rated = {1: "rated :thumbsup:", -1: "rated :thumbsdown:"}.get(rating or 0, "not rated by you")
+    return {
+        "type": "modal",
+        "callback_id": EVAL_CASE_MODAL,
+        "private_metadata": json.dumps({"trace_id": trace_id, "channel_id": channel_id}),
+        "title": {"type": "plain_text", "text": "New evaluation case"},
+        "submit": {"type": "plain_text", "text": "Save case"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"*Question* ({rated})\n{escape_mrkdwn(question[:2500])}"),
+            _text_input(EVAL_SET_BLOCK, "Evaluation set", initial="slack", multiline=False, optional=False),
+            _text_input(EVAL_FACTS_BLOCK, "Facts the answer must state (one per line)"),
+            _text_input(
+                EVAL_REFERENCE_BLOCK,
+                "Reference answer (what it should have said)",
+                initial=answer if rating == 1 else "",
+            ),
+            _text_input(
+                EVAL_SOURCES_BLOCK, "Sources it should cite (URLs or paths, one per line)", initial="\n".join(sources)
+            ),
+            {
+                "type": "input",
+                "block_id": EVAL_ANSWERABLE_BLOCK,
+                "label": {"type": "plain_text", "text": "Does the knowledge contain the answer?"},
+                "element": {
+                    "type": "radio_buttons",
+                    "action_id": EVAL_INPUT_ACTION,
+                    "options": answerable_options,
+                    "initial_option": answerable_options[0],
+                },
             },
         ],
     }

@@ -16,13 +16,13 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import PromptNotFoundError, PromptStore
+from agents import PromptNotFoundError, PromptStore, TraceStore
 from agents.answers import Role
 from bot.errors import BotError
 from bot.logging_config import current_run_id
 from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.audit import AuditTrail
-from bot.slack.ratings import Sessions, rating_stats
+from bot.slack.ratings import PromptVersionRatings, Sessions, latest_comments, rating_stats
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,8 @@ def text_after_subcommand(text: str) -> str:
 
 
 def prompt_stats_command(sessions: Sessions, prompts: PromptStore | None = None) -> CommandHandler:
-    """``/prompt stats NAME``: 👍 / 👎 counts per version of a prompt, from the ratings stored with each answer.
+    """``/prompt stats NAME``: per version, answers made, 👍 / 👎, the approval rate with its 95% Wilson interval, and
+    the latest comments, from the ratings stored with each answer and the stored traces.
 
     With the prompt store, an unknown name is refused with the list of prompts that exist.
     """
@@ -240,15 +241,30 @@ def prompt_stats_command(sessions: Sessions, prompts: PromptStore | None = None)
                 await prompts.get(name)
             except PromptNotFoundError as error:
                 raise CommandError(f"{error}.") from error
-        stats = await rating_stats(sessions, name)
-        if not stats:
-            return CommandReply(text=f"No ratings yet for answers made with prompt `{name}`.")
+        stats = {row.version: row for row in await rating_stats(sessions, name)}
+        answers = await TraceStore(sessions).prompt_version_counts(name)
+        if not stats and not answers:
+            return CommandReply(text=f"No answers or ratings yet for prompt `{name}`.")
         lines = [f"*Ratings for prompt `{name}`*"]
-        for row in stats:
-            share = f"{100 * row.up / row.total:.0f}% helpful" if row.total else "no ratings"
-            lines.append(f"• `v{row.version}`: :thumbsup: {row.up} · :thumbsdown: {row.down} · {share}")
+        for version in sorted(set(stats) | set(answers)):
+            row = stats.get(version) or PromptVersionRatings(version=version, up=0, down=0, comments=0)
+            line = f"• `v{version}`: :thumbsup: {row.up} · :thumbsdown: {row.down} · "
+            if row.total:
+                low, high = row.approval_interval
+                line += f"{100 * row.up / row.total:.0f}% helpful (95% interval {100 * low:.0f}–{100 * high:.0f}%)"
+            else:
+                line += "no ratings"
+            count = answers.get(version, 0)
+            line += f" · {count} answer{'s' if count != 1 else ''}"
             if row.comments:
-                lines[-1] += f" · {row.comments} comment{'s' if row.comments != 1 else ''}"
+                line += f" · {row.comments} comment{'s' if row.comments != 1 else ''}"
+            lines.append(line)
+        comments = await latest_comments(sessions, name)
+        if comments:
+            lines.append("*Latest comments*")
+            lines += [
+                f"• `v{c.version}` <@{c.user_id}> {c.at:%Y-%m-%d}: {escape_mrkdwn(c.comment[:300])}" for c in comments
+            ]
         return CommandReply(text="\n".join(lines))
 
     return handler

@@ -1,4 +1,5 @@
-"""👍 / 👎 buttons on answers and the "what was wrong?" modal a 👎 opens."""
+"""👍 / 👎 buttons on answers, the "what was wrong?" modal a 👎 opens, and for editors the offer to make the
+answer an evaluation case."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.blocks import (
@@ -16,6 +18,7 @@ from bot.slack.blocks import (
     FEEDBACK_DOWN,
     FEEDBACK_MODAL,
     FEEDBACK_UP,
+    evaluation_case_offer,
     feedback_modal,
 )
 from bot.slack.ratings import Sessions, record_comment, record_rating
@@ -24,16 +27,31 @@ logger = logging.getLogger(__name__)
 
 
 def register_feedback_listeners(app: AsyncApp, sessions: Sessions) -> None:
-    async def on_rating(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_rating(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
         await ack()
         trace_id, user_id = action["value"], body["user"]["id"]
         channel_id = (body.get("channel") or {}).get("id", "")
         rating = 1 if action["action_id"] == FEEDBACK_UP else -1
         await record_rating(sessions, trace_id, user_id, rating)
+        editor = "editor" in (context.get("roles") or frozenset())
         if rating < 0:
             await client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(trace_id, channel_id))
-        elif channel_id:
-            await client.chat_postEphemeral(channel=channel_id, user=user_id, text="Thanks for the feedback!")
+        if not channel_id:
+            return
+        thanks = "Thanks for the feedback!" if rating > 0 else "Thanks: what you write in the form is kept with it."
+        if editor:
+            offer = f"{thanks} As an editor you can turn this answer into an evaluation case."
+            await client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=offer, blocks=evaluation_case_offer(trace_id, offer)
+            )
+        elif rating > 0:
+            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=thanks)
 
     async def on_comment(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()

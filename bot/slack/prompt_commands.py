@@ -12,6 +12,7 @@ import logging
 import re
 import shlex
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -20,7 +21,17 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import AgentAnswer, AgentRequest, AgentRunner, Asker, PromptError, PromptStore, PromptVersion
+from agents import (
+    AgentAnswer,
+    AgentRequest,
+    AgentRunner,
+    Asker,
+    EvaluationError,
+    PromptError,
+    PromptStore,
+    PromptVersion,
+)
+from agents.evaluation import Comparison, EvaluationRunner, comparison_json, comparison_table
 from bot.markdown_rendering import escape_mrkdwn, markdown_to_mrkdwn, mrkdwn_link
 from bot.slack.audit import AuditTrail
 from bot.slack.blocks import (
@@ -92,10 +103,19 @@ def _code_block(text: str) -> str:
 class PromptCommands:
     """The handlers, bound to the prompt store, the agent runner (for ``test``) and who may read what."""
 
-    def __init__(self, prompts: PromptStore, runner: AgentRunner, identity: IdentityResolver) -> None:
+    def __init__(
+        self,
+        prompts: PromptStore,
+        runner: AgentRunner,
+        identity: IdentityResolver,
+        evaluation: EvaluationRunner | None = None,
+    ) -> None:
         self.prompts = prompts
         self.runner = runner
         self.identity = identity
+        self.evaluation = evaluation
+        # Prompt name -> the evaluation set a new live version must pass (``[evaluation] gates``).
+        self.gates: dict[str, str] = dict(evaluation.config.gates) if evaluation is not None else {}
 
     async def _get(self, name: str, version: int | None = None) -> PromptVersion:
         try:
@@ -147,8 +167,57 @@ class PromptCommands:
         if not text:
             raise CommandError("Usage: `/prompt set NAME TEXT` (the new text of the prompt after its name).")
         before = await self._get(name)
+        if name in self.gates:
+            return await self._gated_set(name, text, invocation, before)
         saved = await self._save(name, text, invocation.user_id, "set in Slack", invocation.audit, before, "set")
         return CommandReply(text=f"`{name}` v{saved.version} is live (was v{before.version}).")
+
+    async def _compare(self, set_name: str, name: str, version: int) -> Comparison:
+        if self.evaluation is None:
+            raise CommandError("Evaluation runs are not available in this deployment.")
+        try:
+            return await self.evaluation.compare(set_name, name, version)
+        except (EvaluationError, PromptError) as error:
+            raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
+
+    async def _gated_set(
+        self, name: str, text: str, invocation: CommandInvocation, before: PromptVersion
+    ) -> CommandReply:
+        """Store the text as a candidate, run the gate's evaluation set against the live version, and make the
+        candidate live only if it is not worse beyond the threshold; the check and its result go to the audit log."""
+        set_name = self.gates[name]
+        try:
+            candidate = await self.prompts.propose(name, text, invocation.user_id, note="set in Slack (gated)")
+        except PromptError as error:
+            raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
+        comparison = await self._compare(set_name, name, candidate.version)
+        result = comparison_json(comparison)
+        verdict = {key: result[key] for key in ("passed", "candidate", "live", "regressions", "threshold")}
+        await invocation.audit.record(
+            "prompt.gate",
+            f"{name} v{candidate.version} against v{before.version} on {set_name}",
+            before=None,
+            after=json.dumps(verdict),
+        )
+        table = _code_block(comparison_table(comparison))
+        if not comparison.passed:
+            dropped = ", ".join(f"{grader} by {drop:.2f}" for grader, drop in comparison.regressions.items())
+            return CommandReply(
+                text=f"`{name}` v{candidate.version} was stored but *not made live*: on evaluation set "
+                f"`{escape_mrkdwn(set_name)}` it is worse than the live v{before.version} ({dropped}). "
+                f"Change the text and `/prompt set` again.\n{table}"
+            )
+        try:
+            saved = await self.prompts.promote(name, candidate.version, invocation.user_id)
+        except PromptError as error:
+            raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
+        await invocation.audit.record(
+            "prompt.set", f"{name} v{before.version} -> v{saved.version}", before=before.text, after=saved.text
+        )
+        return CommandReply(
+            text=f"`{name}` v{saved.version} is live (was v{before.version}); it passed evaluation set "
+            f"`{escape_mrkdwn(set_name)}`.\n{table}"
+        )
 
     async def rollback(self, invocation: CommandInvocation) -> CommandReply:
         name, version = invocation.args[0], _version_arg(invocation.args[1])
@@ -166,6 +235,11 @@ class PromptCommands:
     async def edit(self, invocation: CommandInvocation) -> CommandReply:
         name = invocation.args[0]
         live = await self._get(name)
+        if name in self.gates:
+            raise CommandError(
+                f"`{name}` is gated by evaluation set `{escape_mrkdwn(self.gates[name])}`: change it with "
+                f"`/prompt set {name} TEXT`, which makes the new text live only if it passes."
+            )
         if len(live.text) > MODAL_TEXT_LIMIT:
             raise CommandError(
                 f"`{name}` is {len(live.text)} characters, more than a Slack form holds ({MODAL_TEXT_LIMIT}); "
@@ -181,6 +255,8 @@ class PromptCommands:
         """Answer QUESTION with version N of the prompt in a throwaway thread; only the editor sees the answer."""
         name, rest = invocation.args[0], invocation.args[1:]
         version = parse_version(rest[0]) if rest else None
+        if "--eval" in rest:
+            return await self._test_on_set(name, version, rest)
         question = " ".join(rest[1:] if version is not None else rest).strip()
         if not question:
             raise CommandError("Usage: `/prompt test NAME [vN] QUESTION` (the question to try the prompt on).")
@@ -202,6 +278,15 @@ class PromptCommands:
         )
         answer = await self.runner.answer(request)
         return CommandReply(text=render_test_answer(name, tried.version, answer))
+
+    async def _test_on_set(self, name: str, version: int | None, rest: Sequence[str]) -> CommandReply:
+        """``/prompt test NAME vN --eval SET``: the set answered with vN and with the live version, as a table."""
+        position = rest.index("--eval")
+        if version is None or position + 1 >= len(rest) or len(rest) != 3:
+            raise CommandError("Usage: `/prompt test NAME vN --eval SET` (a version and an evaluation set).")
+        tried = await self._get(name, version)
+        comparison = await self._compare(rest[position + 1], name, tried.version)
+        return CommandReply(text=_code_block(comparison_table(comparison)))
 
     async def _save(
         self,
@@ -240,6 +325,10 @@ class PromptCommands:
         if "editor" not in (context.get("roles") or frozenset()):
             refused = "Only prompt editors and admins may change prompts."
             await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: refused})
+            return
+        if name in self.gates:
+            gated = f"{name} is gated by an evaluation set; use /prompt set {name} TEXT instead."
+            await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: gated})
             return
         try:
             live = await self.prompts.get(name)
@@ -293,9 +382,10 @@ def register_prompt_commands(
     prompts: PromptStore,
     runner: AgentRunner,
     identity: IdentityResolver,
+    evaluation: EvaluationRunner | None = None,
 ) -> None:
     """Plug the ``/prompt`` subcommands into the router and the edit form's submission into the Bolt app."""
-    commands = PromptCommands(prompts, runner, identity)
+    commands = PromptCommands(prompts, runner, identity, evaluation)
     registry.register("/prompt", "list", commands.list, summary="every prompt with its live version", max_args=0)
     registry.register(
         "/prompt", "show", commands.show, usage="NAME [vN]", summary="a prompt's text", min_args=1, max_args=2
@@ -339,10 +429,14 @@ def register_prompt_commands(
         "/prompt",
         "test",
         commands.test,
-        usage="NAME [vN] QUESTION",
-        summary="try a version on a question (only you see the answer)",
+        usage="NAME [vN] QUESTION | NAME vN --eval SET",
+        summary="try a version on a question, or on an evaluation set against the live version (only you see it)",
         changes=True,
         min_args=2,
-        acknowledgement=lambda args: f"Trying `{args[0]}` on your question; the answer will appear here, for you only.",
+        acknowledgement=lambda args: (
+            f"Running `{args[0]}` on evaluation set `{escape_mrkdwn(args[-1])}`; the table will appear here."
+            if "--eval" in args
+            else f"Trying `{args[0]}` on your question; the answer will appear here, for you only."
+        ),
     )
     app.view(PROMPT_EDIT_MODAL)(commands.on_edit_submitted)

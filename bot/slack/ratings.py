@@ -10,6 +10,7 @@ from sqlalchemy import Integer, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agents.evaluation import wilson_interval
 from bot.slack.store import find_answer
 from bot.slack.tables import SlackFeedback
 
@@ -27,6 +28,20 @@ class PromptVersionRatings(BaseModel):
     @property
     def total(self) -> int:
         return self.up + self.down
+
+    @property
+    def approval_interval(self) -> tuple[float, float]:
+        """The 95% Wilson interval of the share of 👍: a handful of ratings gives a wide one, as it should."""
+        return wilson_interval(self.up, self.total)
+
+
+class RatingComment(BaseModel):
+    """What a rater wrote with a 👎, for the latest-comments list of ``/prompt stats``."""
+
+    version: int
+    user_id: str
+    comment: str
+    at: datetime
 
 
 async def record_rating(sessions: Sessions, trace_id: str, user_id: str, rating: int) -> None:
@@ -87,3 +102,17 @@ async def rating_stats(sessions: Sessions, prompt_name: str) -> list[PromptVersi
     async with sessions() as session:
         rows = (await session.execute(query)).all()
     return [PromptVersionRatings(version=row[0], up=row[1], down=row[2], comments=row[3]) for row in rows]
+
+
+async def latest_comments(sessions: Sessions, prompt_name: str, limit: int = 3) -> list[RatingComment]:
+    """The newest comments on answers made with any version of ``prompt_name``."""
+    version = SlackFeedback.prompt_versions[prompt_name].astext.cast(Integer)
+    query = (
+        select(version, SlackFeedback.user_id, SlackFeedback.comment, SlackFeedback.updated_at)
+        .where(SlackFeedback.prompt_versions.has_key(prompt_name), SlackFeedback.comment.is_not(None))
+        .order_by(SlackFeedback.updated_at.desc())
+        .limit(limit)
+    )
+    async with sessions() as session:
+        rows = (await session.execute(query)).all()
+    return [RatingComment(version=row[0], user_id=row[1], comment=row[2] or "", at=row[3]) for row in rows]

@@ -11,9 +11,17 @@ from typing import Any
 
 import pytest
 
+from agents.evaluation import wilson_interval
 from agents.prompts import SEED_DIRECTORY
 from bot.slack.audit import recent_audit
-from bot.slack.blocks import PROMPT_NOTE_ACTION, PROMPT_NOTE_BLOCK, PROMPT_TEXT_ACTION, PROMPT_TEXT_BLOCK
+from bot.slack.blocks import (
+    FEEDBACK_COMMENT_ACTION,
+    FEEDBACK_COMMENT_BLOCK,
+    PROMPT_NOTE_ACTION,
+    PROMPT_NOTE_BLOCK,
+    PROMPT_TEXT_ACTION,
+    PROMPT_TEXT_BLOCK,
+)
 from tests.agents.conftest import brain, chat_requests
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
 from tests.fakes.scripted_model import ScriptedModelServer
@@ -163,18 +171,36 @@ async def test_prompt_test_answers_with_the_chosen_version_only_to_the_editor(
     assert await _live(slack) == live  # trying a version does not make it live
 
 
-async def test_stats_show_ratings_per_version_after_feedback_clicks(slack: RuntimeSlack) -> None:
+async def test_stats_show_answers_ratings_wilson_interval_and_latest_comments_per_version(slack: RuntimeSlack) -> None:
     live = await _live(slack)
     await slack.mention("how do I deploy?", ts="300.000001")
     trace_id = _trace_id(await slack.answer_of("300.000001"))
     await slack.click("feedback_up", trace_id, user="U1")
     await slack.click("feedback_down", trace_id, user="U2")
     await slack.click("feedback_up", trace_id, user="U3")
+    modal = (await slack.slack.wait_for("views.open"))[-1]["view"]
+    comment = {FEEDBACK_COMMENT_BLOCK: {FEEDBACK_COMMENT_ACTION: {"type": "plain_text_input", "value": "too <vague>"}}}
+    submitted = {"callback_id": modal["callback_id"], "private_metadata": modal["private_metadata"]}
+    assert (await slack.submit_view(submitted, comment, user="U2")).status_code == 200
 
     stats = await slack.run_command("/prompt", "stats answer", user="U2")
-    assert f"• `v{live}`: :thumbsup: 2 · :thumbsdown: 1 · 67% helpful" in stats
+    # 2 of 3 helpful: the 95% Wilson interval is 20.8% to 93.9%.
+    assert (
+        f"• `v{live}`: :thumbsup: 2 · :thumbsdown: 1 · 67% helpful (95% interval 21–94%) · 1 answer · 1 comment"
+        in stats
+    )
+    assert "*Latest comments*" in stats and f"• `v{live}` <@U2> " in stats and "too &lt;vague&gt;" in stats
     unknown = await slack.run_command("/prompt", "stats answr", user="U2")
     assert "no prompt named 'answr'" in unknown
+
+
+def test_wilson_interval_is_wide_for_few_ratings_and_stays_within_bounds() -> None:
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    low, high = wilson_interval(2, 2)
+    assert round(low, 3) == 0.342 and high == 1.0
+    low, high = wilson_interval(80, 100)
+    assert (round(low, 3), round(high, 3)) == (0.711, 0.867)
+    assert wilson_interval(0, 5)[0] == 0.0
 
 
 async def test_edit_opens_a_modal_with_the_live_text_and_saving_makes_an_audited_version(slack: RuntimeSlack) -> None:
