@@ -23,6 +23,8 @@ class HealthReport(BaseModel):
     slack: str
     model: str
     scheduler: str
+    # Each ``[[mcp_servers]]`` entry: "up (N tools)", "connecting", or "down: why" (retried in the background).
+    mcp_servers: dict[str, str] = {}
 
     @property
     def database_ok(self) -> bool:
@@ -48,6 +50,7 @@ async def check_health(service: Service) -> HealthReport:
         slack=slack,
         model=model,
         scheduler="stopped" if service.scheduler is None else service.scheduler.state,
+        mcp_servers={} if service.mcp_tools is None else service.mcp_tools.summary(),
     )
 
 
