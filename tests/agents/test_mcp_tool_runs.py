@@ -92,4 +92,3 @@ async def test_a_hanging_mcp_server_ends_the_run_in_time_with_a_note(
         assert "did not answer within 1 s" in tool_message["content"]
         # The session stays usable for the next call.
         assert "alpha says" in (await registry.invoke("alpha__lookup", {"key": "x"}, CONTEXT)).content
-

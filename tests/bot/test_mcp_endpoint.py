@@ -66,7 +66,9 @@ async def running_service(settings: Settings) -> AsyncIterator[httpx.AsyncClient
         await sync_configured_source(service, settings.sources[0])
         channels = await start_channels(service, stack)
         transport = httpx.ASGITransport(app=create_app(service, channels.routes))
-        yield await stack.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://switchboard.test"))
+        yield await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, base_url="http://switchboard.test")
+        )
 
 
 @asynccontextmanager
