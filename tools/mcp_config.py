@@ -38,6 +38,8 @@ class McpServerConfig(BaseModel):
     required_role: Role | None = None
     # A call taking longer is abandoned; the model and the person asking are told.
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Starting the server (a child process may take seconds to import) and listing its tools.
+    connect_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     # Text of one result longer than this is cut before anyone sees it.
     max_result_chars: int = Field(default=20_000, ge=200, le=1_000_000)
     # A server that is down (at start or later) is tried again after this, doubling up to ``retry_max_seconds``.

@@ -174,9 +174,11 @@ class McpServerConnection:
         """Return when closing; raise when the session is lost (a failed call or a failed ping says so)."""
         while not self._closing.is_set():
             waiters = [asyncio.ensure_future(self._closing.wait()), asyncio.ensure_future(self._lost.wait())]
-            done, pending = await asyncio.wait(waiters, timeout=self.config.ping_seconds, return_when="FIRST_COMPLETED")
-            for waiter in pending:
-                waiter.cancel()
+            try:
+                done, _ = await asyncio.wait(waiters, timeout=self.config.ping_seconds, return_when="FIRST_COMPLETED")
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
             if self._lost.is_set():
                 raise ToolUnavailableError("the connection was lost")
             if not done:
@@ -186,7 +188,7 @@ class McpServerConnection:
     async def _list_tools(self, session: ClientSession) -> list[types.Tool]:
         found: list[types.Tool] = []
         cursor: str | None = None
-        async with asyncio.timeout(self.config.timeout_seconds):
+        async with asyncio.timeout(self.config.connect_timeout_seconds):
             while True:
                 params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
                 page = await session.list_tools(params=params)
@@ -218,7 +220,7 @@ class McpServerConnection:
             else:
                 raise ToolUnavailableError(f"MCP server {self.name} has neither a command nor a url")
             session = await stack.enter_async_context(ClientSession(read, write, client_info=CLIENT_INFO))
-            async with asyncio.timeout(config.timeout_seconds):
+            async with asyncio.timeout(config.connect_timeout_seconds):
                 await session.initialize()
             yield session
 
