@@ -61,7 +61,8 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     # MCP clients: POST /mcp (search_knowledge, ask, list_sources) with a bearer token; the SDK's session manager
     # runs until the service stops.
     mcp = McpEndpoint(settings, service.sessions, runner, service.retriever)
-    await stack.enter_async_context(mcp.running())
+    await mcp.start()
+    stack.push_async_callback(mcp.aclose)
     routes += mcp.routes()
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.

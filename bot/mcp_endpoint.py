@@ -8,10 +8,9 @@ the log records only the attempt. Stateless mode: any replica answers any reques
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from mcp.server.auth.middleware.auth_context import AuthContextMiddleware, get_access_token
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
@@ -26,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker
+from bot.background_tasks import start_background
 from bot.errors import BotError
 from bot.mcp_tokens import McpTokenStore
 from bot.settings import Settings
@@ -98,7 +98,7 @@ class _RefusalLog:
 
 
 class McpEndpoint:
-    """The MCP server and its route; ``running()`` runs the SDK's session manager for the service's lifetime."""
+    """The MCP server and its route; between ``start()`` and ``aclose()`` the SDK's session manager runs."""
 
     def __init__(
         self,
@@ -112,6 +112,13 @@ class McpEndpoint:
         self._runner = runner
         self._retriever = retriever
         self.tokens = McpTokenStore(sessions)
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        # FastMCP's constructor calls logging.basicConfig, which adds a handler to a root logger that has none; the
+        # service configures logging once, in its entry point, so any handler added here is taken off again
+        # (and the root level restored).
+        root = logging.getLogger()
+        root_handlers, root_level = list(root.handlers), root.level
         self._server = FastMCP(
             name="switchboard",
             instructions="Search the company's internal knowledge and ask questions answered from it, with sources.",
@@ -121,6 +128,9 @@ class McpEndpoint:
             # check would refuse the service's public name behind a proxy.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
+        for handler in set(root.handlers) - set(root_handlers):
+            root.removeHandler(handler)
+        root.setLevel(root_level)
         self._server.add_tool(self.search_knowledge, name="search_knowledge", structured_output=True)
         self._server.add_tool(self.ask, name="ask")
         self._server.add_tool(self.list_sources, name="list_sources", structured_output=True)
@@ -132,10 +142,23 @@ class McpEndpoint:
         app = AuthenticationMiddleware(_RefusalLog(guarded), backend=BearerAuthBackend(_TokenVerifier(self.tokens)))
         return [Route(MCP_PATH, endpoint=app, methods=["GET", "POST", "DELETE"])]
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        async with self._server.session_manager.run():
-            yield
+    async def start(self) -> None:
+        """Run the SDK's session manager in a task of its own: its anyio task group must be entered and left in
+        one task, whichever task later stops the service."""
+        started = asyncio.Event()
+
+        async def run() -> None:
+            async with self._server.session_manager.run():
+                started.set()
+                await self._stopping.wait()
+
+        self._task = start_background(run(), name="mcp-session-manager", failure="the MCP session manager failed")
+        await started.wait()
+
+    async def aclose(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
 
     def _asker(self) -> Asker:
         access = get_access_token()

@@ -54,6 +54,7 @@ def test_serve_on_embedded_defaults_answers_health_and_stops_on_sigterm(tmp_path
             "slack": "disabled",
             "model": "none (retrieval-only)",
             "scheduler": "leader",
+            "mcp_servers": {},
         }
         metrics = httpx.get(base + "/metrics", timeout=5)
         assert 'switchboard_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics.text
