@@ -365,6 +365,7 @@ async def run_tools(state: AnswerState, runtime: Context) -> dict[str, Any]:
     messages = list(state["messages"])
     passages = list(state["passages"])
     calls = list(state["tool_calls"])
+    notes = list(state["notes"])
     for call in last.tool_calls:
         call_started = time.perf_counter()
         decision = state["decisions"].get(call.id)
@@ -379,6 +380,8 @@ async def run_tools(state: AnswerState, runtime: Context) -> dict[str, Any]:
             )
         else:
             result = await context.tools.invoke(call.name, call.arguments, context.tool_context)
+        if result.note and result.note not in notes:
+            notes.append(result.note)
         if result.passages:
             found = [passage.model_dump(mode="json") for passage in result.passages]
             content = format_passages(found, start=len(passages) + 1)
@@ -394,6 +397,7 @@ async def run_tools(state: AnswerState, runtime: Context) -> dict[str, Any]:
         "messages": messages,
         "passages": passages,
         "tool_calls": calls,
+        "notes": notes,
         "steps": state["steps"] + len(last.tool_calls),
         "latency_ms": _latency(state, "tools", started),
     }

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge import ReaderScope
 
-Channel = Literal["slack", "phone", "cli", "schedule"]
+Channel = Literal["slack", "phone", "cli", "schedule", "mcp"]
 Role = Literal["editor", "admin"]
 Stage = Literal["planning", "searching", "using_tool", "reflecting", "answering"]
 

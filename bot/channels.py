@@ -1,4 +1,4 @@
-"""The channels the service runs beside its health routes: Slack, the phone line and the scheduler.
+"""The channels the service runs beside its health routes: Slack, the phone line, MCP clients and the scheduler.
 
 Built once per ``serve`` from the started ``Service``; each registers its own shutdown on the caller's exit stack,
 so they stop in reverse order of starting, before the service closes the database.
@@ -15,6 +15,7 @@ from starlette.routing import Route
 from bot.background_tasks import cancel_background, start_background
 from bot.dependency_checks import DependencyMonitor, model_check, slack_check
 from bot.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
+from bot.mcp_endpoint import McpEndpoint
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
@@ -71,6 +72,13 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         phone_line.file_pending_intakes(), name="phone-intake-catch-up", failure="catching up on phone intakes failed"
     )
     stack.push_async_callback(cancel_background, intake_catch_up)
+
+    # MCP clients: POST /mcp (search_knowledge, ask, list_sources) with a bearer token; the SDK's session manager
+    # runs until the service stops.
+    mcp = McpEndpoint(settings, service.sessions, runner, service.retriever)
+    await mcp.start()
+    stack.push_async_callback(mcp.aclose)
+    routes += mcp.routes()
 
     # Scheduler: scheduled agent runs and periodic system jobs, each occurrence once across replicas.
     scheduling = await build_scheduling(service, agent_runner=runner, slack=slack_client)

@@ -13,6 +13,7 @@ from bot import __version__
 from bot.cli_agent import add_agent_commands
 from bot.cli_knowledge import add_knowledge_commands
 from bot.cli_prompts import add_prompts_commands
+from bot.cli_tools import add_tools_commands
 from bot.cli_traces import add_traces_commands
 from bot.errors import BotError, SettingsError
 from bot.logging_config import configure_logging, run_context
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompts_commands(commands)
     add_traces_commands(commands)
     # --- end agent runtime
+    add_tools_commands(commands)
     manifest = commands.add_parser(
         "slack-manifest", help="print the Slack app manifest (scopes, events, slash commands, interactivity URL)"
     )

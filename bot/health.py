@@ -29,6 +29,8 @@ class HealthReport(BaseModel):
     scheduler: str
     # For each unreachable dependency, why, in a few words.
     reasons: dict[str, str] = Field(default_factory=dict)
+    # Each ``[[mcp_servers]]`` entry: "up (N tools)", "connecting", or "down: why" (retried in the background).
+    mcp_servers: dict[str, str] = {}
 
     @property
     def database_ok(self) -> bool:
@@ -48,6 +50,7 @@ async def check_health(service: Service) -> HealthReport:
         model=states["model"].state,
         scheduler="stopped" if service.scheduler is None else service.scheduler.state,
         reasons=reasons,
+        mcp_servers={} if service.mcp_tools is None else service.mcp_tools.summary(),
     )
 
 

@@ -18,6 +18,7 @@ from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.schema_migrations import upgrade_database
 from bot.settings import Settings
 from knowledge import Embedder, HybridRetriever, SyncEngine, create_embedder, create_engine, session_factory
+from tools import McpToolSource, ToolRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class Service:
     agent_persistence: AgentPersistence | None = None
     agent_runner: AgentRuntime | None = None
     # --- end agent runtime
+    # The ``[[mcp_servers]]``: connected in the background; their tools join the agent's registry when up.
+    mcp_tools: McpToolSource | None = None
 
     def __post_init__(self) -> None:
         self.retriever = HybridRetriever(self.sessions, self.embedder, self.settings.retrieval)
@@ -104,12 +107,16 @@ class Service:
     async def _start_agent_runtime(self) -> None:
         """Open the checkpointer and memory store (their ``setup()`` is idempotent), seed prompts, build the runner."""
         self.agent_persistence = await AgentPersistence.open(self.database_url, self.embedder)
+        registry = ToolRegistry.from_entry_points(enabled=self.settings.agent.enabled_tools)
+        self.mcp_tools = McpToolSource(self.settings.mcp_servers, registry)
+        self.mcp_tools.start()
         self.agent_runner = AgentRuntime(
             sessions=self.sessions,
             checkpointer=self.agent_persistence.checkpointer,
             store=self.agent_persistence.store,
             retriever=self.retriever,
             chat_model=self.chat_model,
+            tools=registry,
             tools_config=self.settings.tools,
             config=self.settings.agent,
             on_run=self.metrics.observe_run,
@@ -139,6 +146,8 @@ class Service:
 
     async def aclose(self) -> None:
         """Close clients, then the database pool, then the embedded server (if this process started it)."""
+        if self.mcp_tools is not None:
+            await self.mcp_tools.aclose()
         if self.agent_persistence is not None:
             await self.agent_persistence.aclose()
         if self.chat_model is not None:

@@ -21,10 +21,38 @@ from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, Reader, RetrievalConfig, SourceConfig, SourceConfigBase
 from knowledge.sources import SaaSSourceConfig, SourceSecrets
-from tools import ToolsConfig
+from tools import McpServerConfig, ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+class McpServerSettings(McpServerConfig):
+    """One ``[[mcp_servers]]`` entry: secret header and child-environment values are named, never written down.
+
+    ``secret_headers = {Authorization = "TICKETS_MCP_AUTH"}`` sends the value of that environment variable as the
+    header; ``secret_env = {API_TOKEN = "TICKETS_API_TOKEN"}`` hands it to a stdio server's process.
+    """
+
+    secret_headers: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_secrets(cls, values: Any) -> Any:
+        if not isinstance(values, dict):
+            return values
+        resolved = dict(values)
+        for named, target in (("secret_headers", "headers"), ("secret_env", "env")):
+            names: dict[str, str] = dict(values.get(named) or {})
+            missing = sorted(variable for variable in names.values() if not os.environ.get(variable))
+            if missing:
+                raise ValueError(
+                    f"MCP server {values.get('name')!r}: environment variable {', '.join(missing)} "
+                    f"({named}) is not set; set it or remove the entry"
+                )
+            resolved[target] = {**dict(values.get(target) or {}), **{k: os.environ[v] for k, v in names.items()}}
+        return resolved
 
 
 class SlackChannelSettings(BaseModel):
@@ -36,6 +64,12 @@ class SlackChannelSettings(BaseModel):
     sources: list[str] | None = None
     # "mentions": answer only when mentioned (and in threads it already answered); "all": every top-level question.
     respond_to: Literal["mentions", "all"] = "mentions"
+
+
+def _require_unique(kind: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{kind} names must be unique; repeated: {', '.join(repeated)}")
 
 
 def _comma_separated(value: Any) -> Any:
@@ -110,6 +144,11 @@ class Settings(BaseSettings):
     # --- end agent runtime
     # `[evaluation]`: regression threshold, concurrency, graders, and which prompts an evaluation set gates.
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    # --- MCP both ways: ``[[mcp_servers]]`` whose tools join the registry, and ``/mcp`` for MCP clients ---
+    mcp_servers: list[McpServerSettings] = Field(default_factory=list)
+    # ``switchboard tokens create`` without ``--expires-days``: how long a new MCP bearer token is valid.
+    mcp_token_days: int = Field(default=90, ge=1, le=3650)
+    # --- end MCP
     # --- Slack channel settings and reader groups (config file only) ---
     # ``[channels.C0123]`` tables, keyed by Slack channel ID.
     channels: dict[str, SlackChannelSettings] = Field(default_factory=dict)
@@ -188,13 +227,16 @@ class Settings(BaseSettings):
             raise ValueError(f"caller numbers mapped to no Slack user ID: {', '.join(empty)}")
         return normalised
 
+    @field_validator("mcp_servers")
+    @classmethod
+    def _unique_mcp_server_names(cls, servers: list[McpServerSettings]) -> list[McpServerSettings]:
+        _require_unique("MCP server", [server.name for server in servers])
+        return servers
+
     @field_validator("sources")
     @classmethod
     def _unique_source_names(cls, sources: list[SourceConfigBase]) -> list[SourceConfigBase]:
-        names = [source.name for source in sources]
-        repeated = sorted({name for name in names if names.count(name) > 1})
-        if repeated:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        _require_unique("source", [source.name for source in sources])
         return sources
 
     def roles_of(self, user_id: str) -> frozenset[Role]:
@@ -273,6 +315,7 @@ class Settings(BaseSettings):
                 values.append(value.get_secret_value())
         values += self.tools.secret_values()  # agent runtime: endpoint header values
         values += [secret.get_secret_value() for secret in self.source_secrets().values.values()]
+        values += [value for server in self.mcp_servers for value in server.secret_values()]
         return values
 
 

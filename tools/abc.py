@@ -33,10 +33,12 @@ class ToolResult(BaseModel):
     content: str
     passages: list[Passage] = Field(default_factory=list)
     is_error: bool = False
+    # For the person asking, beside the answer: a tool that could not be used (down, too slow) is said so.
+    note: str | None = None
 
     @classmethod
-    def error(cls, message: str) -> ToolResult:
-        return cls(content=f"ERROR: {message}", is_error=True)
+    def error(cls, message: str, *, note: str | None = None) -> ToolResult:
+        return cls(content=f"ERROR: {message}", is_error=True, note=note)
 
 
 class MemoryWriter(Protocol):
@@ -88,6 +90,11 @@ class Tool(ABC, Generic[ArgsT]):
     @abstractmethod
     async def run(self, arguments: ArgsT, context: ToolContext) -> ToolResult | str:
         """Do the work. Raise any exception to report a failure: the registry turns it into a readable error."""
+
+    @property
+    def display_name(self) -> str:
+        """The name people see (listings, approvals); ``name`` is what the model calls."""
+        return self.name
 
     def describe(self, context: ToolContext) -> str:
         """The description the model reads; override to mention per-deployment details (configured endpoints)."""

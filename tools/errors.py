@@ -21,3 +21,7 @@ class ToolUnavailableError(ToolError, RuntimeError):
 
 class ToolRefusedError(ToolError, PermissionError):
     """The tool refused the call (a domain not on the allow-list, an unknown endpoint, a missing role)."""
+
+
+class ToolTimeoutError(ToolError, TimeoutError):
+    """The tool did not finish in its time limit; the message names the tool and the limit."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -16,11 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from tools.abc import Tool, ToolContext, ToolResult
-from tools.errors import ToolError, ToolNotFoundError, ToolPluginError
+from tools.errors import ToolError, ToolNotFoundError, ToolPluginError, ToolTimeoutError
 
 logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "switchboard.tools"
+# What OpenAI's function names allow (Anthropic's tool names are a superset); a dot is not among them.
+MODEL_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class ToolRegistry:
@@ -28,6 +31,8 @@ class ToolRegistry:
 
     def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        # Tool name -> where it came from: the distribution declaring its entry point, or ``mcp:SERVER``.
+        self._sources: dict[str, str] = {}
         for item in tools:
             self.register(item)
 
@@ -43,7 +48,8 @@ class ToolRegistry:
         for entry_point in sorted(entry_points(group=group), key=lambda ep: ep.name):
             if wanted is not None and entry_point.name not in wanted:
                 continue
-            registry.register(_load(entry_point))
+            source = entry_point.dist.name if entry_point.dist is not None else entry_point.value
+            registry.register(_load(entry_point), source=source)
         if wanted is not None and (missing := wanted - set(registry.names())):
             raise ToolPluginError(
                 f"tools {sorted(missing)} are enabled in the config but no installed package declares them "
@@ -52,12 +58,38 @@ class ToolRegistry:
         logger.debug("tools loaded: %s", ", ".join(registry.names()))
         return registry
 
-    def register(self, item: Tool[Any]) -> None:
+    def register(self, item: Tool[Any], *, source: str = "local") -> None:
+        if not MODEL_TOOL_NAME.match(item.name):
+            raise ToolPluginError(
+                f"tool name {item.name!r} is not accepted by model APIs: use 1-64 letters, digits, '_' or '-'"
+            )
         if item.name in self._tools:
             raise ToolPluginError(
                 f"two tools are named {item.name!r} ({self._tools[item.name]!r} and {item!r}); rename one"
             )
         self._tools[item.name] = item
+        self._sources[item.name] = source
+
+    def replace_source(self, source: str, items: Iterable[Tool[Any]]) -> list[str]:
+        """Swap every tool from ``source`` for ``items`` (an MCP server's tools after it (re)connected).
+
+        A tool whose name is taken by another source is left out and logged; returns the names registered.
+        """
+        for name in [name for name, owner in self._sources.items() if owner == source]:
+            del self._tools[name], self._sources[name]
+        registered = []
+        for item in items:
+            try:
+                self.register(item, source=source)
+            except ToolPluginError as error:
+                logger.warning("tool %s from %s left out: %s", item.display_name, source, error)
+                continue
+            registered.append(item.name)
+        return registered
+
+    def source_of(self, name: str) -> str:
+        self.get(name)
+        return self._sources[name]
 
     def names(self) -> list[str]:
         return sorted(self._tools)
@@ -102,14 +134,19 @@ class ToolRegistry:
         except ValidationError as error:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in error.errors())
             return ToolResult.error(f"invalid arguments for {name}: {problems}")
+        limit_seconds = context.settings.call_timeout_seconds
         try:
-            async with asyncio.timeout(context.settings.call_timeout_seconds):
+            async with asyncio.timeout(limit_seconds):
                 outcome = await item.run(parsed, context)
+        except ToolTimeoutError as error:
+            logger.warning("tool %s timed out: %s", item.display_name, error)
+            return ToolResult.error(str(error), note=f"{error} The answer was written without it.")
         except TimeoutError:
-            logger.warning("tool %s timed out after %.0f s", name, context.settings.call_timeout_seconds)
-            return ToolResult.error(f"{name} did not finish within {context.settings.call_timeout_seconds:g} s")
+            logger.warning("tool %s timed out after %.0f s", item.display_name, limit_seconds)
+            message = f"{item.display_name} did not finish within {limit_seconds:g} s."
+            return ToolResult.error(message, note=f"{message} The answer was written without it.")
         except ToolError as error:
-            logger.info("tool %s refused: %s", name, error)
+            logger.info("tool %s refused: %s", item.display_name, error)
             return ToolResult.error(str(error))
         except Exception as error:
             # A plugin's bug must not end the run: the model reads the error and carries on; the log keeps the trace.

@@ -55,6 +55,7 @@ def test_serve_on_embedded_defaults_answers_health_and_stops_on_sigterm(tmp_path
             "model": "disabled",
             "scheduler": "leader",
             "reasons": {},
+            "mcp_servers": {},
         }
         metrics = httpx.get(base + "/metrics", timeout=5)
         assert 'switchboard_http_requests_total{method="GET",route="/healthz",status="200"} 1.0' in metrics.text
