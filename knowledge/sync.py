@@ -9,7 +9,8 @@ Guarantees, in the order a user notices them:
   written in small batches, each committed, so a crash loses at most one batch and leaves every other document as
   it was. The next run simply finds the written ones unchanged and carries on.
 * One bad document (fetch failure, unparsable content, a row PostgreSQL refuses) is recorded with its reason and
-  never fails the sync. Deletions happen only after a complete listing.
+  never fails the sync. Deletions happen only after a complete listing, except for documents the source refuses
+  to read at all (``FetchFailure.refused``): an earlier copy of those is removed at once.
 * Embeddings are cached by chunk text and model: an edit re-embeds only the passages that changed; a new model
   re-embeds everything, even documents the source reports as unchanged.
 * Two syncs of the same source never interleave: a PostgreSQL advisory lock serialises them across processes.
@@ -77,6 +78,7 @@ class _Run:
     pending: list[PreparedDocument] = field(default_factory=list)
     pending_chunks: int = 0
     reembed: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
     unsaved_failures: list[DocumentFailure] = field(default_factory=list)
 
 
@@ -142,6 +144,7 @@ class SyncEngine:
                     )
             await self._flush(run)
             await self._reembed(run)
+            await self._delete_refused(run)
             run.summary.listing_complete = source.listing_complete
             if source.listing_complete:
                 await self._delete_missing(run)
@@ -207,10 +210,12 @@ class SyncEngine:
     async def _take(self, run: _Run, result: SourceDocument | Unchanged | FetchFailure, full: bool) -> None:
         """Classify one fetch result; changed documents are chunked and queued for the next batch."""
         run.seen.add(result.external_id)
+        known = run.known.get(result.external_id)
         if isinstance(result, FetchFailure):
             self._fail(run, DocumentFailure(**result.model_dump()))
+            if result.refused and known is not None:
+                run.refused.append(known.id)
             return
-        known = run.known.get(result.external_id)
         if isinstance(result, Unchanged):
             if known is None:
                 self._fail(
@@ -326,7 +331,17 @@ class SyncEngine:
             await self._save_progress(run)
 
     async def _delete_missing(self, run: _Run) -> None:
-        gone = [row.id for external_id, row in run.known.items() if external_id not in run.seen]
+        await self._delete(run, [row.id for external_id, row in run.known.items() if external_id not in run.seen])
+
+    async def _delete_refused(self, run: _Run) -> None:
+        """Remove earlier copies of documents the source now refuses to read, complete listing or not."""
+        if run.refused:
+            refused = set(run.refused)
+            await self._delete(run, run.refused)
+            run.known = {key: row for key, row in run.known.items() if row.id not in refused}
+            run.refused = []
+
+    async def _delete(self, run: _Run, gone: list[int]) -> None:
         step = self.config.batch_documents * 4
         for start in range(0, len(gone), step):
             async with self._sessions() as session, session.begin():

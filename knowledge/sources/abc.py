@@ -26,12 +26,18 @@ class Unchanged(BaseModel):
 
 
 class FetchFailure(BaseModel):
-    """One document could not be fetched or parsed; the sync records it and goes on."""
+    """One document could not be fetched or parsed; the sync records it and goes on.
+
+    An ordinary failure keeps the copy indexed at an earlier sync (the next sync may fetch it again). ``refused``
+    says the source will not read the document at all (a symlink out of its folder, a redirect off the site, a
+    blocked address): a copy indexed earlier is removed, so content that should never have been read does not stay.
+    """
 
     external_id: str
     reason: str
     title: str | None = None
     url: str | None = None
+    refused: bool = False
 
 
 FetchResult = SourceDocument | Unchanged | FetchFailure
