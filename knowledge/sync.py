@@ -14,6 +14,7 @@ Guarantees, in the order a user notices them:
 * Embeddings are cached by chunk text and model: an edit re-embeds only the passages that changed; a new model
   re-embeds everything, even documents the source reports as unchanged.
 * Two syncs of the same source never interleave: a PostgreSQL advisory lock serialises them across processes.
+* A new embedding model's vector index is built concurrently (writes go on) under the schema lock, once.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from knowledge.advisory_locks import holding_advisory_lock
 from knowledge.chunking import MarkdownChunker
 from knowledge.documents import SourceDocument
 from knowledge.embeddings import Embedder
@@ -57,11 +59,14 @@ from knowledge.sync_models import (
     SyncProgress,
     SyncSummary,
 )
+from knowledge.vector_indexes import ensure_model_index
 
 logger = logging.getLogger(__name__)
 
 # First half of the two-key advisory lock taken per source ("SW" "SY"); the second half is hashtext(source name).
 _SYNC_LOCK_NAMESPACE = 0x53575359
+_TRY_SOURCE_LOCK_SQL = f"SELECT pg_try_advisory_lock({_SYNC_LOCK_NAMESPACE}, hashtext(:name))"
+_UNLOCK_SOURCE_LOCK_SQL = f"SELECT pg_advisory_unlock({_SYNC_LOCK_NAMESPACE}, hashtext(:name))"
 # Documents added, updated or deleted in one run beyond which the index tables are re-analysed.
 _ANALYZE_AFTER_CHANGES = 500
 
@@ -103,23 +108,19 @@ class SyncEngine:
         """
         try:
             async with self._sessions() as lock_session:
-                await self._lock(lock_session, source.name)
-                try:
+                # Autocommit and a session-level lock: this connection holds no snapshot while the sync runs, so a
+                # concurrent index build (see knowledge.vector_indexes) never waits for it.
+                connection = await lock_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                async with holding_advisory_lock(
+                    connection,
+                    _TRY_SOURCE_LOCK_SQL,
+                    _UNLOCK_SOURCE_LOCK_SQL,
+                    {"name": source.name},
+                    purpose=f"syncing source {source.name} (another sync of it is running)",
+                ):
                     return await self._sync_locked(source, full, progress)
-                finally:
-                    await lock_session.rollback()
         finally:
             await source.aclose()
-
-    async def _lock(self, session: AsyncSession, source_name: str) -> None:
-        """Hold the source's advisory lock for as long as ``session``'s transaction stays open."""
-        params = {"namespace": _SYNC_LOCK_NAMESPACE, "name": source_name}
-        acquired = (
-            await session.execute(text("SELECT pg_try_advisory_xact_lock(:namespace, hashtext(:name))"), params)
-        ).scalar_one()
-        if not acquired:
-            logger.info("another sync of source %s is running; waiting for it to finish", source_name)
-            await session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:name))"), params)
 
     async def _sync_locked(self, source: Source, full: bool, progress: ProgressCallback | None) -> SyncSummary:
         started = time.perf_counter()
@@ -127,6 +128,7 @@ class SyncEngine:
         known_documents = known_documents_view(run.known)
         total = len(run.known) or None
         try:
+            await self._ensure_vector_index(run.model)
             async for result in source.fetch(known_documents):
                 await self._take(run, result, full)
                 if run.pending and (
@@ -163,6 +165,11 @@ class SyncEngine:
             run.summary.error = f"{type(error).__name__}: {error}"
         await self._finish(run, started)
         return run.summary
+
+    async def _ensure_vector_index(self, model: RegisteredModel) -> None:
+        async with self._sessions() as session:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await ensure_model_index(connection, model.id, model.dimensions)
 
     async def _analyze_after_bulk_changes(self, run: _Run) -> None:
         """A first sync or a big change leaves the planner guessing; fresh statistics keep queries on their indexes."""
