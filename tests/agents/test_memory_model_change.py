@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence
 from agents.long_term_memory import MemoryStore
-from knowledge import SCHEMA_LOCK_KEY, TRY_SCHEMA_LOCK_SQL, Embedder
+from knowledge import SCHEMA_LOCK_KEY, Embedder
+from tests.conftest import wait_for_schema_lock_attempt
 
 
 class LetterEmbedder(Embedder):
@@ -117,24 +118,9 @@ async def test_store_setup_waits_for_the_schema_lock(database_url: str) -> None:
         await migrating.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
         opening = asyncio.create_task(AgentPersistence.open(database_url, LetterEmbedder("test/letters-20", 20)))
         try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 20
-            while not await schema_lock_tried(migrating):
-                assert loop.time() < deadline, "the store setup never tried to take the schema lock"
-                await asyncio.sleep(0.02)
+            await wait_for_schema_lock_attempt(migrating)
             assert not opening.done()
         finally:
             await migrating.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
         persistence = await opening
     await persistence.aclose()
-
-
-async def schema_lock_tried(connection: psycopg.AsyncConnection) -> bool:
-    row = await (
-        await connection.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND query = %s",
-            (TRY_SCHEMA_LOCK_SQL,),
-        )
-    ).fetchone()
-    return row is not None and row[0] > 0

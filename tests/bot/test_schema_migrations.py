@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.embedded_postgres import EmbeddedPostgres
 from bot.schema_migrations import head_revision, upgrade_database
 from knowledge import SCHEMA_LOCK_KEY, TRY_SCHEMA_LOCK_SQL
-from tests.conftest import create_database, drop_database
+from tests.conftest import SCHEMA_LOCK_ATTEMPTS_SQL, create_database, drop_database
 
 
 @pytest.fixture
@@ -108,10 +108,7 @@ def test_migrations_wait_for_the_schema_lock_every_layer_takes(empty_database: s
         migrating.start()
         try:
             deadline = time.monotonic() + 20
-            while holder.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query = %s",
-                (TRY_SCHEMA_LOCK_SQL,),
-            ).fetchone() == (0,):
+            while holder.execute(SCHEMA_LOCK_ATTEMPTS_SQL, (TRY_SCHEMA_LOCK_SQL,)).fetchone() == (0,):
                 assert time.monotonic() < deadline, "migrations never tried to take the schema lock"
                 time.sleep(0.02)
             assert migrating.is_alive()

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import (
     SCHEMA_LOCK_KEY,
-    TRY_SCHEMA_LOCK_SQL,
     Embedder,
     SourceDocument,
     SyncEngine,
     create_engine,
     session_factory,
 )
+from tests.conftest import wait_for_schema_lock_attempt
 from tests.fakes.knowledge_sources import CountingEmbedder, ListSource
 
 
@@ -71,24 +71,6 @@ async def test_two_first_syncs_with_a_new_model_both_succeed_and_build_one_index
     assert len(indexes) == 1 and indexes[0][1] and "USING hnsw" in indexes[0][2]
 
 
-async def backend_polling_the_schema_lock(connection: psycopg.AsyncConnection, within_seconds: float = 20) -> None:
-    """Wait until another session of this database has tried to take the schema lock (seen in pg_stat_activity)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_seconds
-    while True:
-        row = await (
-            await connection.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid() AND query = %s",
-                (TRY_SCHEMA_LOCK_SQL,),
-            )
-        ).fetchone()
-        if row is not None and row[0] > 0:
-            return
-        assert loop.time() < deadline, "nobody tried to take the schema lock"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_new_models_index_waits_for_the_schema_lock(
     database_url: str, sessions: async_sessionmaker[AsyncSession], offline_embedder: Embedder
 ) -> None:
@@ -99,7 +81,7 @@ async def test_a_new_models_index_waits_for_the_schema_lock(
             SyncEngine(sessions, CountingEmbedder(offline_embedder, name=model)).sync(handbook("waiting"))
         )
         try:
-            await backend_polling_the_schema_lock(migrating)
+            await wait_for_schema_lock_attempt(migrating)
             assert not sync.done()
             assert await model_indexes(database_url, model) == []
         finally:
