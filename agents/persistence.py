@@ -1,15 +1,19 @@
 """The agent's PostgreSQL-backed memory: LangGraph's checkpointer (threads) and store (long-term memories).
 
 Both share one psycopg pool in the mode LangGraph needs (autocommit, dict rows). ``setup()`` of each creates or
-upgrades their own tables and is idempotent, so it runs at every service start.
+upgrades their own tables and is idempotent, so it runs at every service start: under the schema lock, with the
+check for an embedding model change, so replicas starting together (after a model change, say) neither race on
+LangGraph's tables nor resize and re-embed twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import psycopg
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.base import PutOp
 from langgraph.store.postgres.aio import AsyncPostgresStore
@@ -17,7 +21,7 @@ from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from knowledge import Embedder, EmbeddingError
+from knowledge import TRY_SCHEMA_LOCK_SQL, UNLOCK_SCHEMA_SQL, Embedder, EmbeddingError, acquire_advisory_lock
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +54,6 @@ class AgentPersistence:
         try:
             dimensions = await _dimensions(embedder)
             checkpointer = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-            await checkpointer.setup()
 
             async def embed(texts: Sequence[str]) -> list[list[float]]:
                 return await embedder.embed(list(texts))
@@ -59,8 +62,10 @@ class AgentPersistence:
                 pool,  # type: ignore[arg-type]
                 index=PostgresIndexConfig(dims=dimensions, embed=embed, fields=["text"]),
             )
-            await store.setup()
-            reembedded = await _match_memory_vectors(store, pool, embedder.name, dimensions)
+            async with _schema_lock(database_url):
+                await checkpointer.setup()
+                await store.setup()
+                reembedded = await _match_memory_vectors(store, pool, embedder.name, dimensions)
             if reembedded:
                 logger.info("re-embedded %d long-term memories with %s", reembedded, embedder.name)
         except BaseException:
@@ -71,6 +76,22 @@ class AgentPersistence:
 
     async def aclose(self) -> None:
         await self.pool.close()
+
+
+@asynccontextmanager
+async def _schema_lock(database_url: str) -> AsyncIterator[None]:
+    """Hold the schema lock on a connection of its own (the pool's are busy with the setup it guards)."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+
+        async def try_lock() -> bool:
+            row = await (await connection.execute(TRY_SCHEMA_LOCK_SQL)).fetchone()
+            return bool(row and row[0])
+
+        await acquire_advisory_lock(try_lock, purpose="preparing the agent's checkpoint and memory tables")
+        try:
+            yield
+        finally:
+            await connection.execute(UNLOCK_SCHEMA_SQL)
 
 
 async def _dimensions(embedder: Embedder) -> int:
@@ -104,7 +125,12 @@ async def _match_memory_vectors(
 
 
 async def _resize_vectors(pool: AsyncConnectionPool, dimensions: int) -> None:
-    """Give LangGraph's vector table the new dimension; its old vectors go (every memory is re-embedded next)."""
+    """Give LangGraph's vector table the new dimension; its old vectors go (every memory is re-embedded next).
+
+    Runs under the schema lock. The vector index is rebuilt in the same transaction as the ``ALTER TABLE`` rather
+    than concurrently: the table is empty at that point, so the build is instant, and the table is locked by the
+    ``ALTER`` anyway; one transaction means no moment without the index and no half-built index left behind.
+    """
     async with pool.connection() as connection, connection.transaction():
         # The pool hands out dict rows (LangGraph needs them).
         found: list[dict[str, str]] = await (  # type: ignore[assignment]

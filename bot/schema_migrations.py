@@ -1,4 +1,8 @@
-"""Apply Alembic migrations under a PostgreSQL advisory lock, so replicas starting together do not race."""
+"""Apply Alembic migrations under the schema lock, so replicas starting together do not race.
+
+The lock is the one every layer takes for schema changes (``knowledge.advisory_locks``): migrations also never run
+while a replica builds a vector index or resizes LangGraph's vector table.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,9 @@ from alembic.script import ScriptDirectory
 
 import migrations
 from bot.errors import MigrationError
-from knowledge import sqlalchemy_url
+from knowledge import TRY_SCHEMA_LOCK_SQL, UNLOCK_SCHEMA_SQL, acquire_advisory_lock_blocking, sqlalchemy_url
 
 logger = logging.getLogger(__name__)
-
-# Any fixed 64-bit key will do; this one spells "SWBDMIGR" so it is recognisable in pg_locks.
-MIGRATION_LOCK_KEY = 0x535742444D494752
 
 
 def _alembic_config() -> Config:
@@ -39,19 +40,22 @@ def upgrade_database(database_url: str, revision: str = "head") -> str | None:
     """
     engine = sqlalchemy.create_engine(sqlalchemy_url(database_url), poolclass=sqlalchemy.NullPool)
     try:
-        with engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            connection.commit()
+        # The lock lives on a connection of its own, in autocommit, so polling for it holds no snapshot.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_connection:
+            acquire_advisory_lock_blocking(
+                lambda: bool(lock_connection.scalar(sqlalchemy.text(TRY_SCHEMA_LOCK_SQL))),
+                purpose="applying migrations",
+            )
             try:
-                before = MigrationContext.configure(connection).get_current_revision()
-                config = _alembic_config()
-                config.attributes["connection"] = connection
-                command.upgrade(config, revision)
-                connection.commit()
-                after = MigrationContext.configure(connection).get_current_revision()
+                with engine.connect() as connection:
+                    before = MigrationContext.configure(connection).get_current_revision()
+                    config = _alembic_config()
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+                    connection.commit()
+                    after = MigrationContext.configure(connection).get_current_revision()
             finally:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
-                connection.commit()
+                lock_connection.execute(sqlalchemy.text(UNLOCK_SCHEMA_SQL))
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise MigrationError(f"applying database migrations failed: {error}") from error
     finally:

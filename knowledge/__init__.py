@@ -1,5 +1,13 @@
 """Knowledge: the shared database, the document model, sources, embeddings, chunking, sync and hybrid retrieval."""
 
+from knowledge.advisory_locks import (
+    SCHEMA_LOCK_KEY,
+    TRY_SCHEMA_LOCK_SQL,
+    UNLOCK_SCHEMA_SQL,
+    acquire_advisory_lock,
+    acquire_advisory_lock_blocking,
+    holding_schema_lock,
+)
 from knowledge.chunking import Chunk, ChunkingConfig, MarkdownChunker, github_slug
 from knowledge.database import Base, create_engine, session_factory, sqlalchemy_url
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
@@ -74,6 +82,13 @@ __all__ = [
     "create_engine",
     "session_factory",
     "sqlalchemy_url",
+    # Schema changes, from any layer
+    "SCHEMA_LOCK_KEY",
+    "TRY_SCHEMA_LOCK_SQL",
+    "UNLOCK_SCHEMA_SQL",
+    "acquire_advisory_lock",
+    "acquire_advisory_lock_blocking",
+    "holding_schema_lock",
     # Parsing and sources
     "AccessGrant",
     "AccessRule",

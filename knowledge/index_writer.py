@@ -28,17 +28,8 @@ from knowledge.index_tables import (
     IndexedChunk,
     IndexedDocument,
     KnowledgeSource,
-    indexed_embedding,
 )
 from knowledge.near_duplicates import passage_signature
-
-# A denser graph than pgvector's defaults (16, 64): static embeddings of long passages crowd together, and at
-# 100k passages the defaults reached only ~0.89 recall@10 within the latency budget (bench/RESULTS.md).
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 128
-
-# Serialises creating a model's HNSW index between processes ("SWBDMODL").
-_MODEL_LOCK_KEY = 0x535742444D4F444C
 
 
 @dataclass(frozen=True)
@@ -112,7 +103,8 @@ async def embedder_dimensions(embedder: Embedder) -> int:
 
 
 async def ensure_embedding_model(session: AsyncSession, embedder: Embedder) -> RegisteredModel:
-    """Register the embedder's model and create its partial HNSW cosine index if this is its first use."""
+    """Register the embedder's model on first use; its HNSW index is built outside any transaction by
+    ``knowledge.vector_indexes.ensure_model_index``."""
     dimensions = await embedder_dimensions(embedder)
     if dimensions > MAX_INDEXED_DIMENSIONS:
         raise EmbeddingError(
@@ -129,21 +121,12 @@ async def ensure_embedding_model(session: AsyncSession, embedder: Embedder) -> R
                 f"returns {dimensions}; give the model a new name (EMBEDDINGS_MODEL) so its vectors are rebuilt"
             )
         return RegisteredModel(existing.id, existing.name, existing.dimensions)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MODEL_LOCK_KEY})
     await session.execute(
         insert(EmbeddingModel)
         .values(name=embedder.name, dimensions=dimensions)
         .on_conflict_do_nothing(index_elements=["name"])
     )
     model = (await session.execute(select(EmbeddingModel).where(EmbeddingModel.name == embedder.name))).scalar_one()
-    # Dimension and id are integers from the database, safe to place in DDL (which cannot take parameters).
-    await session.execute(
-        text(
-            f"CREATE INDEX IF NOT EXISTS kb_chunks_embedding_model_{int(model.id)}_idx ON kb_chunks "
-            f"USING hnsw (({indexed_embedding(model.dimensions)}) halfvec_cosine_ops) "
-            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {int(model.id)}"
-        )
-    )
     return RegisteredModel(model.id, model.name, model.dimensions)
 
 

@@ -36,6 +36,10 @@ def _network(value: object) -> object:
     return ipaddress.ip_network(value, strict=False) if isinstance(value, str) else value
 
 
+# A network in CIDR form (``10.20.0.0/16``) or a single address, as config files write it.
+AllowedNetwork = Annotated[IPNetwork, BeforeValidator(_network)]
+
+
 class NetworkPolicy(BaseModel):
     """Public addresses only, plus the networks an operator allow-lists (``127.0.0.0/8``, ``10.1.0.0/16``).
 
@@ -44,7 +48,7 @@ class NetworkPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    allowed_networks: tuple[Annotated[IPNetwork, BeforeValidator(_network)], ...] = ()
+    allowed_networks: tuple[AllowedNetwork, ...] = ()
     setting: str = Field(default="allowed_networks", exclude=True)
 
     def refusal(self, address: IPAddress) -> str | None:

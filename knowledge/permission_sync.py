@@ -26,7 +26,7 @@ from knowledge.connector_state import (
 from knowledge.documents import AccessList, Reader
 from knowledge.index_writer import ensure_source
 from knowledge.sources.permissioned import PermissionedSource
-from knowledge.sync import hold_source_lock
+from knowledge.sync import holding_source_lock
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +51,8 @@ async def sync_permissions(
     started = time.perf_counter()
     summary = PermissionSyncSummary(source=source.name, status="running")
     try:
-        async with sessions() as lock_session:
-            await hold_source_lock(lock_session, source.name)
-            try:
-                await _sync_locked(sessions, source, summary)
-            finally:
-                await lock_session.rollback()
+        async with holding_source_lock(sessions, source.name):
+            await _sync_locked(sessions, source, summary)
         summary.status = "succeeded" if summary.error is None else "partial"
     except Exception as error:
         logger.exception("permission sync of source %s failed", source.name)

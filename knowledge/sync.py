@@ -9,12 +9,14 @@ Guarantees, in the order a user notices them:
   written in small batches, each committed, so a crash loses at most one batch and leaves every other document as
   it was. The next run simply finds the written ones unchanged and carries on.
 * One bad document (fetch failure, unparsable content, a row PostgreSQL refuses) is recorded with its reason and
-  never fails the sync. Deletions happen only after a complete listing.
+  never fails the sync. Deletions happen only after a complete listing, except for documents the source refuses
+  to read at all (``FetchFailure.refused``): an earlier copy of those is removed at once.
 * Embeddings are cached by chunk text and model: an edit re-embeds only the passages that changed; a new model
   re-embeds everything, even documents the source reports as unchanged.
 * Two syncs of the same source never interleave: a PostgreSQL advisory lock serialises them across processes.
 * A resumable source's checkpoint is stored with the batch that covers it, so a crash in a long first sync
   resumes where it stopped; a document whose permissions could not be read is recorded as hidden (fail closed).
+* A new embedding model's vector index is built concurrently (writes go on) under the schema lock, once.
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from knowledge.advisory_locks import holding_advisory_lock
 from knowledge.chunking import MarkdownChunker
 from knowledge.connector_state import load_checkpoint, record_access_failures, save_checkpoint
 from knowledge.documents import SourceDocument
@@ -59,11 +63,14 @@ from knowledge.sync_models import (
     SyncProgress,
     SyncSummary,
 )
+from knowledge.vector_indexes import ensure_model_index
 
 logger = logging.getLogger(__name__)
 
 # First half of the two-key advisory lock taken per source ("SW" "SY"); the second half is hashtext(source name).
 _SYNC_LOCK_NAMESPACE = 0x53575359
+_TRY_SOURCE_LOCK_SQL = f"SELECT pg_try_advisory_lock({_SYNC_LOCK_NAMESPACE}, hashtext(:name))"
+_UNLOCK_SOURCE_LOCK_SQL = f"SELECT pg_advisory_unlock({_SYNC_LOCK_NAMESPACE}, hashtext(:name))"
 # Documents added, updated or deleted in one run beyond which the index tables are re-analysed.
 _ANALYZE_AFTER_CHANGES = 500
 
@@ -80,6 +87,7 @@ class _Run:
     pending: list[PreparedDocument] = field(default_factory=list)
     pending_chunks: int = 0
     reembed: list[int] = field(default_factory=list)
+    refused: list[int] = field(default_factory=list)
     unsaved_failures: list[DocumentFailure] = field(default_factory=list)
     source: Source | None = None
     stored_checkpoint: dict[str, Any] | None = None
@@ -105,17 +113,10 @@ class SyncEngine:
         log has the traceback); whatever was committed before stays, and the next run resumes from there.
         """
         try:
-            async with self._sessions() as lock_session:
-                await self._lock(lock_session, source.name)
-                try:
-                    return await self._sync_locked(source, full, progress)
-                finally:
-                    await lock_session.rollback()
+            async with holding_source_lock(self._sessions, source.name):
+                return await self._sync_locked(source, full, progress)
         finally:
             await source.aclose()
-
-    async def _lock(self, session: AsyncSession, source_name: str) -> None:
-        await hold_source_lock(session, source_name)
 
     async def _sync_locked(self, source: Source, full: bool, progress: ProgressCallback | None) -> SyncSummary:
         started = time.perf_counter()
@@ -127,6 +128,7 @@ class SyncEngine:
         known_documents = known_documents_view(run.known)
         total = len(run.known) or None
         try:
+            await self._ensure_vector_index(run.model)
             async for result in source.fetch(known_documents):
                 await self._take(run, result, full)
                 if run.pending and (
@@ -144,6 +146,7 @@ class SyncEngine:
                     )
             await self._flush(run)
             await self._reembed(run)
+            await self._delete_refused(run)
             run.summary.listing_complete = source.listing_complete
             if source.listing_complete:
                 await self._delete_missing(run)
@@ -162,6 +165,11 @@ class SyncEngine:
             run.summary.error = f"{type(error).__name__}: {error}"
         await self._finish(run, started)
         return run.summary
+
+    async def _ensure_vector_index(self, model: RegisteredModel) -> None:
+        async with self._sessions() as session:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await ensure_model_index(connection, model.id, model.dimensions)
 
     async def _analyze_after_bulk_changes(self, run: _Run) -> None:
         """A first sync or a big change leaves the planner guessing; fresh statistics keep queries on their indexes."""
@@ -209,10 +217,12 @@ class SyncEngine:
     async def _take(self, run: _Run, result: SourceDocument | Unchanged | FetchFailure, full: bool) -> None:
         """Classify one fetch result; changed documents are chunked and queued for the next batch."""
         run.seen.add(result.external_id)
+        known = run.known.get(result.external_id)
         if isinstance(result, FetchFailure):
             self._fail(run, DocumentFailure(**result.model_dump()))
+            if result.refused and known is not None:
+                run.refused.append(known.id)
             return
-        known = run.known.get(result.external_id)
         if isinstance(result, Unchanged):
             if known is None:
                 self._fail(
@@ -339,7 +349,17 @@ class SyncEngine:
             await self._save_progress(run)
 
     async def _delete_missing(self, run: _Run) -> None:
-        gone = [row.id for external_id, row in run.known.items() if external_id not in run.seen]
+        await self._delete(run, [row.id for external_id, row in run.known.items() if external_id not in run.seen])
+
+    async def _delete_refused(self, run: _Run) -> None:
+        """Remove earlier copies of documents the source now refuses to read, complete listing or not."""
+        if run.refused:
+            refused = set(run.refused)
+            await self._delete(run, run.refused)
+            run.known = {key: row for key, row in run.known.items() if row.id not in refused}
+            run.refused = []
+
+    async def _delete(self, run: _Run, gone: list[int]) -> None:
         step = self.config.batch_documents * 4
         for start in range(0, len(gone), step):
             async with self._sessions() as session, session.begin():
@@ -385,19 +405,24 @@ class SyncEngine:
         )
 
 
-async def hold_source_lock(session: AsyncSession, source_name: str) -> None:
-    """Hold the source's advisory lock for as long as ``session``'s transaction stays open.
+@asynccontextmanager
+async def holding_source_lock(sessions: async_sessionmaker[AsyncSession], source_name: str) -> AsyncIterator[None]:
+    """Hold the source's advisory lock for the duration of the block, across processes.
 
     Content sync and permission sync of one source take the same lock, so an older access list never overwrites
-    a newer one.
+    a newer one. Autocommit and a session-level lock: the lock's connection holds no snapshot while the sync runs,
+    so a concurrent index build (see knowledge.vector_indexes) never waits for it.
     """
-    params = {"namespace": _SYNC_LOCK_NAMESPACE, "name": source_name}
-    acquired = (
-        await session.execute(text("SELECT pg_try_advisory_xact_lock(:namespace, hashtext(:name))"), params)
-    ).scalar_one()
-    if not acquired:
-        logger.info("another sync of source %s is running; waiting for it to finish", source_name)
-        await session.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:name))"), params)
+    async with sessions() as lock_session:
+        connection = await lock_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        async with holding_advisory_lock(
+            connection,
+            _TRY_SOURCE_LOCK_SQL,
+            _UNLOCK_SOURCE_LOCK_SQL,
+            {"name": source_name},
+            purpose=f"syncing source {source_name} (another sync of it is running)",
+        ):
+            yield
 
 
 async def sync_source(

@@ -3,6 +3,7 @@ a scripted model server and a fake Slack Web API on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.schema_migrations import upgrade_database
-from knowledge import create_engine, session_factory
+from knowledge import TRY_SCHEMA_LOCK_SQL, create_engine, session_factory
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -106,3 +107,22 @@ def slack_api(slack_api_server: FakeSlackApi) -> Iterator[FakeSlackApi]:
     """The fake Slack Web API, with its recorded calls cleared before each test."""
     slack_api_server.reset()
     yield slack_api_server
+
+
+# Other sessions of this database whose last statement was an attempt to take the schema lock.
+SCHEMA_LOCK_ATTEMPTS_SQL = (
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND query = %s"
+)
+
+
+async def wait_for_schema_lock_attempt(connection: psycopg.AsyncConnection, within_seconds: float = 20) -> None:
+    """Return once another session of the database has tried to take the schema lock; fail after the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_seconds
+    while True:
+        row = await (await connection.execute(SCHEMA_LOCK_ATTEMPTS_SQL, (TRY_SCHEMA_LOCK_SQL,))).fetchone()
+        if row is not None and row[0] > 0:
+            return
+        assert loop.time() < deadline, "nobody tried to take the schema lock"
+        await asyncio.sleep(0.02)

@@ -27,7 +27,12 @@ class Unchanged(BaseModel):
 
 
 class FetchFailure(BaseModel):
-    """One document could not be fetched or parsed; the sync records it and goes on."""
+    """One document could not be fetched or parsed; the sync records it and goes on.
+
+    An ordinary failure keeps the copy indexed at an earlier sync (the next sync may fetch it again). ``refused``
+    says the source will not read the document at all (a symlink out of its folder, a redirect off the site, a
+    blocked address): a copy indexed earlier is removed, so content that should never have been read does not stay.
+    """
 
     external_id: str
     reason: str
@@ -35,6 +40,7 @@ class FetchFailure(BaseModel):
     url: str | None = None
     # Who may read the document, when the source knows without reading it; decides who sees this failure's title.
     access: AccessList | None = None
+    refused: bool = False
 
 
 FetchResult = SourceDocument | Unchanged | FetchFailure

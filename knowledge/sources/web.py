@@ -1,9 +1,14 @@
 """A website, read through its sitemap or crawled from a start URL within one origin and path prefix.
 
-Polite by construction: robots.txt is honoured (a missing one allows everything; one that answers 5xx or cannot
-be reached stops the crawl, as RFC 9309 asks), requests are spaced by ``delay_seconds`` (or the site's
-``Crawl-delay`` if longer), and pages known from the last sync are fetched conditionally, so an unchanged page
-costs a 304 and no body.
+Polite by construction: robots.txt is honoured as RFC 9309 reads it (wildcards, ``$``, the longest match wins; a
+missing one allows everything; one that answers 5xx or cannot be reached stops the crawl), requests are spaced by
+``delay_seconds`` (or the site's ``Crawl-delay`` if longer), and pages known from the last sync are fetched
+conditionally, so an unchanged page costs a 304 and no body.
+
+Safe by construction too, since every link and redirect is the site's word: redirects are followed by hand, each
+hop checked against the crawl scope (and robots.txt) before it is requested, and every connection goes through
+the network policy, so neither a link nor a redirect reaches loopback, private or cloud-metadata addresses unless
+the source's ``allowed_networks`` lets it.
 """
 
 from __future__ import annotations
@@ -11,19 +16,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
-from urllib.robotparser import RobotFileParser
 
 import httpx
+from protego import Protego
 from pydantic import Field, model_validator
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from knowledge.documents import SourceDocument
-from knowledge.errors import DocumentParseError, SourceConfigError, SourceUnavailableError
+from knowledge.errors import BlockedAddressError, DocumentParseError, SourceConfigError, SourceUnavailableError
+from knowledge.network_policy import AllowedNetwork, NetworkPolicy, guarded_transport
 from knowledge.parsing import find_format, title_from_name
 from knowledge.sources.abc import FetchFailure, KnownDocument, Source, Unchanged
 from knowledge.sources.source_config import SourceAccessConfig, SourceConfigBase
@@ -44,6 +50,13 @@ DEFAULT_USER_AGENT = "SwitchboardBot/0.1 (+https://github.com/switchboard-ai/swi
 _TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _GONE_STATUSES = frozenset({404, 410})
 _MAX_SITEMAPS = 50
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# RFC 9309 asks crawlers to follow at least five redirects for robots.txt; pages get no more.
+_MAX_REDIRECTS = 5
+_OUTSIDE_SCOPE = "outside the crawl scope (another host, or a path outside allowed_path_prefix)"
+
+# Why a redirect to this URL may not be followed, or None when it may.
+HopCheck = Callable[[str], str | None]
 
 
 class WebSourceConfig(SourceConfigBase, SourceAccessConfig):
@@ -66,6 +79,11 @@ class WebSourceConfig(SourceConfigBase, SourceAccessConfig):
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
     max_page_bytes: int = Field(default=20_000_000, gt=0)
     user_agent: str = DEFAULT_USER_AGENT
+    allowed_networks: tuple[AllowedNetwork, ...] = Field(
+        default=(),
+        description="Non-public networks this source may reach (['10.20.0.0/16'] for an intranet); "
+        "default: public addresses only.",
+    )
 
     @model_validator(mode="after")
     def _where_to_start(self) -> WebSourceConfig:
@@ -82,6 +100,11 @@ class WebSourceConfig(SourceConfigBase, SourceAccessConfig):
         anchor = _absolute_url(self.start_url or self.sitemap_url)
         default_prefix = directory_of(anchor) if self.start_url else "/"
         return CrawlScope(origin=origin_of(anchor), path_prefix=self.allowed_path_prefix or default_prefix)
+
+    def network_policy(self) -> NetworkPolicy:
+        return NetworkPolicy(
+            allowed_networks=self.allowed_networks, setting=f"allowed_networks of source {self.name!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,10 @@ class _TooLargeError(Exception):
     pass
 
 
+class _RefusedError(Exception):
+    """The request, or a redirect it answered with, goes somewhere this source must not go."""
+
+
 class WebSource(Source):
     """Yields the pages of one website section; see the module docstring for its politeness rules."""
 
@@ -119,8 +146,9 @@ class WebSource(Source):
     ) -> AsyncIterator[SourceDocument | Unchanged | FetchFailure]:
         self.listing_complete = True
         async with httpx.AsyncClient(
+            transport=guarded_transport(self.config.network_policy()),
             timeout=self.config.timeout_seconds,
-            follow_redirects=True,
+            follow_redirects=False,  # every hop is checked first, in _follow
             headers={"User-Agent": self.config.user_agent},
         ) as client:
             robots = await self._robots(client)
@@ -128,6 +156,7 @@ class WebSource(Source):
                 self.listing_complete = False
                 return
             delay = max(self.config.delay_seconds, float(robots.crawl_delay(self.config.user_agent) or 0))
+            page_hop = self._page_hop_check(robots)
             crawling = self.config.sitemap_url is None
             lastmod: dict[str, str | None] = {}
             if crawling:
@@ -156,14 +185,14 @@ class WebSource(Source):
                 url = queue.popleft()
                 if url in yielded:  # already reached through a redirect
                     continue
-                if not robots.can_fetch(self.config.user_agent, url):
+                if not robots.can_fetch(url, self.config.user_agent):
                     logger.info("source %s: robots.txt disallows %s; skipped", self.name, url)
                     continue
                 if fetched and delay:
                     await asyncio.sleep(delay)
                 fetched += 1
                 result, links = await self._fetch_page(
-                    client, url, known, listed=url in listed, yielded=yielded, follow_links=crawling
+                    client, url, known, page_hop, listed=url in listed, yielded=yielded, follow_links=crawling
                 )
                 for link in links:
                     if self.scope.contains(link):
@@ -178,20 +207,35 @@ class WebSource(Source):
                 yielded.add(result.external_id)
                 yield result
 
-    async def _robots(self, client: httpx.AsyncClient) -> RobotFileParser | None:
-        """The site's robots.txt rules; ``None`` when it cannot be read and crawling must wait (RFC 9309)."""
+    def _page_hop_check(self, robots: Protego) -> HopCheck:
+        def refusal(url: str) -> str | None:
+            if not self.scope.contains(url):
+                return _OUTSIDE_SCOPE
+            if not robots.can_fetch(url, self.config.user_agent):
+                return "which robots.txt disallows"
+            return None
+
+        return refusal
+
+    async def _robots(self, client: httpx.AsyncClient) -> Protego | None:
+        """The site's robots.txt rules; ``None`` when it cannot be read and crawling must wait (RFC 9309).
+
+        Raises:
+            SourceUnavailableError: the site's address is one the network policy refuses.
+        """
         robots_url = f"{self.scope.origin}/robots.txt"
-        parser = RobotFileParser(robots_url)
         try:
-            response = await self._get(client, robots_url, {})
-        except (httpx.HTTPError, _TransientStatusError, _TooLargeError) as error:
+            # Its redirects may cross hosts (RFC 9309); they only ever yield rules, and the address check still holds.
+            response = await self._get(client, robots_url, {}, _any_web_url)
+        except BlockedAddressError as error:
+            raise SourceUnavailableError(f"source {self.name!r}: cannot read {robots_url}: {error}") from error
+        except (httpx.HTTPError, _TransientStatusError, _TooLargeError, _RefusedError) as error:
             logger.warning("source %s: robots.txt unreachable (%s); not crawling this time", self.name, error)
             return None
         if response.status >= 500:
             logger.warning("source %s: robots.txt answered %d; not crawling this time", self.name, response.status)
             return None
-        parser.parse(response.body.decode("utf-8", "replace").splitlines() if response.status == 200 else [])
-        return parser
+        return Protego.parse(response.body.decode("utf-8", "replace") if response.status == 200 else "")
 
     async def _sitemap_pages(self, client: httpx.AsyncClient) -> dict[str, str | None]:
         """In-scope page URLs of the sitemap (following sitemap indexes) with their ``lastmod``."""
@@ -201,11 +245,18 @@ class WebSource(Source):
         while pending:
             sitemap_url = pending.popleft()
             try:
-                response = await self._get(client, sitemap_url, {})
+                response = await self._get(client, sitemap_url, {}, _same_origin_as(sitemap_url))
                 if response.status != 200:
                     raise DocumentParseError(f"HTTP {response.status} {response.reason}")
                 sitemap = parse_sitemap(response.body)
-            except (httpx.HTTPError, _TransientStatusError, _TooLargeError, DocumentParseError) as error:
+            except (
+                httpx.HTTPError,
+                _TransientStatusError,
+                _TooLargeError,
+                _RefusedError,
+                BlockedAddressError,
+                DocumentParseError,
+            ) as error:
                 if sitemap_url == first:
                     raise SourceUnavailableError(
                         f"source {self.name!r}: sitemap {sitemap_url} could not be read ({error}); check sitemap_url"
@@ -224,8 +275,15 @@ class WebSource(Source):
                     pages.setdefault(page_url, entry.lastmod)
         return pages
 
-    async def _get(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> _Response:
-        """GET with bounded retries on connection errors, timeouts and 429/5xx answers."""
+    async def _get(
+        self, client: httpx.AsyncClient, url: str, headers: dict[str, str], hop_check: HopCheck
+    ) -> _Response:
+        """GET with bounded retries on connection errors, timeouts and 429/5xx answers.
+
+        Raises:
+            _RefusedError: a redirect leads where ``hop_check`` (or the redirect limit) does not allow.
+            BlockedAddressError: the URL or a redirect's host is an address the network policy refuses.
+        """
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(self.config.max_retries + 1),
             wait=wait_exponential(multiplier=self.config.retry_backoff_seconds, max=30),
@@ -233,11 +291,30 @@ class WebSource(Source):
             reraise=True,
         ):
             with attempt:
-                response = await self._download(client, url, headers)
+                response = await self._follow(client, url, headers, hop_check)
                 if response.status in _TRANSIENT_STATUSES:
                     raise _TransientStatusError(response)
                 return response
         raise AssertionError("unreachable: tenacity re-raises after the last attempt")
+
+    async def _follow(
+        self, client: httpx.AsyncClient, url: str, headers: dict[str, str], hop_check: HopCheck
+    ) -> _Response:
+        """Request ``url`` and follow its redirects by hand, checking each target before requesting it."""
+        current = url
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = await self._download(client, current, headers)
+            location = response.headers.get("location")
+            if response.status not in _REDIRECT_STATUSES or not location:
+                return response
+            target = normalise_url(location, current)
+            if target is None:
+                raise _RefusedError(f"redirects to {location!r}, which is not an http(s) URL")
+            refusal = hop_check(target)
+            if refusal is not None:
+                raise _RefusedError(f"redirects to {target}, {refusal}")
+            current = target
+        raise _RefusedError(f"more than {_MAX_REDIRECTS} redirects in a row")
 
     async def _download(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> _Response:
         limit = self.config.max_page_bytes
@@ -259,6 +336,7 @@ class WebSource(Source):
         client: httpx.AsyncClient,
         url: str,
         known: Mapping[str, KnownDocument],
+        hop_check: HopCheck,
         *,
         listed: bool,
         yielded: set[str],
@@ -272,7 +350,10 @@ class WebSource(Source):
         if previous is not None and previous.last_modified:
             headers["If-Modified-Since"] = previous.last_modified
         try:
-            response = await self._get(client, url, headers)
+            response = await self._get(client, url, headers, hop_check)
+        except (_RefusedError, BlockedAddressError) as error:
+            logger.warning("source %s: %s refused: %s", self.name, url, error)
+            return FetchFailure(external_id=url, url=url, reason=f"refused: {error}", refused=True), []
         except _TransientStatusError as error:
             status = error.response
             return FetchFailure(external_id=url, url=url, reason=f"HTTP {status.status} {status.reason}"), []
@@ -282,8 +363,8 @@ class WebSource(Source):
             return FetchFailure(external_id=url, url=url, reason=f"request failed: {type(error).__name__}: {error}"), []
 
         final_url = normalise_url(response.url) or url
-        if final_url in yielded or not self.scope.contains(final_url):
-            logger.info("source %s: %s redirects to %s, outside scope or already seen", self.name, url, final_url)
+        if final_url in yielded:
+            logger.info("source %s: %s redirects to %s, already seen", self.name, url, final_url)
             return None, []
         if response.status == 304:
             if not headers:
@@ -332,6 +413,15 @@ class WebSource(Source):
             last_modified=last_modified,
         )
         return document, links
+
+
+def _any_web_url(url: str) -> str | None:
+    return None
+
+
+def _same_origin_as(url: str) -> HopCheck:
+    scope = CrawlScope(origin=origin_of(url), path_prefix="/")
+    return lambda target: None if scope.contains(target) else "another host than the one asked"
 
 
 def _absolute_url(url: str | None) -> str:

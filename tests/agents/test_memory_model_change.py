@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence
 from agents.long_term_memory import MemoryStore
-from knowledge import Embedder
+from knowledge import SCHEMA_LOCK_KEY, Embedder
+from tests.conftest import wait_for_schema_lock_attempt
 
 
 class LetterEmbedder(Embedder):
@@ -77,3 +81,46 @@ async def test_changing_the_embedding_model_re_embeds_memories_so_recall_still_w
     third = await AgentPersistence.open(database_url, again)
     await third.aclose()
     assert again.texts == []
+
+
+async def store_vector_indexes(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        rows = await session.execute(
+            text("SELECT indexname FROM pg_indexes WHERE tablename = 'store_vectors' AND indexdef ILIKE '%(embedding%'")
+        )
+        return [str(row[0]) for row in rows]
+
+
+async def test_two_replicas_starting_after_a_model_change_both_start_and_re_embed_once(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    first = await AgentPersistence.open(database_url, LetterEmbedder("test/replicas-6", 6))
+    try:
+        await MemoryStore(first.store, min_score=-1.0).remember(
+            workspace_id="T9", user_id="U9", text="My desk is by the window"
+        )
+    finally:
+        await first.aclose()
+    indexes_before = await store_vector_indexes(sessions)
+
+    replicas = [LetterEmbedder("test/replicas-10", 10), LetterEmbedder("test/replicas-10", 10)]
+    opened = await asyncio.gather(*(AgentPersistence.open(database_url, embedder) for embedder in replicas))
+    for persistence in opened:
+        await persistence.aclose()
+
+    embedded = [text for embedder in replicas for text in embedder.texts]
+    assert embedded.count("My desk is by the window") == 1
+    assert await store_vector_indexes(sessions) == indexes_before
+
+
+async def test_store_setup_waits_for_the_schema_lock(database_url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as migrating:
+        await migrating.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        opening = asyncio.create_task(AgentPersistence.open(database_url, LetterEmbedder("test/letters-20", 20)))
+        try:
+            await wait_for_schema_lock_attempt(migrating)
+            assert not opening.done()
+        finally:
+            await migrating.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+        persistence = await opening
+    await persistence.aclose()

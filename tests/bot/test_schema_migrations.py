@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -11,7 +12,8 @@ import pytest
 from bot.cli import main
 from bot.embedded_postgres import EmbeddedPostgres
 from bot.schema_migrations import head_revision, upgrade_database
-from tests.conftest import create_database, drop_database
+from knowledge import SCHEMA_LOCK_KEY, TRY_SCHEMA_LOCK_SQL
+from tests.conftest import SCHEMA_LOCK_ATTEMPTS_SQL, create_database, drop_database
 
 
 @pytest.fixture
@@ -97,3 +99,20 @@ def test_upgrading_rebuilds_an_existing_model_index_on_half_precision_vectors(em
     assert "halfvec(3)" in definition
     assert "halfvec_cosine_ops" in definition
     assert "WHERE (model_id = 7)" in definition
+
+
+def test_migrations_wait_for_the_schema_lock_every_layer_takes(empty_database: str) -> None:
+    with psycopg.connect(empty_database, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+        migrating = threading.Thread(target=upgrade_database, args=(empty_database,))
+        migrating.start()
+        try:
+            deadline = time.monotonic() + 20
+            while holder.execute(SCHEMA_LOCK_ATTEMPTS_SQL, (TRY_SCHEMA_LOCK_SQL,)).fetchone() == (0,):
+                assert time.monotonic() < deadline, "migrations never tried to take the schema lock"
+                time.sleep(0.02)
+            assert migrating.is_alive()
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
+        migrating.join(timeout=60)
+    assert current_revision(empty_database) == head_revision()

@@ -19,16 +19,17 @@ def free_port() -> int:
 class BackgroundServer:
     """uvicorn in its own thread and event loop; ``stop()`` shuts it down."""
 
-    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = port or free_port()
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="off")
+            uvicorn.Config(app, host=host, port=self.port, log_config=None, access_log=False, lifespan="off")
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> BackgroundServer:
         self._thread.start()

@@ -80,7 +80,7 @@ class FakeWebsite:
         return response
 
     def _answer(self, request: Request, path: str) -> Response:
-        if path == "/robots.txt":
+        if path == "/robots.txt" and path not in self.pages:  # a page at /robots.txt can redirect it
             if self.robots_txt is None:
                 return Response("not found", status_code=404)
             return Response(self.robots_txt, status_code=self.robots_status, media_type="text/plain")
@@ -108,5 +108,5 @@ class FakeWebsite:
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self._serve, methods=["GET", "HEAD"])])
 
-    def start(self) -> BackgroundServer:
-        return BackgroundServer(self.app()).start()
+    def start(self, host: str = "127.0.0.1") -> BackgroundServer:
+        return BackgroundServer(self.app(), host=host).start()

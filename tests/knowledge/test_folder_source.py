@@ -200,3 +200,80 @@ async def test_a_missing_folder_fails_the_whole_listing(tmp_path: Path) -> None:
 
     with pytest.raises(SourceUnavailableError, match="does not exist"):
         await fetch_all(source)
+
+
+@pytest.fixture
+def secret_beside(tmp_path: Path) -> Path:
+    """A file next to the handbook folder, as `../secret.env` would be in a checked-out repository."""
+    return write(tmp_path, "secret.env", "SLACK_BOT_TOKEN=xoxb-not-for-the-index\n")
+
+
+def refused_reasons(results: dict[str, FetchResult]) -> dict[str, str]:
+    return {
+        key: result.reason for key, result in results.items() if isinstance(result, FetchFailure) and result.refused
+    }
+
+
+def assert_secret_not_read(results: dict[str, FetchResult]) -> None:
+    for result in results.values():
+        assert not (isinstance(result, SourceDocument) and "xoxb-not-for-the-index" in result.content)
+
+
+async def test_a_symlinked_file_leading_outside_the_folder_is_refused_and_reported(
+    handbook: Path, secret_beside: Path
+) -> None:
+    (handbook / "notes.md").symlink_to(Path("..") / secret_beside.name)
+    (handbook / "it" / "environ.md").symlink_to("/proc/self/environ")
+
+    results = await fetch_all(FolderSource(FolderSourceConfig(name="handbook", path=handbook)))
+
+    refused = refused_reasons(results)
+    assert set(refused) == {"notes.md", "it/environ.md"}
+    assert "outside the source folder" in refused["notes.md"]
+    assert_secret_not_read(results)
+    assert isinstance(results["index.md"], SourceDocument)
+
+
+async def test_a_symlinked_folder_leading_outside_is_refused_and_nothing_below_it_is_read(
+    handbook: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    write(outside, "credentials.md", "# Credentials\n\nxoxb-not-for-the-index\n")
+    (handbook / "linked").symlink_to(outside, target_is_directory=True)
+
+    results = await fetch_all(FolderSource(FolderSourceConfig(name="handbook", path=handbook)))
+
+    assert set(refused_reasons(results)) == {"linked/"}
+    assert not any(key.startswith("linked/credentials") for key in results)
+    assert_secret_not_read(results)
+
+
+async def test_symlinks_that_stay_inside_the_folder_are_followed_and_loops_end(handbook: Path) -> None:
+    (handbook / "start.md").symlink_to("index.md")
+    (handbook / "people").symlink_to("hr", target_is_directory=True)
+    (handbook / "it" / "again").symlink_to("..", target_is_directory=True)
+
+    results = await fetch_all(FolderSource(FolderSourceConfig(name="handbook", path=handbook)))
+
+    start, holidays = results["start.md"], results["people/holidays.md"]
+    assert isinstance(start, SourceDocument) and start.title == "Northwind handbook"
+    assert isinstance(holidays, SourceDocument) and "25 days" in holidays.content
+    assert refused_reasons(results) == {}
+    assert not any(key.startswith("it/again/") for key in results)
+
+
+async def test_a_file_swapped_for_an_outside_symlink_after_the_listing_is_not_read(
+    handbook: Path, secret_beside: Path
+) -> None:
+    source = FolderSource(FolderSourceConfig(name="handbook", path=handbook))
+    swapped = handbook / "security" / "incident-response-runbook.md"
+    results: dict[str, FetchResult] = {}
+
+    async for result in source.fetch({}):
+        if not results:  # the listing is done once the first file is yielded; now the file becomes a link
+            swapped.unlink()
+            swapped.symlink_to(secret_beside)
+        results[result.external_id] = result
+
+    assert set(refused_reasons(results)) == {"security/incident-response-runbook.md"}
+    assert_secret_not_read(results)

@@ -91,6 +91,7 @@ class WebHarness(SourceHarness):
             delay_seconds=0,
             max_retries=0,
             access=[{"pattern": "kb/restricted-*", "groups": ["hr"]}],
+            allowed_networks=["127.0.0.0/8"],  # the harness website serves on loopback
         )
         return WebSource(config)
 

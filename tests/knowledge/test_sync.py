@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,7 +21,7 @@ from knowledge import (
     recent_sync_runs,
 )
 from knowledge.errors import EmbeddingError
-from knowledge.sources import FetchFailure, Unchanged
+from knowledge.sources import FetchFailure, FolderSource, FolderSourceConfig, Unchanged
 from tests.fakes.knowledge_sources import CountingEmbedder, ListSource
 
 READER = ReaderScope.single("U1")
@@ -258,3 +259,28 @@ async def test_a_model_too_wide_to_index_is_refused_with_what_to_do(
 ) -> None:
     with pytest.raises(EmbeddingError, match="at most 4000: choose a smaller model"):
         await SyncEngine(sessions, OversizedEmbedder()).sync(ListSource("too-wide", [page("too-wide", "vpn")]))
+
+
+async def test_a_file_that_becomes_a_symlink_out_of_its_folder_leaves_the_index_at_the_next_sync(
+    sessions: async_sessionmaker[AsyncSession], offline_embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "handbook"
+    folder.mkdir()
+    (folder / "vpn.md").write_text(TOPICS["vpn"][1], encoding="utf-8")
+    (folder / "notes.md").write_text("# Notes\n\nThe printer on floor three jams on Mondays.\n", encoding="utf-8")
+    (tmp_path / "secret.env").write_text("SLACK_BOT_TOKEN=xoxb-printer-floor-three\n", encoding="utf-8")
+    engine = SyncEngine(sessions, offline_embedder)
+    retriever = HybridRetriever(sessions, offline_embedder)
+    source_config = FolderSourceConfig(name="linked", path=folder)
+    await engine.sync(FolderSource(source_config))
+    assert "Notes" in await titles_for(retriever, "printer floor three", "linked")
+
+    (folder / "notes.md").unlink()
+    (folder / "notes.md").symlink_to("../secret.env")
+    summary = await engine.sync(FolderSource(source_config))
+
+    assert (summary.status, summary.deleted, summary.failed) == ("succeeded", 1, 1)
+    assert "outside the source folder" in summary.failures[0].reason
+    assert "Notes" not in await titles_for(retriever, "printer floor three", "linked")
+    runs = await recent_sync_runs(sessions, source="linked")
+    assert runs[0].failures[0].external_id == "notes.md"

@@ -15,6 +15,8 @@ from tests.fakes.http_server import BackgroundServer
 from tests.fakes.website import FakeWebsite, html_page
 from tests.knowledge.document_files import pdf_bytes
 
+LOOPBACK = "127.0.0.0/8"
+
 
 @pytest.fixture
 def site() -> Iterator[tuple[FakeWebsite, str]]:
@@ -24,10 +26,20 @@ def site() -> Iterator[tuple[FakeWebsite, str]]:
     server.stop()
 
 
+@pytest.fixture
+def other_site() -> Iterator[tuple[FakeWebsite, str]]:
+    """A second website on another loopback address (127.0.0.2): another host, and not 127.0.0.1/32."""
+    website = FakeWebsite()
+    server: BackgroundServer = website.start(host="127.0.0.2")
+    yield website, server.url
+    server.stop()
+
+
 def web_source(**options: Any) -> WebSource:
     options.setdefault("name", "intranet")
     options.setdefault("delay_seconds", 0)
     options.setdefault("retry_backoff_seconds", 0)
+    options.setdefault("allowed_networks", [LOOPBACK])  # the test sites serve on 127.0.0.1
     return WebSource(WebSourceConfig(**options))
 
 
@@ -283,3 +295,85 @@ def test_default_scope_is_the_start_urls_folder() -> None:
         "/handbook/"
     )
     assert WebSourceConfig(name="w", sitemap_url="https://docs.example.com/sitemap.xml").scope().path_prefix == "/"
+
+
+async def test_robots_txt_wildcards_end_anchors_and_the_longest_match_are_honoured(
+    site: tuple[FakeWebsite, str],
+) -> None:
+    website, base = site
+    website.robots_txt = (
+        "User-agent: *\nDisallow: /*.pdf$\nDisallow: /docs/private/\nAllow: /docs/private/open\n"
+        "Disallow: /docs/*?print\n"
+    )
+    links = ["policy.pdf", "policy.pdf?download=1", "private/secret", "private/open-plan", "guide?print=1", "old"]
+    website.page("/docs/", html_page("Docs home", "<p>Welcome.</p>", links))
+    for path in ("/docs/private/secret", "/docs/private/open-plan", "/docs/guide?print=1"):
+        website.page(path, html_page(path, "<p>Page.</p>"))
+    website.page("/docs/policy.pdf", pdf_bytes(), content_type="application/pdf")
+    website.page("/docs/policy.pdf?download=1", pdf_bytes(), content_type="application/pdf")
+    website.page("/docs/old", b"", redirect_to="/docs/private/secret")
+
+    results = await fetch_all(web_source(start_url=f"{base}/docs/"))
+
+    assert website.requested("/docs/policy.pdf") == [] and website.requested("/docs/guide?print=1") == []
+    assert website.requested("/docs/private/secret") == []
+    assert f"{base}/docs/policy.pdf?download=1" in documents(results)
+    assert f"{base}/docs/private/open-plan" in documents(results)
+    moved = results[f"{base}/docs/old"]
+    assert isinstance(moved, FetchFailure) and moved.refused and "robots.txt disallows" in moved.reason
+
+
+async def test_a_redirect_off_the_site_is_refused_reported_and_never_requested(
+    site: tuple[FakeWebsite, str], other_site: tuple[FakeWebsite, str]
+) -> None:
+    website, base = site
+    elsewhere, elsewhere_base = other_site
+    website.page("/docs/", html_page("Home", "<p>Hi.</p>", ["moved", "outside"]))
+    website.page("/docs/moved", b"", redirect_to=f"{elsewhere_base}/docs/moved")
+    website.page("/docs/outside", b"", redirect_to="/blog/post")
+    elsewhere.page("/docs/moved", html_page("Elsewhere", "<p>Not this site.</p>"))
+
+    source = web_source(start_url=f"{base}/docs/")
+    results = await fetch_all(source)
+
+    for url in (f"{base}/docs/moved", f"{base}/docs/outside"):
+        refused = results[url]
+        assert isinstance(refused, FetchFailure) and refused.refused
+        assert "outside the crawl scope" in refused.reason
+    assert elsewhere.requests == [] and website.requested("/blog/post") == []
+    assert source.listing_complete
+
+
+async def test_loopback_is_refused_unless_allow_listed_and_the_refusal_names_the_setting(
+    site: tuple[FakeWebsite, str],
+) -> None:
+    website, base = site
+    small_site(website)
+
+    with pytest.raises(SourceUnavailableError) as refused:
+        await fetch_all(web_source(start_url=f"{base}/docs/", allowed_networks=[]))
+
+    assert "loopback" in str(refused.value) and "allowed_networks of source 'intranet'" in str(refused.value)
+    assert website.requests == []
+
+
+async def test_a_redirect_to_an_address_not_allow_listed_is_refused_before_connecting(
+    site: tuple[FakeWebsite, str], other_site: tuple[FakeWebsite, str]
+) -> None:
+    website, base = site
+    elsewhere, elsewhere_base = other_site
+    small_site(website)
+    # robots.txt may redirect to another host (RFC 9309), so only the address check stands in the way here.
+    website.page("/robots.txt", b"", redirect_to=f"{elsewhere_base}/robots.txt")
+    elsewhere.robots_txt = "User-agent: *\nAllow: /\n"
+
+    with pytest.raises(SourceUnavailableError, match="127.0.0.2"):
+        await fetch_all(web_source(start_url=f"{base}/docs/", allowed_networks=["127.0.0.1/32"]))
+
+    assert elsewhere.requests == []
+    assert website.requested("/docs/") == []
+
+
+def test_allowed_networks_must_be_networks() -> None:
+    with pytest.raises(ValueError, match="allowed_networks"):
+        WebSourceConfig(name="web", start_url="https://intranet.example/", allowed_networks=["intranet"])
