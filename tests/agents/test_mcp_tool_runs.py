@@ -61,7 +61,9 @@ async def test_a_side_effect_mcp_tool_waits_for_approval_then_runs(
     scripted_model.responder = brain(act=[call("alpha__create_ticket", title="VPN broken"), "Opened ALPHA-1."])
     async with alpha_tools(tickets, read_only=["lookup"]) as registry:
         runtime = make_runtime(tools=registry)
-        paused = await runtime.answer(make_request("Open a ticket: the VPN is broken", "t-mcp-approve"))
+        paused = await runtime.answer(
+            make_request("Open a ticket: the VPN is broken", "t-mcp-approve", approver_present=True)
+        )
 
         assert paused.pending_approval is not None
         assert paused.pending_approval.tool_name == "alpha__create_ticket"

@@ -94,7 +94,7 @@ async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intak
     assert "Dana Whitfield" in json.dumps(posts[0]) and INTAKE["reason"] in json.dumps(posts[0])
 
 
-BADGE_FACT = "The caller's badge number is 4711."
+BADGE_FACT = "my badge number is 4711"  # the caller's own words: remember keeps nothing else
 
 
 def remembering_model() -> Responder:

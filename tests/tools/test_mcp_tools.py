@@ -14,7 +14,7 @@ from tests.fakes.mcp_processes import HttpMcpServer, http_server_config, stdio_s
 from tools import McpToolSource, ToolContext, ToolRegistry
 from tools.mcp_tools import model_tool_name
 
-CONTEXT = ToolContext(user_id="U1", workspace_id="default", scope=ReaderScope.single("U1"))
+CONTEXT = ToolContext(user_id="U1", workspace_id="default", scope=ReaderScope.single("U1"), approver_present=True)
 
 
 @pytest.fixture
