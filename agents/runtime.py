@@ -182,7 +182,10 @@ class AgentRuntime:
         prompts = await self._load_prompts(decided.request, pinned=snapshot.values.get("loaded_prompts"))
         logger.info("approval %s %s by %s", approval_id, "granted" if approved else "declined", decided_by)
         resume: Command[Any] = Command(resume={"approved": approved, "decided_by": decided_by})
-        return await self._run(resume, decided.request, decided.trace_id, prompts, on_progress, started)
+        # Somebody decided, so the run has an approver, whatever the stored request says (requests stored before
+        # the field existed say no).
+        request = decided.request.model_copy(update={"approver_present": True})
+        return await self._run(resume, request, decided.trace_id, prompts, on_progress, started)
 
     async def _load_prompts(self, request: AgentRequest, pinned: dict[str, int] | None) -> dict[str, PromptVersion]:
         names = [*RUN_PROMPTS, request.persona_prompt]

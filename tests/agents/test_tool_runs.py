@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 from pydantic import BaseModel, SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentConfig, ApprovalNotFoundError, ProgressEvent
 from tests.agents.conftest import (
@@ -331,3 +333,29 @@ async def test_with_an_approver_side_effect_tools_are_offered(
     await runtime.answer(make_request("How do I rotate the VPN certificate?", "t-approver", approver_present=True))
 
     assert "http_request" in offered_tools(chat_requests(scripted_model, "act")[0])
+
+
+async def test_an_approval_stored_before_the_surface_policy_still_runs_when_approved(
+    make_runtime: RuntimeFactory,
+    scripted_model: ScriptedModelServer,
+    ticket_api: TicketApi,
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    scripted_model.responder = brain(act=[open_ticket_call(), "I opened ticket OPS-43 for you."])
+    ticket_api.calls.clear()
+    runtime = make_runtime(tools_config=tickets_config(ticket_api))
+    paused = await runtime.answer(
+        make_request("Please open a ticket: my VPN is broken", "t-old-approval", approver_present=True)
+    )
+    assert paused.pending_approval is not None
+    # As stored by a release that had no approver field: the request says nothing about an approver.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE agent_approvals SET request = request - 'approver_present' WHERE approval_id = :id"),
+            {"id": paused.pending_approval.approval_id},
+        )
+
+    done = await runtime.resume(paused.pending_approval.approval_id, approved=True, decided_by="U2")
+
+    assert done.text == "I opened ticket OPS-43 for you."
+    assert len(ticket_api.calls) == 1
