@@ -15,6 +15,7 @@ from knowledge.sources.registry import (
     source_connectors,
 )
 from knowledge.sources.saas_config import SaaSSourceConfig, SourceSecrets
+from knowledge.sources.slack_channels import SlackChannelsSource, SlackChannelsSourceConfig
 from knowledge.sources.source_config import AccessGrant, AccessRule, SourceAccessConfig, SourceConfigBase
 from knowledge.sources.web import WebSource, WebSourceConfig
 
@@ -29,6 +30,8 @@ __all__ = [
     "PermissionedSource",
     "SaaSSourceConfig",
     "SourceSecrets",
+    "SlackChannelsSource",
+    "SlackChannelsSourceConfig",
     "AccessRule",
     "BuiltinSourceConfig",
     "FetchFailure",

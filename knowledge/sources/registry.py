@@ -25,6 +25,7 @@ from knowledge.sources.abc import Source
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.saas_config import SourceSecrets
+from knowledge.sources.slack_channels import SlackChannelsSource, SlackChannelsSourceConfig
 from knowledge.sources.source_config import SourceConfigBase
 from knowledge.sources.web import WebSource, WebSourceConfig
 
@@ -48,10 +49,13 @@ BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("folder", FolderSourceConfig, FolderSource),
     SourceConnector("web", WebSourceConfig, WebSource),
     SourceConnector("github", GitHubSourceConfig, GitHubSource, takes_secrets=True),
+    SourceConnector("slack", SlackChannelsSourceConfig, SlackChannelsSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
-BuiltinSourceConfig = Annotated[FolderSourceConfig | WebSourceConfig | GitHubSourceConfig, Field(discriminator="type")]
+BuiltinSourceConfig = Annotated[
+    FolderSourceConfig | WebSourceConfig | GitHubSourceConfig | SlackChannelsSourceConfig, Field(discriminator="type")
+]
 
 
 def source_connectors() -> dict[str, SourceConnector]:
