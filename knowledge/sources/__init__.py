@@ -1,6 +1,7 @@
 """Knowledge sources (connectors), the protocol they share, and the registry that builds them from config."""
 
 from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
+from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
@@ -24,6 +25,8 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "AccessGrant",
     "AccessUpdate",
+    "ConfluenceSource",
+    "ConfluenceSourceConfig",
     "ExternalGroup",
     "GitHubSource",
     "GitHubSourceConfig",

@@ -22,6 +22,7 @@ from pydantic import BeforeValidator, Field
 
 from knowledge.errors import SourceConfigError
 from knowledge.sources.abc import Source
+from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.saas_config import SourceSecrets
@@ -50,11 +51,13 @@ BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("web", WebSourceConfig, WebSource),
     SourceConnector("github", GitHubSourceConfig, GitHubSource, takes_secrets=True),
     SourceConnector("slack", SlackChannelsSourceConfig, SlackChannelsSource, takes_secrets=True),
+    SourceConnector("confluence", ConfluenceSourceConfig, ConfluenceSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
 BuiltinSourceConfig = Annotated[
-    FolderSourceConfig | WebSourceConfig | GitHubSourceConfig | SlackChannelsSourceConfig, Field(discriminator="type")
+    FolderSourceConfig | WebSourceConfig | GitHubSourceConfig | SlackChannelsSourceConfig | ConfluenceSourceConfig,
+    Field(discriminator="type"),
 ]
 
 
