@@ -20,7 +20,7 @@ from agents.evaluation import EvaluationConfig
 from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, Reader, RetrievalConfig, SourceConfig, SourceConfigBase
-from knowledge.sources import SaaSSourceConfig, SourceSecrets
+from knowledge.sources import SaaSSourceConfig, SlackChannelsSourceConfig, SourceSecrets
 from tools import McpServerConfig, ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
@@ -260,6 +260,17 @@ class Settings(BaseSettings):
     def source_secrets(self) -> SourceSecrets:
         """The environment variables SaaS sources name (``token_env``, ``email_env``), read here and passed down."""
         return SourceSecrets(values=_named_variables(self.sources))
+
+    @model_validator(mode="after")
+    def _slack_sources_use_slack_api_url(self) -> Settings:
+        """Slack channel sources read through ``SLACK_API_URL`` unless their entry names an ``api_url``."""
+        self.sources = [
+            source.model_copy(update={"api_url": self.slack_api_url})
+            if isinstance(source, SlackChannelsSourceConfig) and source.api_url is None
+            else source
+            for source in self.sources
+        ]
+        return self
 
     @model_validator(mode="after")
     def _slack_pair(self) -> Settings:

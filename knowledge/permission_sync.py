@@ -3,7 +3,8 @@
 A page whose restrictions change, or someone who leaves a private channel, is applied within one
 ``permission_sync_minutes``. It holds the same per-source lock as content sync, so an access list read earlier can
 never overwrite one read later. Group members are replaced as a whole; a group that could not be listed is stored
-without members (nobody reads through it) until it can be.
+without members (nobody reads through it) until it can be. A source that refuses its credentials hides all its
+documents until a permission sync succeeds again (fail closed): its access lists can no longer be trusted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from knowledge.connector_state import (
     update_access,
 )
 from knowledge.documents import AccessList, Reader
+from knowledge.errors import SourceAuthError
 from knowledge.index_writer import ensure_source
 from knowledge.sources.permissioned import PermissionedSource
 from knowledge.sync import holding_source_lock
@@ -52,7 +54,12 @@ async def sync_permissions(
     summary = PermissionSyncSummary(source=source.name, status="running")
     try:
         async with holding_source_lock(sessions, source.name):
-            await _sync_locked(sessions, source, summary)
+            try:
+                await _sync_locked(sessions, source, summary)
+            except SourceAuthError as error:
+                # The source refused its credentials: who may read is unknown, so nobody may until it answers.
+                summary.unreadable = await _hide_source(sessions, source.name, str(error))
+                raise
         summary.status = "succeeded" if summary.error is None else "partial"
     except Exception as error:
         logger.exception("permission sync of source %s failed", source.name)
@@ -125,6 +132,17 @@ async def _apply(
         await record_access_failures(session, source_id, unreadable, readable)
     summary.changed += len(changed)
     summary.unreadable += len(unreadable)
+
+
+async def _hide_source(sessions: async_sessionmaker[AsyncSession], source_name: str, reason: str) -> int:
+    """Record every document of the source as unreadable (fail closed); returns how many."""
+    async with sessions() as session, session.begin():
+        source_id = await ensure_source(session, source_name)
+        stored = await stored_access(session, source_id)
+        hidden = AccessList.unreadable(reason)
+        await update_access(session, {row.document_id: hidden for row in stored.values()})
+        await record_access_failures(session, source_id, {row.document_id: reason for row in stored.values()}, [])
+    return len(stored)
 
 
 async def _record(sessions: async_sessionmaker[AsyncSession], source_name: str, error: str) -> None:

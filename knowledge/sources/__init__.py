@@ -1,6 +1,7 @@
 """Knowledge sources (connectors), the protocol they share, and the registry that builds them from config."""
 
 from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
+from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
@@ -15,6 +16,7 @@ from knowledge.sources.registry import (
     source_connectors,
 )
 from knowledge.sources.saas_config import SaaSSourceConfig, SourceSecrets
+from knowledge.sources.slack_channels import SlackChannelsSource, SlackChannelsSourceConfig
 from knowledge.sources.source_config import AccessGrant, AccessRule, SourceAccessConfig, SourceConfigBase
 from knowledge.sources.web import WebSource, WebSourceConfig
 
@@ -23,12 +25,16 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "AccessGrant",
     "AccessUpdate",
+    "ConfluenceSource",
+    "ConfluenceSourceConfig",
     "ExternalGroup",
     "GitHubSource",
     "GitHubSourceConfig",
     "PermissionedSource",
     "SaaSSourceConfig",
     "SourceSecrets",
+    "SlackChannelsSource",
+    "SlackChannelsSourceConfig",
     "AccessRule",
     "BuiltinSourceConfig",
     "FetchFailure",

@@ -22,9 +22,11 @@ from pydantic import BeforeValidator, Field
 
 from knowledge.errors import SourceConfigError
 from knowledge.sources.abc import Source
+from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.saas_config import SourceSecrets
+from knowledge.sources.slack_channels import SlackChannelsSource, SlackChannelsSourceConfig
 from knowledge.sources.source_config import SourceConfigBase
 from knowledge.sources.web import WebSource, WebSourceConfig
 
@@ -48,10 +50,15 @@ BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("folder", FolderSourceConfig, FolderSource),
     SourceConnector("web", WebSourceConfig, WebSource),
     SourceConnector("github", GitHubSourceConfig, GitHubSource, takes_secrets=True),
+    SourceConnector("slack", SlackChannelsSourceConfig, SlackChannelsSource, takes_secrets=True),
+    SourceConnector("confluence", ConfluenceSourceConfig, ConfluenceSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
-BuiltinSourceConfig = Annotated[FolderSourceConfig | WebSourceConfig | GitHubSourceConfig, Field(discriminator="type")]
+BuiltinSourceConfig = Annotated[
+    FolderSourceConfig | WebSourceConfig | GitHubSourceConfig | SlackChannelsSourceConfig | ConfluenceSourceConfig,
+    Field(discriminator="type"),
+]
 
 
 def source_connectors() -> dict[str, SourceConnector]:

@@ -173,3 +173,24 @@ def test_verified_callers_come_from_the_config_file_in_e164(tmp_path: Path) -> N
     with pytest.raises(SettingsError) as raised:
         load_settings(config)
     assert "phone_verified_callers" in str(raised.value) and "E.164" in str(raised.value)
+
+
+def test_slack_channel_sources_read_through_slack_api_url_and_the_bot_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text(
+        '[[sources]]\ntype = "slack"\nname = "chat"\nchannels = ["C0123ABCD", "#general"]\n\n'
+        '[[sources]]\ntype = "slack"\nname = "other"\nchannels = ["C0999"]\napi_url = "http://127.0.0.1:9/api/"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:8999/api/")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-secret-token")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "signing-secret")
+
+    settings = load_settings(config)
+
+    chat, other = settings.sources
+    assert getattr(chat, "api_url", None) == "http://127.0.0.1:8999/api/"
+    assert getattr(other, "api_url", None) == "http://127.0.0.1:9/api/"  # an explicit api_url wins
+    assert settings.source_secrets().require("chat", "SLACK_BOT_TOKEN") == "xoxb-secret-token"

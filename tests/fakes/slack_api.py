@@ -1,7 +1,9 @@
 """A fake Slack Web API on loopback that records every call, for tests that drive the real Bolt app.
 
 It answers what Switchboard calls (auth.test, chat.postMessage, chat.update, chat.postEphemeral, chat.getPermalink,
-views.open, conversations.members, users.info), serves attached files under ``/files/`` (checking the bot token),
+views.open, conversations.members, users.info with ``profile.email``, and for the channels connector
+conversations.history, conversations.replies, conversations.info and conversations.list over ``channels``),
+serves attached files under ``/files/`` (checking the bot token),
 speaks Socket Mode (``apps.connections.open`` with the app token hands out a WebSocket that says hello, carries
 the envelopes a test sends with ``send_envelope`` and records the acknowledgements),
 accepts ``response_url`` posts under ``/respond/``, can answer a method with 429 + ``Retry-After`` a few times or
@@ -22,6 +24,7 @@ import queue
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -45,6 +48,20 @@ HOSTILE = (
 LIVE_MARKUP = ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil")
 
 
+@dataclass
+class FakeChannel:
+    """A channel as the history methods serve it: top-level messages (thread parents included) and each thread's
+    replies by parent ``ts``; parents' ``reply_count`` and ``latest_reply`` are derived from the replies."""
+
+    name: str
+    is_private: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def parent(self, ts: str) -> dict[str, Any]:
+        return next(message for message in self.messages if message["ts"] == ts)
+
+
 class SlackCall(BaseModel):
     method: str
     params: dict[str, Any]
@@ -61,6 +78,12 @@ class FakeSlackApi:
         self.files: dict[str, bytes] = {}
         self.refuse_channels: set[str] = set()
         self.user_timezones: dict[str, str] = {}  # users.info ``user.tz``; users not listed have none
+        self.user_emails: dict[str, str] = {}  # users.info ``user.profile.email``; users not listed have none
+        self.channels: dict[str, FakeChannel] = {}  # what conversations.history / .replies / .info serve
+        # Channels the bot is not in: history, replies, info and members answer ``not_in_channel``.
+        self.unreadable_channels: set[str] = set()
+        # Largest page of history or replies served, whatever ``limit`` asks: small, so tests exercise paging.
+        self.history_page_size = 1000
         self._rate_limits: dict[str, tuple[int, int]] = {}
         self._failures: dict[str, tuple[int, int]] = {}  # method -> (calls that still succeed, calls that fail)
         self._ts = itertools.count(1)
@@ -108,6 +131,10 @@ class FakeSlackApi:
             self.refuse_channels.clear()
             self.user_timezones.clear()
             self._observers.clear()
+            self.user_emails.clear()
+            self.channels.clear()
+            self.unreadable_channels.clear()
+            self.history_page_size = 1000
 
     def observe(self, method: str, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback(params)`` on each authorised call of ``method``, in the fake's thread, before answering."""
@@ -215,7 +242,14 @@ class FakeSlackApi:
         if method == "apps.connections.open":
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket-mode"}
         if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER_ID, "bot_id": "BBOT", "team_id": "T1", "user": "switchboard"}
+            return {
+                "ok": True,
+                "user_id": BOT_USER_ID,
+                "bot_id": "BBOT",
+                "team_id": "T1",
+                "user": "switchboard",
+                "url": "https://acme.slack.example/",
+            }
         if method == "chat.postMessage":
             if params.get("channel") in self.refuse_channels:
                 return {"ok": False, "error": "channel_not_found"}
@@ -233,27 +267,95 @@ class FakeSlackApi:
             return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
         if method == "views.open":
             return {"ok": True, "view": {"id": "V1", **(params.get("view") or {})}}
+        if method.startswith("conversations.") and params.get("channel") in self.unreadable_channels:
+            return {"ok": False, "error": "not_in_channel"}
         if method == "conversations.members":
             return self._members_page(params)
+        if method == "conversations.history":
+            return self._history_page(params)
+        if method == "conversations.replies":
+            return self._replies_page(params)
+        if method == "conversations.info":
+            channel = self.channels.get(params.get("channel", ""))
+            if channel is None:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": self._channel_object(params["channel"], channel)}
+        if method == "conversations.list":
+            listed = [self._channel_object(key, channel) for key, channel in self.channels.items()]
+            return self._paged(listed, params, "channels")
         if method == "users.info":
             user = params.get("user", "")
-            found: dict[str, Any] = {"id": user, "name": user.lower(), "profile": {"display_name": user}}
+            profile: dict[str, Any] = {"display_name": user}
+            if user in self.user_emails:
+                profile["email"] = self.user_emails[user]
+            found: dict[str, Any] = {"id": user, "name": user.lower(), "profile": profile}
             if user in self.user_timezones:
                 found["tz"] = self.user_timezones[user]
             return {"ok": True, "user": found}
         return {"ok": True}
 
     def _members_page(self, params: dict[str, Any]) -> dict[str, Any]:
-        members = self.channel_members.get(params.get("channel", ""), [])
-        limit = min(int(params.get("limit") or 100), 1000)
+        return self._paged(self.channel_members.get(params.get("channel", ""), []), params, "members")
+
+    def _paged(self, items: list[Any], params: dict[str, Any], key: str, cap: int = 1000) -> dict[str, Any]:
+        limit = min(int(params.get("limit") or 100), 1000, cap)
         cursor = str(params.get("cursor") or "")
         try:
             start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
         except ValueError:
             return {"ok": False, "error": "invalid_cursor"}
         end = start + limit
-        following = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(members) else ""
-        return {"ok": True, "members": members[start:end], "response_metadata": {"next_cursor": following}}
+        following = base64.b64encode(f"offset:{end}".encode()).decode() if end < len(items) else ""
+        return {
+            "ok": True,
+            key: items[start:end],
+            "has_more": bool(following),
+            "response_metadata": {"next_cursor": following},
+        }
+
+    @staticmethod
+    def _channel_object(channel_id: str, channel: FakeChannel) -> dict[str, Any]:
+        return {
+            "id": channel_id,
+            "name": channel.name,
+            "is_channel": not channel.is_private,
+            "is_group": channel.is_private,
+            "is_private": channel.is_private,
+        }
+
+    def _with_thread_fields(self, channel: FakeChannel, message: dict[str, Any]) -> dict[str, Any]:
+        replies = channel.replies.get(message["ts"])
+        if not replies:
+            return dict(message)
+        return {
+            **message,
+            "thread_ts": message["ts"],
+            "reply_count": len(replies),
+            "latest_reply": max(reply["ts"] for reply in replies),
+        }
+
+    def _history_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(params.get("channel", ""))
+        if channel is None:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(params.get("oldest") or 0)
+        latest = float(params.get("latest") or 10**12)
+        inside = [
+            self._with_thread_fields(channel, message)
+            for message in channel.messages
+            if oldest < float(message["ts"]) < latest
+        ]
+        inside.sort(key=lambda message: float(message["ts"]), reverse=True)
+        return self._paged(inside, params, "messages", cap=self.history_page_size)
+
+    def _replies_page(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(params.get("channel", ""))
+        ts = str(params.get("ts", ""))
+        if channel is None or not any(message["ts"] == ts for message in channel.messages):
+            return {"ok": False, "error": "thread_not_found"}
+        replies = [{**reply, "thread_ts": ts} for reply in channel.replies.get(ts, [])]
+        thread = [self._with_thread_fields(channel, channel.parent(ts))] + sorted(replies, key=lambda r: float(r["ts"]))
+        return self._paged(thread, params, "messages", cap=self.history_page_size)
 
     def send_envelope(self, payload: dict[str, Any], kind: str = "events_api") -> str:
         """Deliver ``payload`` over Socket Mode as Slack would; returns the envelope id its ack must carry."""
