@@ -20,6 +20,7 @@ from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.service import Service
 from bot.slack import SlackChannel
+from bot.slack.identity import IdentityResolver
 from bot.slack.kb_commands import register_kb_commands
 from bot.slack_client import create_slack_client
 from bot.trace_retention import schedule_trace_retention
@@ -75,7 +76,13 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
 
     # MCP clients: POST /mcp (search_knowledge, ask, list_sources) with a bearer token; the SDK's session manager
     # runs until the service stops.
-    mcp = McpEndpoint(settings, service.sessions, runner, service.retriever)
+    mcp = McpEndpoint(
+        settings,
+        service.sessions,
+        runner,
+        service.retriever,
+        IdentityResolver(settings, slack_client, service.sessions),
+    )
     await mcp.start()
     stack.push_async_callback(mcp.aclose)
     routes += mcp.routes()

@@ -14,7 +14,8 @@ from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker, ProgressEvent
 from bot.errors import BotError
 from bot.service import Service
 from bot.settings import Settings
-from knowledge import ReaderScope
+from bot.slack.identity import IdentityResolver
+from bot.slack_client import create_slack_client
 
 T = TypeVar("T")
 CHAT_HELP = """Commands:
@@ -54,15 +55,11 @@ def runner_of(service: Service) -> AgentRuntime:
     return service.agent_runner
 
 
-def cli_asker(settings: Settings, user: str | None) -> Asker:
-    """The CLI user: ``--user`` (or ``cli``), with the roles the settings give that id."""
-    user_id = user or "cli"
-    return Asker(
-        user_id=user_id,
-        channel="cli",
-        scope=ReaderScope(readers=(settings.reader(user_id),)),
-        roles=settings.roles_of(user_id),
-    )
+async def cli_asker(service: Service, user: str | None) -> Asker:
+    """The CLI user: ``--user`` (or ``cli``), read as Slack would read them (config groups, their email when Slack
+    is configured, the groups synced from sources), with the roles the settings give that id."""
+    resolver = IdentityResolver(service.settings, create_slack_client(service.settings), service.sessions)
+    return await resolver.person(user or "cli", "cli")
 
 
 def answer_json(answer: AgentAnswer) -> dict[str, Any]:
@@ -104,13 +101,13 @@ async def settle_approvals(runner: AgentRuntime, answer: AgentAnswer, user_id: s
 
 
 def ask_command(settings: Settings, args: argparse.Namespace) -> int:
-    asker = cli_asker(settings, args.user)
     on_terminal = not args.json and sys.stdin.isatty()
-    request = AgentRequest(
-        question=args.question, thread_id=f"cli:{uuid.uuid4().hex}", asker=asker, approver_present=on_terminal
-    )
 
     async def work(service: Service) -> AgentAnswer:
+        asker = await cli_asker(service, args.user)
+        request = AgentRequest(
+            question=args.question, thread_id=f"cli:{uuid.uuid4().hex}", asker=asker, approver_present=on_terminal
+        )
         runner = runner_of(service)
         answer = await runner.answer(request, None if args.json else print_progress)
         if on_terminal:
@@ -128,9 +125,8 @@ def ask_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def chat_command(settings: Settings, args: argparse.Namespace) -> int:
-    asker = cli_asker(settings, args.user)
-
     async def work(service: Service) -> int:
+        asker = await cli_asker(service, args.user)
         runner = runner_of(service)
         thread_id = f"cli:{uuid.uuid4().hex}"
         print(f"Switchboard chat ({runner.mode} mode) as {asker.user_id}. Type /help for commands.", file=sys.stderr)

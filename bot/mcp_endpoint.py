@@ -29,7 +29,8 @@ from bot.background_tasks import start_background
 from bot.errors import BotError
 from bot.mcp_tokens import McpTokenStore
 from bot.settings import Settings
-from knowledge import ReaderScope, Retriever, SearchQuery, knowledge_status
+from bot.slack.identity import IdentityResolver
+from knowledge import Retriever, SearchQuery, knowledge_status
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,10 @@ class McpEndpoint:
         sessions: async_sessionmaker[AsyncSession],
         runner: AgentRuntime,
         retriever: Retriever,
+        identity: IdentityResolver,
     ) -> None:
         self._settings = settings
+        self._identity = identity
         self._sessions = sessions
         self._runner = runner
         self._retriever = retriever
@@ -160,22 +163,17 @@ class McpEndpoint:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def _asker(self) -> Asker:
+    async def _asker(self) -> Asker:
+        """The token's person, read exactly as Slack reads them (see ``IdentityResolver``)."""
         access = get_access_token()
         if access is None:
             raise McpAuthError("this MCP request carries no valid bearer token")
-        user_id = access.client_id
-        return Asker(
-            user_id=user_id,
-            channel="mcp",
-            scope=ReaderScope(readers=(self._settings.reader(user_id),)),
-            roles=self._settings.roles_of(user_id),
-        )
+        return await self._identity.person(access.client_id, "mcp")
 
     async def search_knowledge(self, query: str, limit: int = 6) -> SearchResults:
         """Search the company's internal knowledge (docs, wikis, runbooks) and return the most relevant passages,
         each with its title and link. Only documents you may read are searched."""
-        asker = self._asker()
+        asker = await self._asker()
         found = await self._retriever.search(
             SearchQuery(text=query[:500], scope=asker.scope, limit=max(1, min(limit, 20)))
         )
@@ -191,7 +189,7 @@ class McpEndpoint:
 
     async def ask(self, question: str) -> str:
         """Ask a question; Switchboard answers from the internal knowledge with its sources as links."""
-        asker = self._asker()
+        asker = await self._asker()
         request = AgentRequest(question=question, thread_id=f"mcp:{asker.user_id}:{uuid.uuid4().hex}", asker=asker)
         answer = await self._runner.answer(request)
         logger.info("MCP ask by %s answered (trace %s)", asker.user_id, answer.trace_id)
@@ -199,7 +197,7 @@ class McpEndpoint:
 
     async def list_sources(self) -> SourceList:
         """List the knowledge sources Switchboard searches, with when each was last synced."""
-        self._asker()
+        await self._asker()
         status = {entry.source: entry for entry in (await knowledge_status(self._sessions)).sources}
         entries = []
         for source in self._settings.sources:

@@ -15,9 +15,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents import Asker
+from agents import Asker, Channel
 from bot.settings import Settings, SlackChannelSettings
-from bot.slack_client import list_channel_members
+from bot.slack_client import ChannelMembersUnavailableError, list_channel_members
 from knowledge import Reader, ReaderScope, with_external_groups
 
 logger = logging.getLogger(__name__)
@@ -34,10 +34,17 @@ def is_direct_message(channel_id: str, channel_type: str | None) -> bool:
 
 
 class IdentityResolver:
-    """Builds Askers; caches channel membership briefly so a busy channel costs one API call a minute."""
+    """Builds Askers; caches channel membership briefly so a busy channel costs one API call a minute.
+
+    The one way a person becomes a reader, wherever they ask (Slack, ``switchboard ask --user``, MCP): their config
+    groups, their email (when Slack is configured) and the groups synced from sources they are in.
+    """
 
     def __init__(
-        self, settings: Settings, client: AsyncWebClient, sessions: async_sessionmaker[AsyncSession] | None = None
+        self,
+        settings: Settings,
+        client: AsyncWebClient | None,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self._settings = settings
         self._client = client
@@ -80,6 +87,15 @@ class IdentityResolver:
             sources=tuple(sources) if sources is not None else None,
         )
 
+    async def person(self, user_id: str, channel: Channel) -> Asker:
+        """A person asking outside a Slack conversation (the CLI, MCP): they alone read the answer."""
+        return Asker(
+            user_id=user_id,
+            channel=channel,
+            scope=ReaderScope(readers=await self.readers([user_id])),
+            roles=self._settings.roles_of(user_id),
+        )
+
     async def readers(self, user_ids: Iterable[str]) -> tuple[Reader, ...]:
         """Readers with their config groups, their email (``users.info``) and the external groups they are in."""
         readers = [self.reader(user_id) for user_id in user_ids]
@@ -104,6 +120,8 @@ class IdentityResolver:
 
     async def _user_info(self, user_id: str) -> dict[str, Any] | None:
         """``users.info``'s user object; None (logged) when Slack refuses."""
+        if self._client is None:
+            return None
         try:
             response = await self._client.users_info(user=user_id)
         except SlackApiError as error:
@@ -135,6 +153,8 @@ class IdentityResolver:
         return await asyncio.shield(lookup)
 
     async def _fetch_members(self, channel_id: str) -> tuple[str, ...]:
+        if self._client is None:
+            raise ChannelMembersUnavailableError(channel_id, "Slack is not configured")
         found = await list_channel_members(self._client, channel_id)
         self._members[channel_id] = (time.monotonic(), found)
         return found

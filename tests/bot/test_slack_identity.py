@@ -36,3 +36,25 @@ async def test_emails_are_looked_up_once_and_bring_the_groups_synced_for_them(
     assert again == (alice,)
     looked_up = [call["user"] for call in slack_api.calls_to("users.info")]
     assert looked_up.count("UALICE") == 1  # the second question came from the cache
+
+
+async def test_a_person_outside_slack_is_read_as_slack_reads_them(
+    slack_api: FakeSlackApi, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """``switchboard ask --user`` and MCP tokens: the same email and synced groups, with Slack or without it."""
+    slack_api.user_emails["UCAROL"] = "carol@acme.example"
+    sre = external_group_principal("wiki", "sre")
+    room = external_group_principal("chat", "CROOM")
+    async with sessions() as session, session.begin():
+        await replace_group_members(session, await ensure_source(session, "wiki"), [(sre, "email:carol@acme.example")])
+        await replace_group_members(session, await ensure_source(session, "chat"), [(room, "UCAROL")])
+    settings = Settings(prompt_editors=["UCAROL"], groups={"security": ["UCAROL"]})
+
+    with_slack = IdentityResolver(settings, AsyncWebClient(token=BOT_TOKEN, base_url=slack_api.api_url), sessions)
+    carol = await with_slack.person("UCAROL", "mcp")
+    [reader] = carol.scope.readers
+    assert carol.channel == "mcp" and carol.roles == {"editor"}
+    assert reader.groups == {"security"} and reader.external_groups == {sre, room}
+
+    [alone] = (await IdentityResolver(settings, None, sessions).person("UCAROL", "cli")).scope.readers
+    assert alone.email is None and alone.external_groups == {room}  # no Slack: no email, but her Slack-id groups
