@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select
 
 from agents.trace_listing import TraceFilter, daily_totals, find_traces
-from bot.cli_agent import run_with_service
-from bot.cli_prompts import version_number
+from bot.cli.agent import run_with_service
+from bot.cli.prompts import version_number
 from bot.errors import BotError
 from bot.service import Service
 from bot.settings import Settings

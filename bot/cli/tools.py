@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli_agent import run_with_service
+from bot.cli.agent import run_with_service
 from bot.mcp_tokens import McpTokenStore
 from bot.service import Service
 from bot.settings import Settings

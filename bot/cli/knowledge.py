@@ -12,7 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.cli_evaluation import add_evaluation_commands
+from bot.cli.evaluation import add_evaluation_commands
 from bot.errors import BotError
 from bot.knowledge_sync import sync_configured_source
 from bot.service import Service

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 
 from agents import AgentError
 from bot import __version__
-from bot.cli_agent import add_agent_commands
-from bot.cli_knowledge import add_knowledge_commands
-from bot.cli_prompts import add_prompts_commands
-from bot.cli_tools import add_tools_commands
-from bot.cli_traces import add_traces_commands
+from bot.cli.agent import add_agent_commands
+from bot.cli.knowledge import add_knowledge_commands
+from bot.cli.prompts import add_prompts_commands
+from bot.cli.tools import add_tools_commands
+from bot.cli.traces import add_traces_commands
 from bot.errors import BotError, SettingsError
 from bot.logging_config import configure_logging, run_context
 from bot.settings import Settings, load_settings
