@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from starlette.routing import Route
 
 from bot.background_tasks import cancel_background, start_background
-from bot.dependency_checks import DependencyMonitor, model_check, slack_check
+from bot.http_server.dependency_checks import DependencyMonitor, model_check, slack_check
 from bot.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
 from bot.mcp_endpoint import McpEndpoint
 from bot.phone import PhoneConfig, PhoneLine

@@ -28,7 +28,7 @@ EXIT_USAGE = 2
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.http_server.server import serve
 
     asyncio.run(serve(settings, host=args.host, port=args.port))
     return EXIT_OK

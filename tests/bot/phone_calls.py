@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from agents import AgentRunner, PromptStore, create_chat_model
-from bot.http_app import create_app
+from bot.http_server.app import create_app
 from bot.phone import PhoneConfig, PhoneLine
 from bot.service import Service
 from bot.settings import Settings

@@ -16,7 +16,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentRunner
-from bot.http_app import create_app
+from bot.http_server.app import create_app
 from bot.service import Service
 from bot.settings import Settings
 from bot.slack import SlackChannel

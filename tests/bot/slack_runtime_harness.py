@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from bot.channels import Channels, start_channels
-from bot.http_app import create_app
+from bot.http_server.app import create_app
 from bot.service import Service
 from tests.bot.slack_harness import SlackHarness, slack_settings
 from tests.fakes.scripted_model import ScriptedModelServer

@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bot.channels import start_channels
 from bot.cli import main
-from bot.http_app import create_app
+from bot.http_server.app import create_app
 from bot.knowledge_sync import sync_configured_source
 from bot.service import Service
 from bot.settings import Settings

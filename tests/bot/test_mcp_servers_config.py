@@ -10,7 +10,7 @@ import pytest
 
 from bot.cli import main
 from bot.errors import SettingsError
-from bot.health import check_health
+from bot.http_server.health import check_health
 from bot.service import Service
 from bot.settings import Settings, load_settings
 from tests.fakes.http_server import free_port

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation, ModelUnavailableError, SchedulePermissionError
 from agents.schedules import INTERRUPTED_REASON, ScheduleStore
-from bot.health import check_health
+from bot.http_server.health import check_health
 from bot.scheduling import (
     ScheduledRunExecutor,
     ScheduleService,

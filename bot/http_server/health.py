@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.dependency_checks import DependencyState
+from bot.http_server.dependency_checks import DependencyState
 from bot.service import Service
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack, contextmanager
 import uvicorn
 
 from bot.channels import start_channels
-from bot.http_app import create_app
+from bot.http_server.app import create_app
 from bot.service import Service
 from bot.settings import Settings
 
