@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker
-from bot.background_tasks import start_background
+from bot.composition.background_tasks import start_background
 from bot.errors import BotError
 from bot.mcp_tokens import McpTokenStore
 from bot.settings import Settings

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker, ProgressEvent
+from bot.composition.service import Service
 from bot.errors import BotError
-from bot.service import Service
 from bot.settings import Settings
 from knowledge import ReaderScope
 

@@ -35,7 +35,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.service import Service
+    from bot.composition.service import Service
 
     async def run() -> str | None:
         service = await Service.start(settings, migrate=True)
@@ -51,8 +51,8 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 # --- Phone line (issue 6): transcripts stay in the database; this is how a person reads one. ---
 def _phone_transcript(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.composition.service import Service
     from bot.phone import CallStore, UnknownCallError, mask_number
-    from bot.service import Service
 
     async def run() -> list[str]:
         service = await Service.start(settings, migrate=False)

@@ -22,8 +22,8 @@ from agents.evaluation import (
 )
 from bot.cli.agent import run_with_service
 from bot.cli.prompts import version_number
+from bot.composition.service import Service
 from bot.errors import BotError
-from bot.service import Service
 from bot.settings import Settings
 
 EXIT_OK = 0

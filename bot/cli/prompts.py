@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agents import PromptStore, PromptValidationError
 from bot.cli.agent import run_with_service
-from bot.service import Service
+from bot.composition.service import Service
 from bot.settings import Settings
 
 

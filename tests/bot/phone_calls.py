@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from agents import AgentRunner, PromptStore, create_chat_model
+from bot.composition.service import Service
 from bot.http_server.app import create_app
 from bot.phone import PhoneConfig, PhoneLine
-from bot.service import Service
 from bot.settings import Settings
 from bot.slack_client import create_slack_client
 from knowledge import create_embedder

@@ -16,8 +16,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentRunner
+from bot.composition.service import Service
 from bot.http_server.app import create_app
-from bot.service import Service
 from bot.settings import Settings
 from bot.slack import SlackChannel
 from bot.slack_client import create_slack_client

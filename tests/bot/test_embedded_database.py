@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.service import Service
+from bot.composition.service import Service
 from bot.settings import Settings
 from tests.conftest import new_home
 

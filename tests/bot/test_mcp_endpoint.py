@@ -17,11 +17,11 @@ import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
-from bot.channels import start_channels
 from bot.cli import main
+from bot.composition.channels import start_channels
+from bot.composition.knowledge_sync import sync_configured_source
+from bot.composition.service import Service
 from bot.http_server.app import create_app
-from bot.knowledge_sync import sync_configured_source
-from bot.service import Service
 from bot.settings import Settings
 from tests.fakes.scripted_model import ScriptedModelServer
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation, ModelUnavailableError, SchedulePermissionError
 from agents.schedules import INTERRUPTED_REASON, ScheduleStore
+from bot.composition.service import Service
 from bot.http_server.health import check_health
 from bot.scheduling import (
     ScheduledRunExecutor,
@@ -21,7 +22,6 @@ from bot.scheduling import (
     format_schedule_list,
     schedule_job_key,
 )
-from bot.service import Service
 from bot.settings import Settings
 from bot.slack_client import create_slack_client
 from knowledge import AccessList

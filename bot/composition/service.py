@@ -37,7 +37,7 @@ class Service:
     embedded_postgres: EmbeddedPostgres | None = None
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
-    # Set by ``bot.channels.start_channels``: the background reachability checks /healthz reports.
+    # Set by ``bot.composition.channels.start_channels``: the background reachability checks /healthz reports.
     dependencies: DependencyMonitor | None = None
 
     # The knowledge index: what the agent searches, and what keeps it in step with the sources.
