@@ -10,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.embedded_postgres import start_embedded_postgres
-from bot.schema_migrations import upgrade_database
+from bot.database.embedded_postgres import start_embedded_postgres
+from bot.database.schema_migrations import upgrade_database
 from knowledge import SourceDocument, create_engine, session_factory
 from knowledge.sources import FetchFailure, KnownDocument, Source, Unchanged
 

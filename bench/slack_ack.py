@@ -34,9 +34,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.composition.service import Service  # noqa: E402
-from bot.embedded_postgres import start_embedded_postgres  # noqa: E402
+from bot.database.embedded_postgres import start_embedded_postgres  # noqa: E402
+from bot.database.schema_migrations import upgrade_database  # noqa: E402
 from bot.http_server.app import create_app  # noqa: E402
-from bot.schema_migrations import upgrade_database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack import SlackChannel  # noqa: E402
 from bot.slack_client import create_slack_client  # noqa: E402

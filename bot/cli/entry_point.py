@@ -40,7 +40,7 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     async def run() -> str | None:
         service = await Service.start(settings, migrate=True)
         await service.aclose()
-        from bot.schema_migrations import head_revision
+        from bot.database.schema_migrations import head_revision
 
         return head_revision()
 

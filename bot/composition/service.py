@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
 from agents.evaluation import EvaluationRunner, EvaluationRunStore, EvaluationSetStore, GraderRegistry
-from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.database.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.database.schema_migrations import upgrade_database
 from bot.errors import BotError
 from bot.http_server.dependency_checks import DependencyMonitor
 from bot.http_server.metrics import ServiceMetrics
 from bot.scheduling.cluster_scheduler import ClusterScheduler
-from bot.schema_migrations import upgrade_database
 from bot.settings import Settings
 from knowledge import Embedder, HybridRetriever, SyncEngine, create_embedder, create_engine, session_factory
 from tools import McpToolSource, ToolRegistry

@@ -60,7 +60,7 @@ async def test_a_home_the_postgres_user_cannot_enter_keeps_its_data_in_a_reachab
     fallback_root = new_home("sbfallback-") / "var-lib-switchboard"
     settings = Settings(switchboard_home=home, embedded_postgres_fallback_root=fallback_root)
 
-    with caplog.at_level(logging.INFO, logger="bot.embedded_postgres"):
+    with caplog.at_level(logging.INFO, logger="bot.database.embedded_postgres"):
         service = await Service.start(settings)
     try:
         assert service.embedded_postgres is not None

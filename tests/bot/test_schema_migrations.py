@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from bot.cli import main
-from bot.embedded_postgres import EmbeddedPostgres
-from bot.schema_migrations import head_revision, upgrade_database
+from bot.database.embedded_postgres import EmbeddedPostgres
+from bot.database.schema_migrations import head_revision, upgrade_database
 from knowledge import SCHEMA_LOCK_KEY, TRY_SCHEMA_LOCK_SQL
 from tests.conftest import SCHEMA_LOCK_ATTEMPTS_SQL, create_database, drop_database
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bot.composition.service import Service
-from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.database.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
 from bot.http_server.app import create_app
 from bot.settings import Settings
 from tests.fakes.http_server import free_port
