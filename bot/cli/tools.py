@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.cli.agent import run_with_service
 from bot.composition.service import Service
-from bot.mcp_tokens import McpTokenStore
+from bot.mcp_server.tokens import McpTokenStore
 from bot.settings import Settings
 from tools import Tool
 

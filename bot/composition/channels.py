@@ -17,7 +17,7 @@ from bot.composition.knowledge_sync import schedule_resyncs, start_catch_up_sync
 from bot.composition.service import Service
 from bot.composition.trace_retention import schedule_trace_retention
 from bot.http_server.dependency_checks import DependencyMonitor, model_check, slack_check
-from bot.mcp_endpoint import McpEndpoint
+from bot.mcp_server.endpoint import McpEndpoint
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.slack import SlackChannel

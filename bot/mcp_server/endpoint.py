@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker
 from bot.composition.background_tasks import start_background
 from bot.errors import BotError
-from bot.mcp_tokens import McpTokenStore
+from bot.mcp_server.tokens import McpTokenStore
 from bot.settings import Settings
 from knowledge import ReaderScope, Retriever, SearchQuery, knowledge_status
 
