@@ -39,7 +39,7 @@ from bot.database.schema_migrations import upgrade_database  # noqa: E402
 from bot.http_server.app import create_app  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.slack import SlackChannel  # noqa: E402
-from bot.slack_client import create_slack_client  # noqa: E402
+from bot.slack.web_client import create_slack_client  # noqa: E402
 from knowledge import create_embedder, create_engine, session_factory  # noqa: E402
 from tests.bot.slack_harness import SIGNING_SECRET, event_body, signature_headers  # noqa: E402
 from tests.conftest import create_database  # noqa: E402

@@ -22,7 +22,7 @@ from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
 from bot.slack import SlackChannel
 from bot.slack.kb_commands import register_kb_commands
-from bot.slack_client import create_slack_client
+from bot.slack.web_client import create_slack_client
 from knowledge import knowledge_status
 
 logger = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from bot.composition.service import Service
 from bot.http_server.app import create_app
 from bot.settings import Settings
 from bot.slack import SlackChannel
-from bot.slack_client import create_slack_client
+from bot.slack.web_client import create_slack_client
 from knowledge import create_embedder
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 

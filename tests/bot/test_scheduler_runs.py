@@ -23,7 +23,7 @@ from bot.scheduling import (
     schedule_job_key,
 )
 from bot.settings import Settings
-from bot.slack_client import create_slack_client
+from bot.slack.web_client import create_slack_client
 from knowledge import AccessList
 from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, HOSTILE, LIVE_MARKUP, FakeSlackApi
