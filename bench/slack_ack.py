@@ -33,13 +33,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.composition.service import Service  # noqa: E402
-from bot.database.embedded_postgres import start_embedded_postgres  # noqa: E402
-from bot.database.schema_migrations import upgrade_database  # noqa: E402
-from bot.http_server.app import create_app  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot import Service, Settings, create_app, create_slack_client, start_embedded_postgres, upgrade_database  # noqa: E402
 from bot.slack import SlackChannel  # noqa: E402
-from bot.slack.web_client import create_slack_client  # noqa: E402
 from knowledge import create_embedder, create_engine, session_factory  # noqa: E402
 from tests.bot.slack_harness import SIGNING_SECRET, event_body, signature_headers  # noqa: E402
 from tests.conftest import create_database  # noqa: E402

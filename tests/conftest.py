@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.database.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
-from bot.database.schema_migrations import upgrade_database
+from bot import EmbeddedPostgres, start_embedded_postgres, upgrade_database
 from knowledge import TRY_SCHEMA_LOCK_SQL, create_engine, session_factory
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi

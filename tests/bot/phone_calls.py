@@ -15,11 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from agents import AgentRunner, PromptStore, create_chat_model
-from bot.composition.service import Service
-from bot.http_server.app import create_app
+from bot import Service, Settings, create_app, create_slack_client
 from bot.phone import PhoneConfig, PhoneLine
-from bot.settings import Settings
-from bot.slack.web_client import create_slack_client
 from knowledge import create_embedder
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi

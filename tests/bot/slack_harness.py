@@ -16,11 +16,8 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentRunner
-from bot.composition.service import Service
-from bot.http_server.app import create_app
-from bot.settings import Settings
+from bot import Service, Settings, create_app, create_slack_client
 from bot.slack import SlackChannel
-from bot.slack.web_client import create_slack_client
 from knowledge import create_embedder
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 

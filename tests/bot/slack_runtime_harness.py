@@ -10,9 +10,7 @@ from typing import Any
 
 import httpx
 
-from bot.composition.channels import Channels, start_channels
-from bot.composition.service import Service
-from bot.http_server.app import create_app
+from bot import Channels, Service, create_app, start_channels
 from tests.bot.slack_harness import SlackHarness, slack_settings
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi, SlackCall

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.composition.service import Service
-from bot.settings import Settings
+from bot import Service, Settings
 from tests.conftest import new_home
 
 

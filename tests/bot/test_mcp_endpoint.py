@@ -17,12 +17,7 @@ import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
-from bot.cli import main
-from bot.composition.channels import start_channels
-from bot.composition.knowledge_sync import sync_configured_source
-from bot.composition.service import Service
-from bot.http_server.app import create_app
-from bot.settings import Settings
+from bot import Service, Settings, create_app, main, start_channels, sync_configured_source
 from tests.fakes.scripted_model import ScriptedModelServer
 
 PUBLIC_DOC = "# VPN setup\n\nTo set up the VPN, install vpnctl and run `vpnctl join`.\n"

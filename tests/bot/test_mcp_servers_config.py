@@ -8,11 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.composition.service import Service
-from bot.errors import SettingsError
-from bot.http_server.health import check_health
-from bot.settings import Settings, load_settings
+from bot import Service, Settings, SettingsError, check_health, load_settings, main
 from tests.fakes.http_server import free_port
 from tests.fakes.mcp_processes import ROOT, SERVER_MODULE, http_server_config, wait_for
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import PromptStore
+from bot import create_slack_client
 from bot.phone import CallStore, PhoneConfig, PhoneLine
 from bot.phone.tables import PhoneIntake
-from bot.slack.web_client import create_slack_client
 from tests.bot.phone_calls import (
     CALLER,
     INTAKE_JSON,

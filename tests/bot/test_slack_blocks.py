@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from agents import AgentAnswer, Citation, ProgressEvent
-from bot.cli import main
-from bot.errors import SettingsError
+from bot import SettingsError, load_settings, main
 from bot.markdown_rendering import markdown_to_mrkdwn
-from bot.settings import load_settings
 from bot.slack.blocks import answer_messages, split_text, working_message
 
 

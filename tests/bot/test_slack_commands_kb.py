@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.database.embedded_postgres import EmbeddedPostgres
-from bot.database.schema_migrations import upgrade_database
+from bot import EmbeddedPostgres, upgrade_database
 from knowledge import knowledge_status
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
 from tests.conftest import create_database, drop_database
