@@ -1,4 +1,6 @@
-"""The answer graph: start -> (plan) -> act <-> approve/tools -> reflect -> respond, with budgets and approvals.
+"""The answer graph's nodes: start, plan, act, approve, tools, reflect, respond, with budgets and approvals.
+
+``agents.answer_graph`` wires them together.
 
 ``start`` folds long history into a summary, recalls the user's memories and routes: a direct question is
 searched right there (one search, no model call) and goes to ``act``; others go to ``plan`` first. ``act`` is the
@@ -16,11 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.store.base import BaseStore
 from langgraph.types import Command, interrupt
 
 from agents.answer_parsing import parse_plan, parse_verdict, resolve_citations, unique_sources
@@ -57,31 +55,6 @@ UNVERIFIED_NOTE = "I could not verify every part of this answer against the sour
 NOT_FOUND = "I could not find an answer to this in the knowledge I can see."
 
 Context = Runtime[AnswerContext]
-
-
-def build_answer_graph(
-    checkpointer: BaseCheckpointSaver[Any] | None, store: BaseStore | None = None
-) -> CompiledStateGraph[AnswerState, AnswerContext, AnswerState, AnswerState]:
-    """Compile the answer graph on a checkpointer (short-term memory) and store (long-term memory)."""
-    graph = StateGraph(AnswerState, context_schema=AnswerContext)
-    graph.add_node("start", start)
-    graph.add_node("plan", plan)
-    graph.add_node("act", act, destinations=("approve", "reflect", "respond"))
-    graph.add_node("approve", approve)
-    graph.add_node("tools", run_tools)
-    graph.add_node("reflect", reflect, destinations=("act", "respond"))
-    graph.add_node("respond", respond)
-    graph.add_edge(START, "start")
-    graph.add_conditional_edges("start", _after_start, ["plan", "act"])
-    graph.add_edge("plan", "act")
-    graph.add_edge("approve", "tools")
-    graph.add_edge("tools", "act")
-    graph.add_edge("respond", END)
-    return graph.compile(checkpointer=checkpointer, store=store)
-
-
-def _after_start(state: AnswerState) -> Literal["plan", "act"]:
-    return "plan" if state["route"] == "planned" else "act"
 
 
 # --- bookkeeping shared by the nodes ---
