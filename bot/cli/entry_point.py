@@ -49,7 +49,7 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# --- Phone line (issue 6): transcripts stay in the database; this is how a person reads one. ---
+# --- Phone line: transcripts stay in the database; this is how a person reads one. ---
 def _phone_transcript(settings: Settings, args: argparse.Namespace) -> int:
     from bot.composition.service import Service
     from bot.phone import CallStore, UnknownCallError, mask_number
@@ -98,14 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(handler=_db_upgrade)
 
-    # --- Phone line (issue 6) ---
+    # --- Phone line ---
     phone = commands.add_parser("phone", help="the phone line's calls")
     phone_commands = phone.add_subparsers(dest="phone_command", required=True, metavar="PHONE_COMMAND")
     transcript = phone_commands.add_parser("transcript", help="print a call's transcript (named in its intake)")
     transcript.add_argument("call_sid", metavar="CALL_SID", help="the call's Twilio CallSid")
     transcript.set_defaults(handler=_phone_transcript)
 
-    # --- agent runtime (issue 4): ask, chat, prompts ---
+    # --- agent runtime: ask, chat, prompts ---
     add_knowledge_commands(commands)
     add_agent_commands(commands)
     add_prompts_commands(commands)

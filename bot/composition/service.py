@@ -43,7 +43,7 @@ class Service:
     # The knowledge index: what the agent searches, and what keeps it in step with the sources.
     retriever: HybridRetriever = field(init=False)
     sync_engine: SyncEngine = field(init=False)
-    # --- agent runtime (issue 4) ---
+    # --- agent runtime ---
     agent_persistence: AgentPersistence | None = None
     agent_runner: AgentRuntime | None = None
     # --- end agent runtime
@@ -103,7 +103,7 @@ class Service:
             raise
         return service
 
-    # --- agent runtime (issue 4) ---
+    # --- agent runtime ---
     async def _start_agent_runtime(self) -> None:
         """Open the checkpointer and memory store (their ``setup()`` is idempotent), seed prompts, build the runner."""
         self.agent_persistence = await AgentPersistence.open(self.database_url, self.embedder)
