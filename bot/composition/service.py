@@ -62,6 +62,33 @@ class Service:
         return self.agent_runner
 
     @classmethod
+    def on_database(
+        cls,
+        settings: Settings,
+        database_url: str,
+        engine: AsyncEngine,
+        *,
+        chat_model: ChatModel | None = None,
+        agent_runner: AgentRuntime | None = None,
+        embedded_postgres: EmbeddedPostgres | None = None,
+    ) -> Service:
+        """The service on a database that is already reachable and migrated, embedding as the settings say.
+
+        ``start`` builds the production service through it; a process that brings its own agent runner (a
+        benchmark, a test harness) builds its service through it too, so every process is wired the same way.
+        """
+        return cls(
+            settings=settings,
+            database_url=database_url,
+            engine=engine,
+            sessions=session_factory(engine),
+            chat_model=chat_model,
+            embedder=create_embedder(settings.embeddings),
+            embedded_postgres=embedded_postgres,
+            agent_runner=agent_runner,
+        )
+
+    @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:
         """Reach the database (starting the embedded one if needed), migrate it, and build the model clients."""
         embedded: EmbeddedPostgres | None = None
@@ -87,15 +114,7 @@ class Service:
             logger.info("chat model: %s %s", chat_model.provider, chat_model.model)
         if not settings.slack_enabled:
             logger.info("Slack is disabled: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set")
-        service = cls(
-            settings=settings,
-            database_url=database_url,
-            engine=engine,
-            sessions=session_factory(engine),
-            chat_model=chat_model,
-            embedder=create_embedder(settings.embeddings),
-            embedded_postgres=embedded,
-        )
+        service = cls.on_database(settings, database_url, engine, chat_model=chat_model, embedded_postgres=embedded)
         try:
             await service._start_agent_runtime()
         except BaseException:

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentRunner
 from bot import Service, Settings, create_app, create_slack_client
 from bot.slack import SlackChannel
-from knowledge import create_embedder
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 
 SIGNING_SECRET = "test-signing-secret"
@@ -131,15 +130,7 @@ async def running_slack(
     settings = slack_settings(slack, **overrides)
     client = create_slack_client(settings)
     assert client is not None
-    service = Service(
-        settings=settings,
-        database_url=database_url,
-        engine=engine,
-        sessions=sessions,
-        chat_model=None,
-        embedder=create_embedder(settings.embeddings),
-        agent_runner=runner,
-    )
+    service = Service.on_database(settings, database_url, engine, agent_runner=runner)
     channel = SlackChannel(settings, sessions, runner, client, progress_interval_seconds=0)
     app = create_app(service, channel.routes())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://switchboard.test") as http:
