@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot import Service, Settings, create_app, create_slack_client, start_embedded_postgres, upgrade_database  # noqa: E402
 from bot.slack import SlackChannel  # noqa: E402
 from knowledge import create_engine  # noqa: E402
-from tests.bot.slack_harness import SIGNING_SECRET, event_body, signature_headers  # noqa: E402
-from tests.conftest import create_database  # noqa: E402
-from tests.fakes.agent_runner import ScriptedAgentRunner  # noqa: E402
+from testing_support.agent_runner import ScriptedAgentRunner  # noqa: E402
+from testing_support.databases import create_database  # noqa: E402
+from testing_support.slack_requests import SIGNING_SECRET, event_body, signature_headers  # noqa: E402
 from tests.fakes.http_server import free_port  # noqa: E402
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi  # noqa: E402
 

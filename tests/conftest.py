@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import EmbeddedPostgres, start_embedded_postgres, upgrade_database
 from knowledge import TRY_SCHEMA_LOCK_SQL, create_engine, session_factory
+from testing_support.databases import create_database, drop_database
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
-
-
-def database_url_for(server_url: str, database: str) -> str:
-    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
 def new_home(prefix: str = "sbtest-") -> Path:
@@ -42,20 +37,6 @@ def postgres_server() -> Iterator[EmbeddedPostgres]:
     server = start_embedded_postgres(new_home())
     yield server
     server.stop()
-
-
-def create_database(server_url: str, prefix: str = "test") -> str:
-    """A new, empty database on the shared server; returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return database_url_for(server_url, name)
-
-
-def drop_database(server_url: str, database_url: str) -> None:
-    name = make_url(database_url).database
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from agents import PromptStore
 from bot import create_slack_client
 from bot.phone import CallStore, PhoneConfig, PhoneLine
 from bot.phone.tables import PhoneIntake
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.bot.phone_calls import (
     CALLER,
     INTAKE_JSON,
@@ -26,7 +27,6 @@ from tests.bot.phone_calls import (
     running_phone_line,
 )
 from tests.bot.slack_runtime_harness import slack_on_runtime
-from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import FakeSlackApi
 

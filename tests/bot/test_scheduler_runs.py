@@ -22,7 +22,7 @@ from bot.scheduling import (
     schedule_job_key,
 )
 from knowledge import AccessList
-from tests.fakes.agent_runner import ScriptedAgentRunner
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 

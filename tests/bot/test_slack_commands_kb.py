@@ -10,8 +10,8 @@ import pytest
 
 from bot import EmbeddedPostgres, upgrade_database
 from knowledge import knowledge_status
+from testing_support.databases import create_database, drop_database
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
-from tests.conftest import create_database, drop_database
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
