@@ -3,7 +3,6 @@ a scripted model server and a fake Slack Web API on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import EmbeddedPostgres, start_embedded_postgres, upgrade_database
 from knowledge import TRY_SCHEMA_LOCK_SQL, create_engine, session_factory
 from testing_support.databases import create_database, drop_database
+from testing_support.waiting import eventually
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -98,11 +98,9 @@ SCHEMA_LOCK_ATTEMPTS_SQL = (
 
 async def wait_for_schema_lock_attempt(connection: psycopg.AsyncConnection, within_seconds: float = 20) -> None:
     """Return once another session of the database has tried to take the schema lock; fail after the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_seconds
-    while True:
+
+    async def attempted() -> bool:
         row = await (await connection.execute(SCHEMA_LOCK_ATTEMPTS_SQL, (TRY_SCHEMA_LOCK_SQL,))).fetchone()
-        if row is not None and row[0] > 0:
-            return
-        assert loop.time() < deadline, "nobody tried to take the schema lock"
-        await asyncio.sleep(0.02)
+        return row is not None and row[0] > 0
+
+    await eventually(attempted, what="another session to try the schema lock", within_seconds=within_seconds)
