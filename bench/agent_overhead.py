@@ -48,10 +48,9 @@ from agents import (  # noqa: E402
     ToolSpec,
 )
 from agents.model_gateway import OpenAIChatModel  # noqa: E402
-from bot.embedded_postgres import start_embedded_postgres  # noqa: E402
-from bot.schema_migrations import upgrade_database  # noqa: E402
+from bot import start_embedded_postgres, upgrade_database  # noqa: E402
 from knowledge import Embedder, Passage, ReaderScope, SearchQuery, create_engine, session_factory  # noqa: E402
-from tests.conftest import create_database  # noqa: E402
+from testing_support.databases import create_database  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall  # noqa: E402
 
 ACCEPT = json.dumps(

@@ -28,9 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from knowledge_bench_setup import embedded_database_url  # noqa: E402
 
 from agents.evaluation import CaseSpec, EvaluationSetStore  # noqa: E402
-from bot.knowledge_sync import sync_configured_source  # noqa: E402
-from bot.service import Service  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot import Service, Settings, sync_configured_source  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply  # noqa: E402
 
 ACCEPT = json.dumps(

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.embedded_postgres import start_embedded_postgres
-from bot.schema_migrations import upgrade_database
+from bot import start_embedded_postgres, upgrade_database
 from knowledge import SourceDocument, create_engine, session_factory
 from knowledge.sources import FetchFailure, KnownDocument, Source, Unchanged
 

@@ -33,17 +33,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.embedded_postgres import start_embedded_postgres  # noqa: E402
-from bot.http_app import create_app  # noqa: E402
-from bot.schema_migrations import upgrade_database  # noqa: E402
-from bot.service import Service  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot import Service, Settings, create_app, create_slack_client, start_embedded_postgres, upgrade_database  # noqa: E402
 from bot.slack import SlackChannel  # noqa: E402
-from bot.slack_client import create_slack_client  # noqa: E402
-from knowledge import create_embedder, create_engine, session_factory  # noqa: E402
-from tests.bot.slack_harness import SIGNING_SECRET, event_body, signature_headers  # noqa: E402
-from tests.conftest import create_database  # noqa: E402
-from tests.fakes.agent_runner import ScriptedAgentRunner  # noqa: E402
+from knowledge import create_engine  # noqa: E402
+from testing_support.agent_runner import ScriptedAgentRunner  # noqa: E402
+from testing_support.databases import create_database  # noqa: E402
+from testing_support.slack_requests import SIGNING_SECRET, event_body, signature_headers  # noqa: E402
 from tests.fakes.http_server import free_port  # noqa: E402
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi  # noqa: E402
 
@@ -64,17 +59,8 @@ async def serve(port: int, database_url: str, slack_api_url: str, answer_seconds
     client = create_slack_client(settings)
     assert client is not None
     engine = create_engine(database_url)
-    sessions = session_factory(engine)
-    service = Service(
-        settings=settings,
-        database_url=database_url,
-        engine=engine,
-        sessions=sessions,
-        chat_model=None,
-        embedder=create_embedder(settings.embeddings),
-        agent_runner=runner,
-    )
-    channel = SlackChannel(settings, sessions, runner, client)
+    service = Service.on_database(settings, database_url, engine, agent_runner=runner)
+    channel = SlackChannel(settings, service.sessions, runner, client)
     app = create_app(service, channel.routes())
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off")
     try:

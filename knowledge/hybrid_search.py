@@ -29,10 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from knowledge.chunk_embeddings import vector_literal
 from knowledge.documents import ReaderScope
+from knowledge.embedding_models import RegisteredModel, embedder_dimensions
 from knowledge.embeddings import Embedder
 from knowledge.index_tables import TEXT_SEARCH_CONFIG, EmbeddingModel, indexed_embedding, query_embedding
-from knowledge.index_writer import RegisteredModel, embedder_dimensions, vector_literal
 from knowledge.near_duplicates import DEFAULT_NEAR_DUPLICATE_SIMILARITY, collapse_near_duplicates
 from knowledge.passages import Passage, PassageCopy, SearchQuery
 

@@ -34,24 +34,21 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.advisory_locks import holding_advisory_lock
+from knowledge.chunk_embeddings import cached_embeddings, replace_embeddings, stale_chunks
 from knowledge.chunking import MarkdownChunker
 from knowledge.connector_state import load_checkpoint, record_access_failures, save_checkpoint
 from knowledge.documents import SourceDocument
+from knowledge.embedding_models import RegisteredModel, ensure_embedding_model
 from knowledge.embeddings import Embedder
 from knowledge.index_maintenance import analyze_index
 from knowledge.index_tables import SyncRun, SyncRunFailure
 from knowledge.index_writer import (
     KnownRow,
     PreparedDocument,
-    RegisteredModel,
-    cached_embeddings,
     content_hash,
     delete_documents,
-    ensure_embedding_model,
     ensure_source,
     load_known,
-    replace_embeddings,
-    stale_chunks,
     text_hash,
     write_documents,
 )

@@ -10,8 +10,8 @@ import agents  # noqa: F401
 import agents.evaluation  # noqa: F401  (evaluation sets, cases, runs)
 import agents.schedules  # noqa: F401  (schedule tables)
 import bot  # noqa: F401
-import bot.mcp_tokens  # noqa: F401  (MCP bearer tokens)
-import bot.phone  # noqa: F401 - phone line tables (issue 6)
+import bot.mcp_server.tokens  # noqa: F401  (MCP bearer tokens)
+import bot.phone  # noqa: F401  (phone line tables)
 import bot.scheduling  # noqa: F401  (scheduler claim rows)
 import bot.slack.tables  # noqa: F401  (the Slack channel's tables)
 import knowledge  # noqa: F401

@@ -3,26 +3,20 @@ a scripted model server and a fake Slack Web API on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
-from bot.schema_migrations import upgrade_database
+from bot import EmbeddedPostgres, start_embedded_postgres, upgrade_database
 from knowledge import TRY_SCHEMA_LOCK_SQL, create_engine, session_factory
+from testing_support.databases import create_database, drop_database
+from testing_support.waiting import eventually
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
-
-
-def database_url_for(server_url: str, database: str) -> str:
-    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
 def new_home(prefix: str = "sbtest-") -> Path:
@@ -43,20 +37,6 @@ def postgres_server() -> Iterator[EmbeddedPostgres]:
     server = start_embedded_postgres(new_home())
     yield server
     server.stop()
-
-
-def create_database(server_url: str, prefix: str = "test") -> str:
-    """A new, empty database on the shared server; returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return database_url_for(server_url, name)
-
-
-def drop_database(server_url: str, database_url: str) -> None:
-    name = make_url(database_url).database
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +98,9 @@ SCHEMA_LOCK_ATTEMPTS_SQL = (
 
 async def wait_for_schema_lock_attempt(connection: psycopg.AsyncConnection, within_seconds: float = 20) -> None:
     """Return once another session of the database has tried to take the schema lock; fail after the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_seconds
-    while True:
+
+    async def attempted() -> bool:
         row = await (await connection.execute(SCHEMA_LOCK_ATTEMPTS_SQL, (TRY_SCHEMA_LOCK_SQL,))).fetchone()
-        if row is not None and row[0] > 0:
-            return
-        assert loop.time() < deadline, "nobody tried to take the schema lock"
-        await asyncio.sleep(0.02)
+        return row is not None and row[0] > 0
+
+    await eventually(attempted, what="another session to try the schema lock", within_seconds=within_seconds)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["bot", "agents", "tools", "knowledge"]  # each may import only the packages after it
+TEST_ONLY = {"tests", "testing_support"}  # what tests and benchmarks share; never shipped, never imported by them
 _STATEMENT_ENDS = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
 
 
@@ -52,8 +53,18 @@ def _modules(tokens: list[tokenize.TokenInfo], index: int, from_import: bool) ->
 def test_imports_flow_one_way() -> None:
     violations = []
     for position, package in enumerate(LAYERS):
-        forbidden = set(LAYERS[: position + 1]) - {package}
+        forbidden = (set(LAYERS[: position + 1]) - {package}) | TEST_ONLY
         for path in sorted((ROOT / package).rglob("*.py")):
             for name in imported_packages(path) & forbidden:
                 violations.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert violations == []
+
+
+def test_testing_support_needs_nothing_from_the_test_suite() -> None:
+    # Benchmarks import testing_support without the tests; it must not pull them in.
+    violations = [
+        f"{path.relative_to(ROOT)} imports tests"
+        for path in sorted((ROOT / "testing_support").rglob("*.py"))
+        if "tests" in imported_packages(path)
+    ]
     assert violations == []

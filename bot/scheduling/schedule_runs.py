@@ -17,7 +17,7 @@ from agents import AgentError, AgentRequest, AgentRunner, Asker, ScheduleNotFoun
 from agents.schedules import INTERRUPTED_REASON, RunTrigger, Schedule, ScheduleRun, ScheduleStore
 from bot.errors import BotError
 from bot.scheduling.schedule_replies import render_failure_report, render_run_message
-from bot.slack_client import list_channel_members, slack_error_code
+from bot.slack.web_client import list_channel_members, slack_error_code
 from knowledge import KnowledgeError, Reader, ReaderScope
 
 logger = logging.getLogger(__name__)

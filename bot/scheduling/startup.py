@@ -16,7 +16,7 @@ from bot.scheduling.schedule_runs import ScheduledRunExecutor
 from bot.scheduling.schedule_service import ScheduleService
 
 if TYPE_CHECKING:
-    from bot.service import Service
+    from bot.composition.service import Service
 
 logger = logging.getLogger(__name__)
 

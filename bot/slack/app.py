@@ -36,12 +36,11 @@ from bot.slack.identity import IdentityResolver
 from bot.slack.memory_commands import register_memory_commands
 from bot.slack.middleware import install_middleware
 from bot.slack.prompt_commands import register_prompt_commands
+from bot.slack.routes import EVENTS_PATH
 from bot.slack.schedule_commands import register_schedule_commands
 from knowledge import create_engine
 
 logger = logging.getLogger(__name__)
-
-EVENTS_PATH = "/slack/events"
 
 
 class SlackChannel:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import Asker, Channel
 from bot.settings import Settings, SlackChannelSettings
-from bot.slack_client import ChannelMembersUnavailableError, list_channel_members
+from bot.slack.web_client import ChannelMembersUnavailableError, list_channel_members
 from knowledge import Reader, ReaderScope, with_external_groups
 
 logger = logging.getLogger(__name__)

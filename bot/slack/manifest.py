@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.slack.app import EVENTS_PATH
 from bot.slack.commands import COMMANDS
+from bot.slack.routes import EVENTS_PATH
 
 BOT_SCOPES = [
     "app_mentions:read",  # mentions

@@ -15,12 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from agents import AgentRunner, PromptStore, create_chat_model
-from bot.http_app import create_app
+from bot import Service, Settings, create_app, create_slack_client
 from bot.phone import PhoneConfig, PhoneLine
-from bot.service import Service
-from bot.settings import Settings
-from bot.slack_client import create_slack_client
-from knowledge import create_embedder
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -124,14 +120,7 @@ async def running_phone_line(
 ) -> AsyncIterator[tuple[SimulatedTwilio, PhoneLine]]:
     """The phone routes mounted in the service's one app, as ``switchboard serve`` does, behind a simulated Twilio."""
     chat_model = create_chat_model(settings.chat_model)
-    service = Service(
-        settings=settings,
-        database_url=database_url,
-        engine=engine,
-        sessions=sessions,
-        chat_model=chat_model,
-        embedder=create_embedder(settings.embeddings),
-    )
+    service = Service.on_database(settings, database_url, engine, chat_model=chat_model)
     line = PhoneLine(
         PhoneConfig.from_settings(settings),
         sessions,

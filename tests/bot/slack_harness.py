@@ -4,7 +4,6 @@ through the one ASGI app, with the Web API pointed at the fake Slack server."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,38 +11,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentRunner
-from bot.http_app import create_app
-from bot.service import Service
-from bot.settings import Settings
+from bot import Service, Settings, create_app, create_slack_client
 from bot.slack import SlackChannel
-from bot.slack_client import create_slack_client
-from knowledge import create_embedder
+from testing_support.slack_requests import SIGNING_SECRET, event_body, signature_headers
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
-
-SIGNING_SECRET = "test-signing-secret"
-
-
-def signature_headers(body: str, *, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
-    stamp = str(timestamp if timestamp is not None else int(time.time()))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=stamp, body=body)
-    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": signature or ""}
-
-
-def event_body(event: dict[str, Any], *, event_id: str | None = None, team_id: str = "T1") -> str:
-    return json.dumps(
-        {
-            "type": "event_callback",
-            "team_id": team_id,
-            "api_app_id": "A1",
-            "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
-            "event_time": int(time.time()),
-            "event": {"team": team_id, "event_ts": event.get("ts"), **event},
-        }
-    )
 
 
 class SlackHarness:
@@ -134,15 +108,7 @@ async def running_slack(
     settings = slack_settings(slack, **overrides)
     client = create_slack_client(settings)
     assert client is not None
-    service = Service(
-        settings=settings,
-        database_url=database_url,
-        engine=engine,
-        sessions=sessions,
-        chat_model=None,
-        embedder=create_embedder(settings.embeddings),
-        agent_runner=runner,
-    )
+    service = Service.on_database(settings, database_url, engine, agent_runner=runner)
     channel = SlackChannel(settings, sessions, runner, client, progress_interval_seconds=0)
     app = create_app(service, channel.routes())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://switchboard.test") as http:

@@ -3,16 +3,14 @@ embedder) with every channel started by ``start_channels``, driven through the o
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
 
-from bot.channels import Channels, start_channels
-from bot.http_app import create_app
-from bot.service import Service
+from bot import Channels, Service, create_app, start_channels
+from testing_support.waiting import eventually
 from tests.bot.slack_harness import SlackHarness, slack_settings
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi, SlackCall
@@ -31,15 +29,17 @@ class RuntimeSlack(SlackHarness):
 
     async def answer_of(self, ts: str) -> dict[str, Any]:
         """The finished answer in the thread of ``ts``: the working message once it carries the feedback buttons."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while loop.time() < deadline:
+
+        def finished_answer() -> dict[str, Any] | None:
             posted = [c.response.get("ts") for c in self.slack.calls if _in_thread(c, ts)]
             for update in self.slack.calls_to("chat.update"):
                 if update["ts"] in posted and any(b["type"] == "actions" for b in update.get("blocks") or []):
                     return update
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no answer in the thread of {ts}: {self.slack.calls}")
+            return None
+
+        answer = await eventually(finished_answer, what=f"an answer in the thread of {ts}")
+        assert answer is not None
+        return answer
 
     async def run_command(self, command: str, text: str, *, user: str, channel: str = "C1") -> str:
         """Send a command that is carried out in the background and return the text it finally replies with."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot import main
 from tests.agents.conftest import brain
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
 

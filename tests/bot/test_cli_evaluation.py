@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot import main
 from tests.agents.conftest import ACCEPT, role_of
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
 

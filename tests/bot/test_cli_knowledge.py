@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot import main
 from tests.agents.conftest import brain, chat_requests
 from tests.fakes.scripted_model import ScriptedModelServer
 

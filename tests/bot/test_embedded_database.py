@@ -13,9 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from bot.embedded_postgres import start_embedded_postgres
-from bot.service import Service
-from bot.settings import Settings
+from bot import Service, Settings, start_embedded_postgres
 from tests.conftest import new_home
 
 
@@ -64,7 +62,7 @@ async def test_a_home_the_postgres_user_cannot_enter_keeps_its_data_in_a_reachab
     fallback_root = new_home("sbfallback-") / "var-lib-switchboard"
     settings = Settings(switchboard_home=home, embedded_postgres_fallback_root=fallback_root)
 
-    with caplog.at_level(logging.INFO, logger="bot.embedded_postgres"):
+    with caplog.at_level(logging.INFO, logger="bot.database.embedded_postgres"):
         service = await Service.start(settings)
     try:
         assert service.embedded_postgres is not None
@@ -104,7 +102,7 @@ def test_a_clone_in_a_private_folder_stays_private(caplog: pytest.LogCaptureFixt
     pgserver_paths.POSTGRES_VERSIONS.clear()
     pgserver_paths.POSTGRES_VERSIONS[version] = venv_install / "bin"
     try:
-        with caplog.at_level(logging.INFO, logger="bot.embedded_postgres"):
+        with caplog.at_level(logging.INFO, logger="bot.database.embedded_postgres"):
             server = start_embedded_postgres(private / "clone" / ".switchboard", fallback_root)
         try:
             with psycopg.connect(server.url) as connection:

@@ -17,12 +17,7 @@ import pytest
 from mcp import ClientSession, types
 from mcp.client.streamable_http import streamable_http_client
 
-from bot.channels import start_channels
-from bot.cli import main
-from bot.http_app import create_app
-from bot.knowledge_sync import sync_configured_source
-from bot.service import Service
-from bot.settings import Settings
+from bot import Service, Settings, create_app, main, start_channels, sync_configured_source
 from tests.fakes.scripted_model import ScriptedModelServer
 
 PUBLIC_DOC = "# VPN setup\n\nTo set up the VPN, install vpnctl and run `vpnctl join`.\n"

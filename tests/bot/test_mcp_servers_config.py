@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.errors import SettingsError
-from bot.health import check_health
-from bot.service import Service
-from bot.settings import Settings, load_settings
+from bot import Service, Settings, SettingsError, check_health, load_settings, main
+from testing_support.waiting import eventually
 from tests.fakes.http_server import free_port
-from tests.fakes.mcp_processes import ROOT, SERVER_MODULE, http_server_config, wait_for
+from tests.fakes.mcp_processes import ROOT, SERVER_MODULE, http_server_config
 
 CONFIG = f"""
 [[mcp_servers]]
@@ -98,7 +95,7 @@ async def test_healthz_reports_each_mcp_server(database_url: str, tmp_path: Path
     try:
         assert service.mcp_tools is not None
         tools = service.mcp_tools
-        await wait_for(lambda: tools.summary()["beta"].startswith("down"), what="beta reported down")
+        await eventually(lambda: tools.summary()["beta"].startswith("down"), what="beta reported down")
         report = await check_health(service)
         assert report.mcp_servers["beta"].startswith("down: unreachable"), report
     finally:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bot.cli import main
+from bot import main
 from bot.phone import CallStore
 from knowledge import create_engine, session_factory
 

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.phone import CallStore
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.bot.phone_calls import CALLER, INTAKE_JSON, phone_settings, posts_about, running_phone_line
-from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import HOSTILE, LIVE_MARKUP, FakeSlackApi
 

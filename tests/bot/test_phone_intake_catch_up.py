@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import PromptStore
+from bot import create_slack_client
 from bot.phone import CallStore, PhoneConfig, PhoneLine
 from bot.phone.tables import PhoneIntake
-from bot.slack_client import create_slack_client
+from testing_support.agent_runner import ScriptedAgentRunner
+from testing_support.waiting import eventually
 from tests.bot.phone_calls import (
     CALLER,
     INTAKE_JSON,
@@ -26,7 +28,6 @@ from tests.bot.phone_calls import (
     running_phone_line,
 )
 from tests.bot.slack_runtime_harness import slack_on_runtime
-from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -36,15 +37,14 @@ SETTLE_SECONDS = 30.0
 
 async def posted_intake(store: CallStore, call_sid: str) -> PhoneIntake:
     """The call's intake once its Slack post is recorded (polled; fails after ``SETTLE_SECONDS``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + SETTLE_SECONDS
-    while True:
+
+    async def posted() -> PhoneIntake | None:
         intake = await store.get_intake(call_sid)
-        if intake is not None and intake.slack_ts:
-            return intake
-        if loop.time() > deadline:
-            raise AssertionError(f"the intake for {call_sid} was not posted: {intake}")
-        await asyncio.sleep(0.05)
+        return intake if intake is not None and intake.slack_ts else None
+
+    intake = await eventually(posted, what=f"the intake for {call_sid} to be posted", within_seconds=SETTLE_SECONDS)
+    assert intake is not None
+    return intake
 
 
 @pytest.fixture

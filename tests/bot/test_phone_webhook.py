@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation, ProgressCallback
+from bot import Settings
 from bot.phone import CallStore
-from bot.settings import Settings
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.bot.phone_calls import CALLER, INTERNAL_BASE, TOKEN, SimulatedTwilio, running_phone_line
-from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import FakeSlackApi
 
 

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.phone.tables import PhoneCall
 from bot.slack.tables import SlackEvent
+from testing_support.agent_runner import ScriptedAgentRunner
+from testing_support.slack_requests import event_body, signature_headers
 from tests.bot.phone_calls import CALLER, LINE, phone_settings, running_phone_line
-from tests.bot.slack_harness import event_body, running_slack, signature_headers
-from tests.fakes.agent_runner import ScriptedAgentRunner
+from tests.bot.slack_harness import running_slack
 from tests.fakes.slack_api import FakeSlackApi
 
 LIMIT = 4096

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.schedules import Schedule, ScheduleStore
 from bot.scheduling import ScheduledRunExecutor, schedule_job_key
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.bot.scheduling_harness import MovableClock, Replicas, become_leader, runs_per_fire_time
-from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import FakeSlackApi
 
 QUARTER = timedelta(minutes=15)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation, ModelUnavailableError, SchedulePermissionError
 from agents.schedules import INTERRUPTED_REASON, ScheduleStore
-from bot.health import check_health
+from bot import Service, Settings, check_health, create_slack_client
 from bot.scheduling import (
     ScheduledRunExecutor,
     ScheduleService,
@@ -21,11 +21,8 @@ from bot.scheduling import (
     format_schedule_list,
     schedule_job_key,
 )
-from bot.service import Service
-from bot.settings import Settings
-from bot.slack_client import create_slack_client
 from knowledge import AccessList
-from tests.fakes.agent_runner import ScriptedAgentRunner
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 

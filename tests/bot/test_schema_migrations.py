@@ -9,11 +9,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from bot.cli import main
-from bot.embedded_postgres import EmbeddedPostgres
-from bot.schema_migrations import head_revision, upgrade_database
+from bot import EmbeddedPostgres, head_revision, main, upgrade_database
 from knowledge import SCHEMA_LOCK_KEY, TRY_SCHEMA_LOCK_SQL
-from tests.conftest import SCHEMA_LOCK_ATTEMPTS_SQL, create_database, drop_database
+from testing_support.databases import create_database, drop_database
+from tests.conftest import SCHEMA_LOCK_ATTEMPTS_SQL
 
 
 @pytest.fixture

@@ -13,10 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
-from bot.http_app import create_app
-from bot.service import Service
-from bot.settings import Settings
+from bot import EmbeddedPostgres, Service, Settings, create_app, start_embedded_postgres
 from tests.fakes.http_server import free_port
 
 

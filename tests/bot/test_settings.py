@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import SettingsError
-from bot.settings import load_settings
+from bot import SettingsError, load_settings
 
 CONTRACT_VARIABLES = [
     "SWITCHBOARD_HOME",

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation
-from tests.bot.slack_harness import event_body, running_slack, signature_headers
-from tests.fakes.agent_runner import ScriptedAgentRunner
+from testing_support.agent_runner import ScriptedAgentRunner
+from testing_support.slack_requests import event_body, signature_headers
+from tests.bot.slack_harness import running_slack
 from tests.fakes.slack_api import APP_TOKEN, HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from agents import AgentAnswer, Citation, ProgressEvent
-from bot.cli import main
-from bot.errors import SettingsError
+from bot import SettingsError, load_settings, main
 from bot.markdown_rendering import markdown_to_mrkdwn
-from bot.settings import load_settings
 from bot.slack.blocks import answer_messages, split_text, working_message
 
 
@@ -115,6 +115,15 @@ def test_slack_manifest_cli_points_events_commands_and_interactivity_at_the_url(
     assert {"chat:write", "app_mentions:read", "commands", "files:read"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
     )
+
+
+def test_the_manifest_names_the_events_path_without_building_the_bolt_app() -> None:
+    # A fresh interpreter, so modules other tests imported do not count.
+    probe = (
+        "import sys, bot.slack.manifest; print(sorted(m for m in ('bot.slack.app', 'slack_bolt') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_channel_settings_and_groups_load_from_the_config_file(tmp_path: Path) -> None:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from bot.embedded_postgres import EmbeddedPostgres
-from bot.schema_migrations import upgrade_database
-from knowledge import knowledge_status
+from bot import EmbeddedPostgres, upgrade_database
+from knowledge import KnowledgeStatus, knowledge_status
+from testing_support.databases import create_database, drop_database
+from testing_support.waiting import eventually
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime
-from tests.conftest import create_database, drop_database
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -95,14 +94,14 @@ async def test_serve_syncs_a_never_synced_source_in_the_background_at_start(
     upgrade_database(database_url)
     try:
         async with slack_on_runtime(slack_api, scripted_model, database_url, sources=sources) as slack:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 20
-            while True:
+
+            async def synced() -> KnowledgeStatus | None:
                 status = await knowledge_status(slack.service.sessions)
-                if status.sources and status.sources[0].last_run and status.sources[0].last_run.finished_at:
-                    break
-                assert loop.time() < deadline, "the start-up sync did not run"
-                await asyncio.sleep(0.05)
+                finished = status.sources and status.sources[0].last_run and status.sources[0].last_run.finished_at
+                return status if finished else None
+
+            status = await eventually(synced, what="the start-up sync to finish")
+            assert status is not None
             assert (status.sources[0].source, status.sources[0].documents) == ("wiki", 2)
     finally:
         drop_database(postgres_server.url, database_url)

@@ -14,8 +14,9 @@ from agents import AgentAnswer, AgentRequest, Citation, PendingApproval
 from bot.slack import rating_stats, write_audit
 from bot.slack.audit import recent_audit
 from bot.slack.ratings import find_rating
-from tests.bot.slack_harness import event_body, running_slack
-from tests.fakes.agent_runner import ScriptedAgentRunner
+from testing_support.agent_runner import ScriptedAgentRunner
+from testing_support.slack_requests import event_body
+from tests.bot.slack_harness import running_slack
 from tests.fakes.slack_api import FakeSlackApi
 from tests.knowledge.document_files import docx_bytes
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from agents.prompts import SEED_DIRECTORY
-from bot.knowledge_sync import sync_configured_source
+from bot import sync_configured_source
 from tests.agents.conftest import brain, role_of
 from tests.bot.phone_calls import TOKEN
 from tests.bot.slack_runtime_harness import RuntimeSlack, slack_on_runtime

@@ -4,7 +4,6 @@ events."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.scheduling.cluster_scheduler import system_job_key
+from testing_support.waiting import eventually
 from tests.bot.slack_runtime_harness import RuntimeSlack
 from tests.end_to_end.conftest import running_switchboard
 from tests.fakes.scripted_model import ScriptedModelServer
@@ -23,17 +23,16 @@ FAST_CHECKS = {"health_check_interval_seconds": 0.05, "health_check_timeout_seco
 
 async def _health_when(switchboard: RuntimeSlack, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """The /healthz report once ``condition`` holds (the background checks run every 50 ms)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while True:
+
+    async def report_if_there() -> dict[str, Any] | None:
         response = await switchboard.http.get("/healthz")
         report: dict[str, Any] = response.json()
         report["http_status"] = response.status_code
-        if condition(report):
-            return report
-        if loop.time() > deadline:
-            raise AssertionError(f"/healthz never got there: {report}")
-        await asyncio.sleep(0.02)
+        return report if condition(report) else None
+
+    report = await eventually(report_if_there, what="/healthz to report the expected state", within_seconds=15)
+    assert report is not None
+    return report
 
 
 def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -85,11 +84,7 @@ async def test_metrics_count_an_answer_a_sync_a_scheduler_fire_and_slack_events(
         assert retried.status_code == 200
         scheduler = switchboard.service.scheduler
         assert scheduler is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 15
-        while not await scheduler.check_leadership():
-            assert loop.time() < deadline, "this replica never became the scheduler's leader"
-            await asyncio.sleep(0.05)
+        await eventually(scheduler.check_leadership, what="this replica to become the scheduler's leader")
         fired = await scheduler.fire(system_job_key("sync:wiki"), datetime.now(UTC), trigger="manual")
         await switchboard.channel.flow.drain(15)  # the answer's event is marked finished, then counted
         response = await switchboard.http.get("/metrics")

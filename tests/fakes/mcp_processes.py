@@ -8,12 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
+from testing_support.waiting import eventually
 from tests.fakes.http_server import free_port
 from tools import McpServerConfig
 
@@ -53,7 +53,7 @@ class HttpMcpServer:
             env=environment,
             stdout=subprocess.DEVNULL,
         )
-        await wait_for(self._listening, what=f"MCP test server {self.name} listening on {self.port}")
+        await eventually(self._listening, what=f"MCP test server {self.name} listening on {self.port}")
         return self
 
     async def _listening(self) -> bool:
@@ -70,18 +70,6 @@ class HttpMcpServer:
             self._process.terminate()
             self._process.wait(timeout=10)
             self._process = None
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool] | bool], *, what: str, seconds: float = 20.0) -> None:
-    """Poll ``condition`` until it holds, failing with ``what`` after ``seconds``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        outcome = condition()
-        if outcome if isinstance(outcome, bool) else await outcome:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 def port_is_closed(port: int) -> bool:

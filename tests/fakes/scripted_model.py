@@ -62,6 +62,8 @@ class ScriptedModelServer:
         self.request_times: list[float] = []
         self._queue: deque[ScriptedReply] = deque()
         self.responder: Responder | None = None
+        # The embeddings API gives each vector its input's ``index``; nothing promises the list is in input order.
+        self.embeddings_in_reverse = False
         app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._openai_chat, methods=["POST"]),
@@ -99,6 +101,7 @@ class ScriptedModelServer:
         self.requests.clear()
         self.request_times.clear()
         self.responder = None
+        self.embeddings_in_reverse = False
 
     async def _models(self, request: Request) -> Response:
         """The model list both APIs serve (health checks call it): the fields of OpenAI's and Anthropic's."""
@@ -157,6 +160,8 @@ class ScriptedModelServer:
         self.requests.append(body)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": embed_text(t)} for i, t in enumerate(texts)]
+        if self.embeddings_in_reverse:
+            data.reverse()
         usage = {"prompt_tokens": 0, "total_tokens": 0}
         return JSONResponse({"object": "list", "data": data, "model": body.get("model"), "usage": usage})
 

@@ -40,7 +40,7 @@ async def retriever(sessions: async_sessionmaker[AsyncSession], offline_embedder
             "policies",
             [
                 document("public", "Public security overview", AccessList()),
-                document("security-team", "Security team playbook", AccessList.restricted(groups=["group:security"])),
+                document("security-team", "Security team playbook", AccessList.restricted(groups=["security"])),
                 document("ciso", "CISO private notes", AccessList.restricted(users=["U_CISO"])),
             ],
         )
@@ -65,7 +65,7 @@ async def test_a_user_never_sees_a_restricted_document(retriever: HybridRetrieve
 
 @pytest.mark.parametrize("method", METHODS)
 async def test_group_members_and_listed_users_see_what_they_may_read(retriever: HybridRetriever, method: str) -> None:
-    analyst = await visible_titles(retriever, ReaderScope.single("U_ANALYST", groups=["group:security"]), method)
+    analyst = await visible_titles(retriever, ReaderScope.single("U_ANALYST", groups=["security"]), method)
     ciso = await visible_titles(retriever, ReaderScope.single("U_CISO"), method)
 
     assert analyst == {"Public security overview", "Security team playbook"}
@@ -74,8 +74,8 @@ async def test_group_members_and_listed_users_see_what_they_may_read(retriever: 
 
 @pytest.mark.parametrize("method", METHODS)
 async def test_a_channel_gets_only_what_every_member_may_read(retriever: HybridRetriever, method: str) -> None:
-    analyst = Reader(user_id="U_ANALYST", groups=frozenset({"group:security"}))
-    second_analyst = Reader(user_id="U_ANALYST2", groups=frozenset({"group:security"}))
+    analyst = Reader(user_id="U_ANALYST", groups=frozenset({"security"}))
+    second_analyst = Reader(user_id="U_ANALYST2", groups=frozenset({"security"}))
     outsider = Reader(user_id="U_SALES")
 
     mixed = await visible_titles(retriever, ReaderScope(readers=(analyst, outsider)), method)

@@ -51,6 +51,33 @@ async def test_empty_input_gives_empty_output(embedder: Embedder) -> None:
     assert await embedder.embed([]) == []
 
 
+async def test_the_openai_adapter_keeps_input_order_whatever_order_the_endpoint_answers_in(
+    scripted_model: ScriptedModelServer,
+) -> None:
+    config = EmbeddingsConfig(
+        provider="openai",
+        base_url=scripted_model.base_url,
+        model="scripted-embed",
+        api_key=SecretStr("k"),
+        batch_size=2,
+    )
+    embedder = create_embedder(config)
+    texts = ["rotate the VPN certificate", "parental leave policy", "on-call handoff on Mondays"]
+    try:
+        one_by_one = [(await embedder.embed([text]))[0] for text in texts]
+        scripted_model.embeddings_in_reverse = True
+        together = await embedder.embed(texts)
+        batches = [body["input"] for body in scripted_model.requests[-2:]]
+    finally:
+        scripted_model.reset()
+        await embedder.aclose()
+
+    assert batches == [texts[:2], texts[2:]]
+    assert cosine(one_by_one[0], one_by_one[1]) < 0.99  # distinct texts, so a swap would show
+    for vector, alone in zip(together, one_by_one, strict=True):
+        assert cosine(vector, alone) == pytest.approx(1.0, abs=1e-5)
+
+
 def test_names_identify_the_model() -> None:
     assert create_embedder(EmbeddingsConfig()).name == "wordllama/l2_supercat-256"
     with pytest.raises(EmbeddingError, match="EMBEDDINGS_MODEL is required"):

@@ -10,7 +10,8 @@ import pytest
 from pydantic import SecretStr
 
 from knowledge import ReaderScope
-from tests.fakes.mcp_processes import HttpMcpServer, http_server_config, stdio_server, wait_for
+from testing_support.waiting import eventually
+from tests.fakes.mcp_processes import HttpMcpServer, http_server_config, stdio_server
 from tools import McpToolSource, ToolContext, ToolRegistry
 from tools.mcp_tools import model_tool_name
 
@@ -85,7 +86,7 @@ async def test_a_server_down_at_start_is_retried_and_its_tools_join_when_it_come
         assert registry.names() == []
 
         await late.start()
-        await wait_for(lambda: "beta__lookup" in registry, what="beta's tools registered after it came up")
+        await eventually(lambda: "beta__lookup" in registry, what="beta's tools registered after it came up")
         assert source.summary()["beta"] == "up (5 tools)"
         result = await registry.invoke("beta__lookup", {"key": "li"}, CONTEXT)
         assert result.content == "beta says li is on the platform team"
@@ -103,7 +104,7 @@ async def test_a_call_to_a_server_that_is_down_says_so_and_leaves_a_note(tmp_pat
     try:
         await source.first_attempts()
         server.stop()
-        await wait_for(lambda: source.summary()["beta"].startswith("down"), what="the ping noticed beta is gone")
+        await eventually(lambda: source.summary()["beta"].startswith("down"), what="the ping noticed beta is gone")
         result = await registry.invoke("beta__lookup", {"key": "li"}, CONTEXT)
         assert result.is_error and "MCP server beta is not connected" in result.content
         assert result.note is not None and "beta.lookup could not be used" in result.note

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import select
 
 from agents.trace_listing import TraceFilter, daily_totals, find_traces
-from bot.cli_agent import run_with_service
-from bot.cli_prompts import version_number
+from bot.cli.agent import run_with_service
+from bot.cli.prompts import version_number
+from bot.composition.service import Service
+from bot.composition.trace_retention import prune_traces
 from bot.errors import BotError
-from bot.service import Service
 from bot.settings import Settings
 from bot.slack.tables import SlackFeedback
-from bot.trace_retention import prune_traces
 
 
 def add_traces_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -25,9 +25,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker
-from bot.background_tasks import start_background
+from bot.composition.background_tasks import start_background
 from bot.errors import BotError
-from bot.mcp_tokens import McpTokenStore
+from bot.mcp_server.tokens import McpTokenStore
 from bot.settings import Settings
 from bot.slack.identity import IdentityResolver
 from knowledge import Retriever, SearchQuery, knowledge_status

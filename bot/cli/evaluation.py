@@ -1,6 +1,6 @@
 """``switchboard eval import|export|sets|run|diff``: evaluation sets of cases, and runs that gate prompt versions.
 
-``switchboard eval --questions FILE`` (retrieval only) stays in ``bot.cli_knowledge``; these are its subcommands.
+``switchboard eval --questions FILE`` (retrieval only) stays in ``bot.cli.knowledge``; these are its subcommands.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from agents.evaluation import (
     comparison_table,
     parse_case_lines,
 )
-from bot.cli_agent import run_with_service
-from bot.cli_prompts import version_number
+from bot.cli.agent import run_with_service
+from bot.cli.prompts import version_number
+from bot.composition.service import Service
 from bot.errors import BotError
-from bot.service import Service
 from bot.settings import Settings
 
 EXIT_OK = 0

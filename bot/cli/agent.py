@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from agents import AgentAnswer, AgentRequest, AgentRuntime, Asker, ProgressEvent
+from bot.composition.service import Service
 from bot.errors import BotError
-from bot.service import Service
 from bot.settings import Settings
 from bot.slack.identity import IdentityResolver
-from bot.slack_client import create_slack_client
+from bot.slack.web_client import create_slack_client
 
 T = TypeVar("T")
 CHAT_HELP = """Commands:

@@ -6,8 +6,8 @@ import logging
 from datetime import datetime
 
 from agents.trace_privacy import delete_expired_traces
+from bot.composition.service import Service
 from bot.scheduling import Scheduling
-from bot.service import Service
 
 logger = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.health import check_health
+from bot.composition.service import Service
+from bot.http_server.health import check_health
+from bot.http_server.metrics import ServiceMetrics
+from bot.http_server.request_size_limit import RequestSizeLimitMiddleware
 from bot.logging_config import run_context
-from bot.metrics import ServiceMetrics
-from bot.request_size_limit import RequestSizeLimitMiddleware
-from bot.service import Service
 
 logger = logging.getLogger(__name__)
 

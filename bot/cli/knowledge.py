@@ -12,10 +12,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bot.cli_evaluation import add_evaluation_commands
+from bot.cli.evaluation import add_evaluation_commands
+from bot.composition.knowledge_sync import sync_configured_source
+from bot.composition.service import Service
 from bot.errors import BotError
-from bot.knowledge_sync import sync_configured_source
-from bot.service import Service
 from bot.settings import Settings
 from knowledge import Passage, SearchQuery, SourceConfigBase, SyncProgress, SyncSummary
 from knowledge.documents import ReaderScope

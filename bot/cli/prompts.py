@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from agents import PromptStore, PromptValidationError
-from bot.cli_agent import run_with_service
-from bot.service import Service
+from bot.cli.agent import run_with_service
+from bot.composition.service import Service
 from bot.settings import Settings
 
 

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 
 from starlette.routing import Route
 
-from bot.background_tasks import cancel_background, start_background
-from bot.dependency_checks import DependencyMonitor, model_check, slack_check
-from bot.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
-from bot.mcp_endpoint import McpEndpoint
+from bot.composition.background_tasks import cancel_background, start_background
+from bot.composition.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
+from bot.composition.service import Service
+from bot.composition.trace_retention import schedule_trace_retention
+from bot.http_server.dependency_checks import DependencyMonitor, model_check, slack_check
+from bot.mcp_server.endpoint import McpEndpoint
 from bot.phone import PhoneConfig, PhoneLine
 from bot.scheduling import Scheduling, build_scheduling
-from bot.service import Service
 from bot.slack import SlackChannel
 from bot.slack.identity import IdentityResolver
 from bot.slack.kb_commands import register_kb_commands
-from bot.slack_client import create_slack_client
-from bot.trace_retention import schedule_trace_retention
+from bot.slack.web_client import create_slack_client
 from knowledge import knowledge_status
 
 logger = logging.getLogger(__name__)

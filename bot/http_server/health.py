@@ -12,8 +12,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.dependency_checks import DependencyState
-from bot.service import Service
+from bot.composition.service import Service
+from bot.http_server.dependency_checks import DependencyState
 
 logger = logging.getLogger(__name__)
 

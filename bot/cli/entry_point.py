@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 
 from agents import AgentError
 from bot import __version__
-from bot.cli_agent import add_agent_commands
-from bot.cli_knowledge import add_knowledge_commands
-from bot.cli_prompts import add_prompts_commands
-from bot.cli_tools import add_tools_commands
-from bot.cli_traces import add_traces_commands
+from bot.cli.agent import add_agent_commands
+from bot.cli.knowledge import add_knowledge_commands
+from bot.cli.prompts import add_prompts_commands
+from bot.cli.tools import add_tools_commands
+from bot.cli.traces import add_traces_commands
 from bot.errors import BotError, SettingsError
 from bot.logging_config import configure_logging, run_context
 from bot.settings import Settings, load_settings
@@ -28,19 +28,19 @@ EXIT_USAGE = 2
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.server import serve
+    from bot.http_server.server import serve
 
     asyncio.run(serve(settings, host=args.host, port=args.port))
     return EXIT_OK
 
 
 def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.service import Service
+    from bot.composition.service import Service
 
     async def run() -> str | None:
         service = await Service.start(settings, migrate=True)
         await service.aclose()
-        from bot.schema_migrations import head_revision
+        from bot.database.schema_migrations import head_revision
 
         return head_revision()
 
@@ -49,10 +49,10 @@ def _db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# --- Phone line (issue 6): transcripts stay in the database; this is how a person reads one. ---
+# --- Phone line: transcripts stay in the database; this is how a person reads one. ---
 def _phone_transcript(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.composition.service import Service
     from bot.phone import CallStore, UnknownCallError, mask_number
-    from bot.service import Service
 
     async def run() -> list[str]:
         service = await Service.start(settings, migrate=False)
@@ -98,14 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_commands.add_parser("upgrade", help="apply pending migrations")
     upgrade.set_defaults(handler=_db_upgrade)
 
-    # --- Phone line (issue 6) ---
+    # --- Phone line ---
     phone = commands.add_parser("phone", help="the phone line's calls")
     phone_commands = phone.add_subparsers(dest="phone_command", required=True, metavar="PHONE_COMMAND")
     transcript = phone_commands.add_parser("transcript", help="print a call's transcript (named in its intake)")
     transcript.add_argument("call_sid", metavar="CALL_SID", help="the call's Twilio CallSid")
     transcript.set_defaults(handler=_phone_transcript)
 
-    # --- agent runtime (issue 4): ask, chat, prompts ---
+    # --- agent runtime: ask, chat, prompts ---
     add_knowledge_commands(commands)
     add_agent_commands(commands)
     add_prompts_commands(commands)

@@ -11,9 +11,9 @@ from contextlib import AsyncExitStack, contextmanager
 
 import uvicorn
 
-from bot.channels import start_channels
-from bot.http_app import create_app
-from bot.service import Service
+from bot.composition.channels import start_channels
+from bot.composition.service import Service
+from bot.http_server.app import create_app
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from bot.background_tasks import start_background
+from bot.composition.background_tasks import start_background
+from bot.composition.service import Service
 from bot.scheduling import Scheduling
-from bot.service import Service
 from knowledge import (
     PermissionedSource,
     PermissionSyncSummary,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.cli_agent import run_with_service
-from bot.mcp_tokens import McpTokenStore
-from bot.service import Service
+from bot.cli.agent import run_with_service
+from bot.composition.service import Service
+from bot.mcp_server.tokens import McpTokenStore
 from bot.settings import Settings
 from tools import Tool
 

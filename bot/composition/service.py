@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentPersistence, AgentRuntime, ChatModel, create_chat_model
 from agents.evaluation import EvaluationRunner, EvaluationRunStore, EvaluationSetStore, GraderRegistry
-from bot.dependency_checks import DependencyMonitor
-from bot.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.database.embedded_postgres import EmbeddedPostgres, start_embedded_postgres
+from bot.database.schema_migrations import upgrade_database
 from bot.errors import BotError
-from bot.metrics import ServiceMetrics
+from bot.http_server.dependency_checks import DependencyMonitor
+from bot.http_server.metrics import ServiceMetrics
 from bot.scheduling.cluster_scheduler import ClusterScheduler
-from bot.schema_migrations import upgrade_database
 from bot.settings import Settings
 from knowledge import Embedder, HybridRetriever, SyncEngine, create_embedder, create_engine, session_factory
 from tools import McpToolSource, ToolRegistry
@@ -37,13 +37,13 @@ class Service:
     embedded_postgres: EmbeddedPostgres | None = None
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
-    # Set by ``bot.channels.start_channels``: the background reachability checks /healthz reports.
+    # Set by ``bot.composition.channels.start_channels``: the background reachability checks /healthz reports.
     dependencies: DependencyMonitor | None = None
 
     # The knowledge index: what the agent searches, and what keeps it in step with the sources.
     retriever: HybridRetriever = field(init=False)
     sync_engine: SyncEngine = field(init=False)
-    # --- agent runtime (issue 4) ---
+    # --- agent runtime ---
     agent_persistence: AgentPersistence | None = None
     agent_runner: AgentRuntime | None = None
     # --- end agent runtime
@@ -60,6 +60,33 @@ class Service:
         if self.agent_runner is None:
             raise BotError("the agent runtime is not running: build the service with Service.start()")
         return self.agent_runner
+
+    @classmethod
+    def on_database(
+        cls,
+        settings: Settings,
+        database_url: str,
+        engine: AsyncEngine,
+        *,
+        chat_model: ChatModel | None = None,
+        agent_runner: AgentRuntime | None = None,
+        embedded_postgres: EmbeddedPostgres | None = None,
+    ) -> Service:
+        """The service on a database that is already reachable and migrated, embedding as the settings say.
+
+        ``start`` builds the production service through it; a process that brings its own agent runner (a
+        benchmark, a test harness) builds its service through it too, so every process is wired the same way.
+        """
+        return cls(
+            settings=settings,
+            database_url=database_url,
+            engine=engine,
+            sessions=session_factory(engine),
+            chat_model=chat_model,
+            embedder=create_embedder(settings.embeddings),
+            embedded_postgres=embedded_postgres,
+            agent_runner=agent_runner,
+        )
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:
@@ -87,15 +114,7 @@ class Service:
             logger.info("chat model: %s %s", chat_model.provider, chat_model.model)
         if not settings.slack_enabled:
             logger.info("Slack is disabled: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set")
-        service = cls(
-            settings=settings,
-            database_url=database_url,
-            engine=engine,
-            sessions=session_factory(engine),
-            chat_model=chat_model,
-            embedder=create_embedder(settings.embeddings),
-            embedded_postgres=embedded,
-        )
+        service = cls.on_database(settings, database_url, engine, chat_model=chat_model, embedded_postgres=embedded)
         try:
             await service._start_agent_runtime()
         except BaseException:
@@ -103,7 +122,7 @@ class Service:
             raise
         return service
 
-    # --- agent runtime (issue 4) ---
+    # --- agent runtime ---
     async def _start_agent_runtime(self) -> None:
         """Open the checkpointer and memory store (their ``setup()`` is idempotent), seed prompts, build the runner."""
         self.agent_persistence = await AgentPersistence.open(self.database_url, self.embedder)
