@@ -23,7 +23,9 @@ from langgraph.types import Command, interrupt
 
 from agents.answer_parsing import parse_plan, parse_verdict, resolve_citations, unique_sources
 from agents.answer_state import AnswerContext, AnswerState
+from agents.answer_streaming import AnswerTextStream
 from agents.answers import PendingApproval
+from agents.errors import ModelRequestError
 from agents.model_gateway import ChatMessage, ChatResponse, ToolSpec
 from agents.prompt_assembly import (
     DATA_POLICY,
@@ -94,12 +96,35 @@ async def _complete(
 ) -> tuple[ChatResponse, dict[str, Any]]:
     """One model call and the state updates that account for it."""
     response = await context.model.complete(messages, tools=tools, temperature=temperature)
-    return response, {
+    return response, _accounted(state, context, response)
+
+
+def _accounted(state: AnswerState, context: AnswerContext, response: ChatResponse) -> dict[str, Any]:
+    """The state updates that account for one model call."""
+    return {
         "steps": state["steps"] + 1,
         "input_tokens": state["input_tokens"] + response.usage.input_tokens,
         "output_tokens": state["output_tokens"] + response.usage.output_tokens,
         "model": response.model or context.model.model,
     }
+
+
+async def _complete_streaming(
+    state: AnswerState, context: AnswerContext, answer_text: AnswerTextStream
+) -> tuple[ChatResponse, dict[str, Any]]:
+    """``act``'s model call, streamed: live to ``answer_text`` when no reflection can send this turn back."""
+    final = not context.config.reflection or state["revisions"] >= context.config.max_revisions
+    answer_text.start_turn(state["passages"], final=final)
+    response: ChatResponse | None = None
+    async for event in context.model.stream(_act_messages(state, context), tools=_tool_specs(context)):
+        if event.response is not None:
+            response = event.response
+        elif event.delta:
+            await answer_text.delta(event.delta)
+    if response is None:
+        raise ModelRequestError("the model's stream ended without a final response")
+    await answer_text.end_turn(with_tool_calls=bool(response.tool_calls))
+    return response, _accounted(state, context, response)
 
 
 def _tool_specs(context: AnswerContext) -> list[ToolSpec]:
@@ -270,7 +295,10 @@ async def act(state: AnswerState, runtime: Context) -> Command[Literal["approve"
     if reason := _exhausted(state, context):
         return Command(goto="respond", update={"stop_reason": reason, "latency_ms": _latency(state, "act", started)})
     await context.progress("answering")
-    response, usage = await _complete(state, context, _act_messages(state, context), tools=_tool_specs(context))
+    if context.answer_text is None:
+        response, usage = await _complete(state, context, _act_messages(state, context), tools=_tool_specs(context))
+    else:
+        response, usage = await _complete_streaming(state, context, context.answer_text)
     used = _used(state, context, context.request.persona_prompt, *(["memory"] if state["memories"] else []))
     if response.tool_calls:
         call = ChatMessage(role="assistant", content=response.text, tool_calls=response.tool_calls)
@@ -451,6 +479,8 @@ async def respond(state: AnswerState, runtime: Context) -> dict[str, Any]:
         {"role": "user", "content": state["question"]},
         {"role": "assistant", "content": text},
     ]
+    if runtime.context.answer_text is not None:
+        await runtime.context.answer_text.finish(text)
     logger.debug("answer ready: route=%s steps=%d tools=%d", state["route"], state["steps"], len(state["tool_calls"]))
     return {
         "answer": text,

@@ -8,6 +8,8 @@ from typing import Any
 
 CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 MAX_PLAN_STEPS = 5
+# The start of a marker that may still become one: "[", "[1", "[1, 2", ... (never longer than a real one).
+_OPEN_MARKER = re.compile(r"\[[\d\s,]{0,40}")
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:
@@ -72,20 +74,47 @@ def resolve_citations(text: str, passages: list[dict[str, Any]]) -> tuple[str, l
 
     Markers pointing past the passages are left as written (they may be ordinary bracketed numbers).
     """
-    numbers: dict[str, int] = {}
-    citations: list[dict[str, Any]] = []
+    renumbering = CitationRenumbering(passages)
+    return renumbering.feed(text) + renumbering.finish(), renumbering.citations
 
-    def renumber(match: re.Match[str]) -> str:
+
+class CitationRenumbering:
+    """``resolve_citations`` for text that arrives in pieces: what ``feed`` returns, joined with ``finish()``,
+    is exactly what ``resolve_citations`` gives for the whole text, so a streamed answer shows its final numbers.
+
+    A piece ending inside a possible marker (``... [1, 2``) keeps that tail back until the marker is complete.
+    """
+
+    def __init__(self, passages: list[dict[str, Any]]) -> None:
+        self._passages = passages
+        self._numbers: dict[str, int] = {}
+        self.citations: list[dict[str, Any]] = []
+        self._pending = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._pending + piece
+        cut = text.rfind("[")
+        if cut >= 0 and _OPEN_MARKER.fullmatch(text[cut:]):
+            text, self._pending = text[:cut], text[cut:]
+        else:
+            self._pending = ""
+        return CITATION.sub(self._renumber, text)
+
+    def finish(self) -> str:
+        rest, self._pending = self._pending, ""
+        return CITATION.sub(self._renumber, rest)
+
+    def _renumber(self, match: re.Match[str]) -> str:
         wanted = [int(part) for part in match.group(1).split(",")]
-        if not all(1 <= n <= len(passages) for n in wanted):
+        if not all(1 <= n <= len(self._passages) for n in wanted):
             return match.group(0)
         shown: list[int] = []
         for n in wanted:
-            passage = passages[n - 1]
+            passage = self._passages[n - 1]
             url = passage["url"]
-            if url not in numbers:
-                numbers[url] = len(numbers) + 1
-                citations.append(
+            if url not in self._numbers:
+                self._numbers[url] = len(self._numbers) + 1
+                self.citations.append(
                     {
                         "title": passage["title"],
                         "url": url,
@@ -93,11 +122,9 @@ def resolve_citations(text: str, passages: list[dict[str, Any]]) -> tuple[str, l
                         "heading_path": list(passage.get("heading_path") or []),
                     }
                 )
-            if numbers[url] not in shown:
-                shown.append(numbers[url])
+            if self._numbers[url] not in shown:
+                shown.append(self._numbers[url])
         return "".join(f"[{n}]" for n in shown)
-
-    return CITATION.sub(renumber, text), citations
 
 
 def unique_sources(passages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from agents.answer_streaming import AnswerTextStream
 from agents.answers import AgentRequest, ProgressCallback, ProgressEvent, Stage
 from agents.approvals import ApprovalStore
 from agents.config import AgentConfig
@@ -99,6 +100,8 @@ class AnswerContext:
     approvals: ApprovalStore
     memory: MemoryStore | None = None
     on_progress: ProgressCallback | None = None
+    # Where the answer's text goes as it is written (a streaming channel); None: the answer arrives whole.
+    answer_text: AnswerTextStream | None = None
     # The time budget counts from here: each answer() or resume() call, so a person's approval wait is not counted.
     started_at: float = field(default_factory=time.time)
 

@@ -98,13 +98,23 @@ class ProgressEvent(BaseModel):
 
 
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]
+# Told the final answer's text in pieces as the model writes it (never a draft that reflection may still reject).
+AnswerTextCallback = Callable[[str], Awaitable[None]]
 
 
 class AgentRunner(Protocol):
     """The agent runtime as the channels see it."""
 
-    async def answer(self, request: AgentRequest, on_progress: ProgressCallback | None = None) -> AgentAnswer:
-        """Answer a question in its thread (remembering earlier turns), with citations and a stored trace."""
+    async def answer(
+        self,
+        request: AgentRequest,
+        on_progress: ProgressCallback | None = None,
+        on_answer_text: AnswerTextCallback | None = None,
+    ) -> AgentAnswer:
+        """Answer a question in its thread (remembering earlier turns), with citations and a stored trace.
+
+        ``on_answer_text`` gets the answer's text as it is written; the pieces joined are a prefix of (usually
+        all of) ``AgentAnswer.text``, with citations numbered as in the answer."""
         ...
 
     async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:

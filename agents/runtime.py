@@ -25,7 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agents.answer_graph import build_answer_graph
 from agents.answer_parsing import unique_sources
 from agents.answer_state import AnswerContext, AnswerState, turn_input
-from agents.answers import AgentAnswer, AgentRequest, Citation, PendingApproval, ProgressCallback, ProgressEvent
+from agents.answer_streaming import AnswerTextStream
+from agents.answers import (
+    AgentAnswer,
+    AgentRequest,
+    AnswerTextCallback,
+    Citation,
+    PendingApproval,
+    ProgressCallback,
+    ProgressEvent,
+)
 from agents.approvals import ApprovalStore
 from agents.config import AgentConfig
 from agents.errors import ApprovalNotFoundError, ModelError, ModelNotConfiguredError
@@ -115,16 +124,28 @@ class AgentRuntime:
     def mode(self) -> str:
         return "agent" if self._model is not None else "retrieval-only"
 
-    async def answer(self, request: AgentRequest, on_progress: ProgressCallback | None = None) -> AgentAnswer:
-        """Answer in the request's thread. Asking the same question again after a crash continues that run."""
+    async def answer(
+        self,
+        request: AgentRequest,
+        on_progress: ProgressCallback | None = None,
+        on_answer_text: AnswerTextCallback | None = None,
+    ) -> AgentAnswer:
+        """Answer in the request's thread. Asking the same question again after a crash continues that run.
+
+        With ``on_answer_text`` the answer's text is also passed on as it is written (see ``answer_streaming``).
+        """
         started = time.perf_counter()
         if self._model is None:
             return await self._retrieval_only(request, on_progress, str(uuid.uuid4().hex), NO_MODEL_LABEL, started)
         async with self._thread_lock(request.thread_id), self._leases.hold(request.thread_id):
-            return await self._answer_in_thread(request, on_progress, started)
+            return await self._answer_in_thread(request, on_progress, started, on_answer_text)
 
     async def _answer_in_thread(
-        self, request: AgentRequest, on_progress: ProgressCallback | None, started: float
+        self,
+        request: AgentRequest,
+        on_progress: ProgressCallback | None,
+        started: float,
+        on_answer_text: AnswerTextCallback | None = None,
     ) -> AgentAnswer:
         config = _thread(request.thread_id)
         snapshot = await self._graph.aget_state(config)
@@ -142,7 +163,7 @@ class AgentRuntime:
             trace_id = uuid.uuid4().hex
             prompts = await self._load_prompts(request, pinned=request.prompt_overrides)
             graph_input = turn_input(request.question, trace_id, {n: p.version for n, p in prompts.items()})
-        return await self._run(graph_input, request, trace_id, prompts, on_progress, started)
+        return await self._run(graph_input, request, trace_id, prompts, on_progress, started, on_answer_text)
 
     async def resume(
         self, approval_id: str, *, approved: bool, decided_by: str, on_progress: ProgressCallback | None = None
@@ -192,7 +213,11 @@ class AgentRuntime:
         return await self.prompts.live_prompts(names, overrides=pinned or {})
 
     def _context(
-        self, request: AgentRequest, prompts: dict[str, PromptVersion], on_progress: ProgressCallback | None
+        self,
+        request: AgentRequest,
+        prompts: dict[str, PromptVersion],
+        on_progress: ProgressCallback | None,
+        on_answer_text: AnswerTextCallback | None = None,
     ) -> AnswerContext:
         if self._model is None:
             raise ModelNotConfiguredError("the answer graph needs a chat model; without one answers are retrieval-only")
@@ -220,6 +245,7 @@ class AgentRuntime:
             approvals=self.approvals,
             memory=memory,
             on_progress=on_progress,
+            answer_text=AnswerTextStream(on_answer_text) if on_answer_text is not None else None,
         )
 
     async def _run(
@@ -230,8 +256,9 @@ class AgentRuntime:
         prompts: dict[str, PromptVersion],
         on_progress: ProgressCallback | None,
         started: float,
+        on_answer_text: AnswerTextCallback | None = None,
     ) -> AgentAnswer:
-        context = self._context(request, prompts, on_progress)
+        context = self._context(request, prompts, on_progress, on_answer_text)
         config = _thread(request.thread_id)
         try:
             result: dict[str, Any] = await self._graph.ainvoke(graph_input, config, context=context)

@@ -11,6 +11,9 @@ HTML off) and rendered from the syntax tree:
 - a Markdown link is live only when its URL is one of ``own_links`` (a source of this answer); any other link is
   shown as its words followed by the URL in brackets, so what a reader sees is where it goes; an autolink
   (``<https://…>``) is shown as its URL, and an image as its alt text;
+- for a streamed answer (``markdown_for_stream``, Slack's streaming methods take standard Markdown): the model's
+  emphasis, lists and code stay, while every character that could start a link, an image, raw HTML or Slack
+  markup (``[ ] ( ) < > & ! @ \\``) is backslash-escaped, so each piece is safe on its own, whatever comes next;
 - for the phone (``markdown_to_plain_lines``): link words without URLs, image alt text, no code blocks, no markup,
   one line per paragraph, heading, list item or table row.
 """
@@ -32,6 +35,15 @@ HORIZONTAL_RULE = "──────────"
 def escape_mrkdwn(text: str) -> str:
     """Escape the three characters Slack treats as markup (``&``, ``<``, ``>``): mentions and links go inert."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_STREAM_ESCAPES = {ord(c): f"\\{c}" for c in "\\[]()<>&!@"}
+
+
+def markdown_for_stream(piece: str) -> str:
+    """A piece of a model's Markdown as a streamed answer shows it: inert links, mentions and HTML; per character,
+    so pieces can be cut anywhere and escaped one by one."""
+    return piece.translate(_STREAM_ESCAPES)
 
 
 def mrkdwn_link(url: str, title: str) -> str:

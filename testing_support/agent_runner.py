@@ -10,7 +10,15 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from agents import AgentAnswer, AgentRequest, Citation, PendingApproval, ProgressCallback, ProgressEvent
+from agents import (
+    AgentAnswer,
+    AgentRequest,
+    AnswerTextCallback,
+    Citation,
+    PendingApproval,
+    ProgressCallback,
+    ProgressEvent,
+)
 
 
 def echo_answer(request: AgentRequest) -> AgentAnswer:
@@ -30,13 +38,23 @@ class ScriptedAgentRunner:
         self.resumed: list[tuple[str, bool, str]] = []
         self._pending: dict[str, PendingApproval] = {}
 
-    async def answer(self, request: AgentRequest, on_progress: ProgressCallback | None = None) -> AgentAnswer:
+    async def answer(
+        self,
+        request: AgentRequest,
+        on_progress: ProgressCallback | None = None,
+        on_answer_text: AnswerTextCallback | None = None,
+    ) -> AgentAnswer:
         self.requests.append(request)
         if on_progress is not None:
             await on_progress(ProgressEvent(stage="searching", detail="searching the knowledge base"))
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         answer = self.reply(request)
+        if on_answer_text is not None and answer.pending_approval is None:
+            # Word by word, as a streaming model writes it.
+            words = answer.text.split(" ")
+            for index, word in enumerate(words):
+                await on_answer_text(word if index == 0 else " " + word)
         if answer.pending_approval is not None:
             self._pending[answer.pending_approval.approval_id] = answer.pending_approval
         return answer

@@ -17,13 +17,15 @@ from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import AgentAnswer, AgentRequest, AgentRunner, ProgressCallback, ProgressEvent
+from agents import AgentAnswer, AgentRequest, AgentRunner, AnswerTextCallback, ProgressCallback, ProgressEvent
 from bot.logging_config import current_run_id, run_context
 from bot.slack import store
+from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream
 from bot.slack.attachments import AttachmentReader
 from bot.slack.blocks import (
     SlackMessage,
     answer_messages,
+    answer_stream_end,
     approval_decided_message,
     approval_request_message,
     error_message,
@@ -105,11 +107,16 @@ class AnswerFlow:
     attachments: AttachmentReader
     progress_interval_seconds: float = 1.0
     max_concurrent_runs: int = 32
+    # Answers appear as they are written (chat.startStream ...); off, or refused by Slack: the edited message.
+    stream_answers: bool = True
+    stream_interval_seconds: float = 1.0
     # Told how each event's work ended (``done`` -> ``answered``, ``ignored``, ``failed``): the service's metrics.
     count_event: Callable[[str], None] = lambda outcome: None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _bot_user_id: str | None = field(default=None, init=False)
     _runs: asyncio.Semaphore | None = field(default=None, init=False)
+    # Workspaces whose Slack refused chat.startStream: not asked again until the service restarts.
+    _no_streaming_teams: set[str] = field(default_factory=set, init=False)
 
     # --- background work -------------------------------------------------------------------------------------
 
@@ -179,6 +186,7 @@ class AnswerFlow:
             hint = "What would you like to know? Ask me a question in this thread."
             await self._update(channel, working, notice_message(f"{notes} {hint}".strip()))
             return "done"
+        stream: SlackAnswerStream | None = None
         try:
             asker = await self.identity.asker(
                 user_id=question.user_id,
@@ -194,11 +202,21 @@ class AnswerFlow:
                 attachments=files.attachments if files is not None else [],
                 approver_present=True,
             )
+            stream = self._answer_stream(question)
+            on_answer_text: AnswerTextCallback | None = stream.write if stream is not None else None
             async with self._run_slot():
-                answer = await self.runner.answer(request, on_progress=self._progress_updater(channel, working))
+                answer = await self.runner.answer(
+                    request, on_progress=self._progress_updater(channel, working), on_answer_text=on_answer_text
+                )
         except Exception:
             logger.exception("the agent failed to answer in %s thread %s", channel, thread_ts)
-            await self._update(channel, working, error_message(current_run_id()))
+            failed_ts = working
+            if stream is not None and stream.ts is not None:
+                with contextlib.suppress(SlackApiError):
+                    await stream.stop([])
+                    await self._delete(channel, working)
+                failed_ts = stream.ts
+            await self._update(channel, failed_ts, error_message(current_run_id()))
             return "failed"
         try:
             await self.post_answer(
@@ -209,6 +227,7 @@ class AnswerFlow:
                 working_ts=working,
                 asker_id=question.user_id,
                 notes=files.notes if files is not None else [],
+                stream=stream,
             )
         except SlackApiError:
             # Tell the asker if Slack still lets us; handle_event logs the traceback and marks the event failed.
@@ -260,21 +279,30 @@ class AnswerFlow:
         working_ts: str | None,
         asker_id: str,
         notes: list[str] | None = None,
+        stream: SlackAnswerStream | None = None,
     ) -> None:
-        """Turn the working message into the answer (follow-ups in the thread when it is long), keep the answer's
-        prompt versions and sources for ratings, and ask for approval when the run is paused for one."""
-        messages = answer_messages(answer, notes)
+        """Finish the streamed answer (sources and feedback at its end), or turn the working message into the
+        answer (follow-ups in the thread when it is long); keep the answer's prompt versions and sources for
+        ratings, and ask for approval when the run is paused for one."""
         record = {"team_id": team_id, "channel_id": channel_id, "thread_ts": thread_ts, "asker_id": asker_id}
-        # Stored before the buttons appear, so even the quickest click finds the prompt versions and sources.
-        await store.record_answer(self.sessions, answer, message_ts=working_ts or "", **record)
-        last_ts = working_ts
-        for index, message in enumerate(messages):
-            if index == 0 and working_ts is not None:
-                await self._update(channel_id, working_ts, message)
+        if stream is not None and stream.refused in STREAMING_UNSUPPORTED:
+            logger.info(
+                "Slack refused streaming in workspace %s (%s): editing messages instead", team_id, stream.refused
+            )
+            self._no_streaming_teams.add(team_id)
+        if stream is not None and stream.ts is not None:
+            # Stored before the buttons appear, so even the quickest click finds the prompt versions and sources.
+            await store.record_answer(self.sessions, answer, message_ts=stream.ts, **record)
+            if stream.text == answer.text and len(answer_messages(answer, notes)) == 1:
+                await stream.stop(answer_stream_end(answer, notes))
             else:
-                last_ts = await self._post(channel_id, thread_ts, message)
-        if last_ts != working_ts and last_ts is not None:
-            await store.record_answer(self.sessions, answer, message_ts=last_ts, **record)
+                # What was streamed is not all of the answer (or it needs several messages): show the answer itself.
+                await stream.stop([])
+                await self._show_answer(answer, notes, record, first_ts=stream.ts)
+            if working_ts is not None:
+                await self._delete(channel_id, working_ts)
+        else:
+            await self._show_answer(answer, notes, record, first_ts=working_ts)
         pending = answer.pending_approval
         if pending is not None:
             await store.store_approval(
@@ -282,6 +310,34 @@ class AnswerFlow:
             )
             approval_ts = await self._post(channel_id, thread_ts, approval_request_message(pending))
             await store.set_approval_message(self.sessions, pending.approval_id, approval_ts)
+
+    async def _show_answer(
+        self, answer: AgentAnswer, notes: list[str] | None, record: dict[str, str], first_ts: str | None
+    ) -> None:
+        """The answer as messages: the first replaces ``first_ts`` (when given), the rest follow in the thread."""
+        channel_id, thread_ts = record["channel_id"], record["thread_ts"]
+        # Stored before the buttons appear, so even the quickest click finds the prompt versions and sources.
+        await store.record_answer(self.sessions, answer, message_ts=first_ts or "", **record)
+        last_ts = first_ts
+        for index, message in enumerate(answer_messages(answer, notes)):
+            if index == 0 and first_ts is not None:
+                await self._update(channel_id, first_ts, message)
+            else:
+                last_ts = await self._post(channel_id, thread_ts, message)
+        if last_ts != first_ts and last_ts is not None:
+            await store.record_answer(self.sessions, answer, message_ts=last_ts, **record)
+
+    def _answer_stream(self, question: IncomingQuestion) -> SlackAnswerStream | None:
+        if not self.stream_answers or question.team_id in self._no_streaming_teams:
+            return None
+        return SlackAnswerStream(
+            client=self.client,
+            channel_id=question.channel_id,
+            thread_ts=question.reply_thread_ts,
+            team_id=question.team_id,
+            user_id=question.user_id,
+            interval_seconds=self.stream_interval_seconds,
+        )
 
     def _run_slot(self) -> asyncio.Semaphore:
         if self._runs is None:
@@ -310,6 +366,9 @@ class AnswerFlow:
             channel=channel_id, thread_ts=thread_ts, text=message.text, blocks=message.blocks, unfurl_links=False
         )
         return str(response["ts"])
+
+    async def _delete(self, channel_id: str, ts: str) -> None:
+        await self.client.chat_delete(channel=channel_id, ts=ts)
 
     async def _update(self, channel_id: str, ts: str, message: SlackMessage) -> None:
         await self.client.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)

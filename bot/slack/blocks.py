@@ -22,6 +22,9 @@ _MESSAGE_TEXT_BUDGET = MESSAGE_TEXT_LIMIT - 1000
 
 FEEDBACK_UP = "feedback_up"
 FEEDBACK_DOWN = "feedback_down"
+# Slack's native thumbs (``feedback_buttons``) on a streamed answer: one action, the button told by its value.
+FEEDBACK_NATIVE = "feedback"
+_NATIVE_VALUE_PREFIXES = {"up:": 1, "down:": -1}
 APPROVE = "approval_approve"
 REJECT = "approval_reject"
 FEEDBACK_MODAL = "feedback_comment"
@@ -137,12 +140,63 @@ def feedback_actions(trace_id: str) -> Block:
     }
 
 
+def native_feedback(trace_id: str) -> Block:
+    """Slack's own 👍 / 👎 (a ``context_actions`` block); each button's value is the trace id with its direction."""
+
+    def thumb(emoji: str, label: str, direction: str) -> Block:
+        return {
+            "text": {"type": "plain_text", "text": emoji, "emoji": True},
+            "accessibility_label": label,
+            "value": f"{direction}:{trace_id}",
+        }
+
+    return {
+        "type": "context_actions",
+        "block_id": "feedback",
+        "elements": [
+            {
+                "type": "feedback_buttons",
+                "action_id": FEEDBACK_NATIVE,
+                "positive_button": thumb(":thumbsup:", "Helpful", "up"),
+                "negative_button": thumb(":thumbsdown:", "Not helpful", "down"),
+            }
+        ],
+    }
+
+
+def feedback_choice(action: dict[str, Any]) -> tuple[str, int] | None:
+    """The trace id and rating (1 or -1) a feedback click means, from either form; None for a value not ours."""
+    value = str(action.get("value") or "")
+    if action.get("action_id") in (FEEDBACK_UP, FEEDBACK_DOWN):
+        return (value, 1 if action["action_id"] == FEEDBACK_UP else -1) if value else None
+    for prefix, rating in _NATIVE_VALUE_PREFIXES.items():
+        if value.startswith(prefix) and len(value) > len(prefix):
+            return value[len(prefix) :], rating
+    return None
+
+
+def answer_stream_end(answer: AgentAnswer, notes: list[str] | None = None) -> list[Block]:
+    """What ``chat.stopStream`` adds under a streamed answer's text: notes, sources, footer and native feedback."""
+    return [*_answer_extras(answer, notes), *_answer_tail(answer, native_feedback(answer.trace_id))]
+
+
 def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list[SlackMessage]:
     """The answer as one or more messages: text, notes, sources as links; the last one carries the quiet footer
     (prompt versions) and the 👍 / 👎 buttons whose value is the trace id."""
     sources = [citation.url for citation in answer.citations]
     text = markdown_to_mrkdwn(answer.text, own_links=sources)
     body = [section(piece) for piece in split_text(text)] or [section("_(no answer)_")]
+    body += _answer_extras(answer, notes)
+    return _pack(body, _answer_tail(answer, feedback_actions(answer.trace_id)))
+
+
+def _answer_tail(answer: AgentAnswer, feedback: Block) -> list[Block]:
+    return [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), feedback]
+
+
+def _answer_extras(answer: AgentAnswer, notes: list[str] | None) -> list[Block]:
+    """The sections after the answer's text: its notes and its sources as links."""
+    body: list[Block] = []
     for note in [*answer.notes, *(notes or [])]:
         body += [section(f":information_source: {piece}") for piece in split_text(escape_mrkdwn(note))]
     if answer.citations:
@@ -153,8 +207,7 @@ def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list
                 seen.add(citation.url)
                 lines.append(f"• {mrkdwn_link(citation.url, citation.title or citation.url)}")
         body += [section(piece) for piece in split_text("\n".join(lines))]
-    tail = [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), feedback_actions(answer.trace_id)]
-    return _pack(body, tail)
+    return body
 
 
 def _pack(body: list[Block], tail: list[Block]) -> list[SlackMessage]:

@@ -17,8 +17,10 @@ from bot.slack.blocks import (
     FEEDBACK_COMMENT_BLOCK,
     FEEDBACK_DOWN,
     FEEDBACK_MODAL,
+    FEEDBACK_NATIVE,
     FEEDBACK_UP,
     evaluation_case_offer,
+    feedback_choice,
     feedback_modal,
 )
 from bot.slack.ratings import Sessions, record_comment, record_rating
@@ -35,9 +37,12 @@ def register_feedback_listeners(app: AsyncApp, sessions: Sessions) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        trace_id, user_id = action["value"], body["user"]["id"]
+        choice = feedback_choice(action)
+        if choice is None:
+            logger.warning("ignored a feedback click with an unknown value %r", str(action.get("value"))[:80])
+            return
+        (trace_id, rating), user_id = choice, body["user"]["id"]
         channel_id = (body.get("channel") or {}).get("id", "")
-        rating = 1 if action["action_id"] == FEEDBACK_UP else -1
         await record_rating(sessions, trace_id, user_id, rating)
         editor = "editor" in (context.get("roles") or frozenset())
         if rating < 0:
@@ -62,4 +67,5 @@ def register_feedback_listeners(app: AsyncApp, sessions: Sessions) -> None:
 
     app.action(FEEDBACK_UP)(on_rating)
     app.action(FEEDBACK_DOWN)(on_rating)
+    app.action(FEEDBACK_NATIVE)(on_rating)
     app.view(FEEDBACK_MODAL)(on_comment)

@@ -12,6 +12,10 @@ in ``refuse_channels`` with ``channel_not_found``. ``conversations.members`` pag
 ``limit`` ids (default 100, at most 1000) and an opaque ``response_metadata.next_cursor`` while more remain.
 ``observe(method, callback)`` lets a test look at the world (e.g. the database) at the moment a call arrives,
 before the fake answers it.
+Streaming (``chat.startStream`` / ``appendStream`` / ``stopStream``) answers like an older Slack by default
+(``stream_refusal = "unknown_method"``), so tests of the edited message see it; a test sets ``stream_refusal`` to
+None to stream like current Slack, or to ``"not_allowed"`` for a workspace that forbids it. ``streams`` holds each
+stream by ``ts``; appending to or stopping a stream that is not open answers ``message_not_in_streaming_state``.
 """
 
 from __future__ import annotations
@@ -62,6 +66,21 @@ class FakeChannel:
         return next(message for message in self.messages if message["ts"] == ts)
 
 
+@dataclass
+class FakeStream:
+    """A streamed message: the Markdown pieces it was given in order, and the blocks ``chat.stopStream`` added."""
+
+    channel: str
+    thread_ts: str
+    pieces: list[str] = field(default_factory=list)
+    stopped: bool = False
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+
 class SlackCall(BaseModel):
     method: str
     params: dict[str, Any]
@@ -85,6 +104,8 @@ class FakeSlackApi:
         # Largest page of history or replies served, whatever ``limit`` asks: small, so tests exercise paging.
         self.history_page_size = 1000
         self._rate_limits: dict[str, tuple[int, int]] = {}
+        self.stream_refusal: str | None = "unknown_method"
+        self.streams: dict[str, FakeStream] = {}
         self._failures: dict[str, tuple[int, int]] = {}  # method -> (calls that still succeed, calls that fail)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -135,6 +156,8 @@ class FakeSlackApi:
             self.channels.clear()
             self.unreadable_channels.clear()
             self.history_page_size = 1000
+            self.stream_refusal = "unknown_method"
+            self.streams.clear()
 
     def observe(self, method: str, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback(params)`` on each authorised call of ``method``, in the fake's thread, before answering."""
@@ -254,6 +277,8 @@ class FakeSlackApi:
             if params.get("channel") in self.refuse_channels:
                 return {"ok": False, "error": "channel_not_found"}
             return {"ok": True, "channel": params.get("channel"), "ts": f"1700000000.{next(self._ts):06d}"}
+        if method.startswith("chat.") and method.endswith("Stream"):
+            return self._stream_call(method, params)
         if method == "chat.getPermalink":
             channel, ts = params.get("channel"), str(params.get("message_ts", ""))
             return {
@@ -293,6 +318,24 @@ class FakeSlackApi:
                 found["tz"] = self.user_timezones[user]
             return {"ok": True, "user": found}
         return {"ok": True}
+
+    def _stream_call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "chat.startStream":
+            if self.stream_refusal is not None:
+                return {"ok": False, "error": self.stream_refusal}
+            ts = f"1700000000.{next(self._ts):06d}"
+            self.streams[ts] = FakeStream(channel=params.get("channel", ""), thread_ts=params.get("thread_ts", ""))
+            self.streams[ts].pieces.append(str(params.get("markdown_text") or ""))
+            return {"ok": True, "channel": params.get("channel"), "ts": ts}
+        stream = self.streams.get(str(params.get("ts", "")))
+        if stream is None or stream.stopped:
+            return {"ok": False, "error": "message_not_in_streaming_state"}
+        if params.get("markdown_text"):
+            stream.pieces.append(str(params["markdown_text"]))
+        if method == "chat.stopStream":
+            stream.stopped = True
+            stream.blocks = list(params.get("blocks") or [])
+        return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
 
     def _members_page(self, params: dict[str, Any]) -> dict[str, Any]:
         return self._paged(self.channel_members.get(params.get("channel", ""), []), params, "members")

@@ -1,0 +1,144 @@
+"""Answers that appear in Slack as they are written (chat.startStream / appendStream / stopStream), the fallback to
+the edited message where Slack refuses streaming, and Slack's native feedback buttons on a streamed answer."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from agents import AgentAnswer, AgentRequest, Citation
+from bot.slack.ratings import find_rating
+from tests.bot.slack_harness import running_slack
+from tests.fakes.agent_runner import ScriptedAgentRunner
+from tests.fakes.slack_api import HOSTILE, FakeSlackApi, FakeStream
+
+
+@pytest.fixture
+def harness_args(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], database_url: str) -> dict[str, Any]:
+    return {"engine": engine, "sessions": sessions, "database_url": database_url}
+
+
+async def _stopped_stream(slack: FakeSlackApi) -> tuple[str, FakeStream]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:
+        stopped = [(ts, stream) for ts, stream in list(slack.streams.items()) if stream.stopped]
+        if stopped:
+            return stopped[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no finished stream: {slack.calls}")
+
+
+async def _edited_answer(slack: FakeSlackApi) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:
+        for update in slack.calls_to("chat.update"):
+            if any(block["type"] == "actions" for block in update.get("blocks") or []):
+                return update
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no edited answer: {slack.calls}")
+
+
+def _long_answer(request: AgentRequest) -> AgentAnswer:
+    return AgentAnswer(
+        text="To deploy, run the pipeline from the main branch and watch the canary for ten minutes [1].",
+        citations=[Citation(title="Deploys", url="https://handbook.northwind.example/deploy.md")],
+        trace_id="a" * 32,
+        prompt_versions={"answer": 3},
+    )
+
+
+async def test_a_streamed_answer_starts_appends_and_stops_with_sources_and_native_feedback(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    slack_api.stream_refusal = None
+    async with running_slack(slack_api, ScriptedAgentRunner(_long_answer), **harness_args) as slack:
+        slack.channel.flow.stream_interval_seconds = 0  # every piece its own append, to see several
+        await slack.mention("how do I deploy?", ts="100.000001")
+        ts, stream = await _stopped_stream(slack_api)
+        await slack_api.wait_for("chat.delete")
+
+        start = slack_api.calls_to("chat.startStream")[0]
+        assert (start["channel"], start["thread_ts"]) == ("C1", "100.000001")
+        assert (start["recipient_user_id"], start["recipient_team_id"]) == ("U1", "T1")
+        assert len(slack_api.calls_to("chat.appendStream")) >= 5
+        assert stream.text.replace("\\", "") == _long_answer(AgentRequest.model_construct()).text
+        assert not slack_api.calls_to("chat.update") or all(
+            call["ts"] != ts for call in slack_api.calls_to("chat.update")
+        )  # the streamed text is the answer: nothing replaces it
+        working_ts = slack_api.posted_ts()[0]
+        assert slack_api.calls_to("chat.delete")[0]["ts"] == working_ts  # the "working on it" message goes
+        sources = "\n".join(b["text"]["text"] for b in stream.blocks if b["type"] == "section")
+        assert "<https://handbook.northwind.example/deploy.md|Deploys>" in sources
+        feedback = next(b for b in stream.blocks if b["type"] == "context_actions")["elements"][0]
+        assert feedback["type"] == "feedback_buttons"
+        assert feedback["positive_button"]["value"] == "up:" + "a" * 32
+        assert feedback["negative_button"]["value"] == "down:" + "a" * 32
+
+        response = await slack.click("feedback", "down:" + "a" * 32, user="U2")
+        assert response.status_code == 200
+        await slack_api.wait_for("views.open")  # a 👎 opens the "what was wrong?" form, as with the buttons
+    rating = await find_rating(sessions, "a" * 32, "U2")
+    assert rating is not None and rating.rating == -1 and rating.prompt_versions == {"answer": 3}
+
+
+@pytest.mark.parametrize("refusal", ["unknown_method", "not_allowed"])
+async def test_where_slack_refuses_streaming_the_answer_edits_the_working_message_and_is_not_asked_again(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any], refusal: str
+) -> None:
+    slack_api.stream_refusal = refusal
+    async with running_slack(slack_api, ScriptedAgentRunner(_long_answer), **harness_args) as slack:
+        await slack.mention("how do I deploy?", ts="100.000001")
+        answer = await _edited_answer(slack_api)
+        assert answer["ts"] == slack_api.posted_ts()[0]
+        assert "run the pipeline" in answer["text"]
+        await slack.mention("and rollbacks?", ts="101.000001")
+        await slack_api.wait_for("chat.update", count=4)
+        for _ in range(250):
+            if len(_with_buttons(slack_api)) == 2:
+                break
+            await asyncio.sleep(0.02)
+    assert len(_with_buttons(slack_api)) == 2
+    assert len(slack_api.calls_to("chat.startStream", status=None)) == 1  # remembered for the workspace
+    assert not slack_api.calls_to("chat.appendStream") and not slack_api.calls_to("chat.stopStream")
+
+
+def _with_buttons(slack: FakeSlackApi) -> list[dict[str, Any]]:
+    return [c for c in slack.calls_to("chat.update") if any(b["type"] == "actions" for b in c.get("blocks") or [])]
+
+
+async def test_streamed_model_text_reaches_slack_inert(slack_api: FakeSlackApi, harness_args: dict[str, Any]) -> None:
+    def hostile(request: AgentRequest) -> AgentAnswer:
+        return AgentAnswer(text=f"{HOSTILE} [click](https://evil.example/login)", trace_id="b" * 32)
+
+    slack_api.stream_refusal = None
+    async with running_slack(slack_api, ScriptedAgentRunner(hostile), **harness_args) as slack:
+        await slack.mention("anything?", ts="100.000001")
+        _, stream = await _stopped_stream(slack_api)
+    streamed = "".join(stream.pieces)
+    assert "channel" in streamed and "evil.example/login" in streamed  # the words are shown...
+    # ...but no "<" (Slack markup, HTML) or "[" / "(" (a Markdown link) is left unescaped to start anything.
+    assert re.search(r"(?<!\\)[<\[(&!@]", streamed) is None
+
+
+async def test_an_answer_that_differs_from_what_was_streamed_replaces_the_streamed_text(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    class ChangingRunner(ScriptedAgentRunner):
+        async def answer(self, request: AgentRequest, on_progress: Any = None, on_answer_text: Any = None) -> Any:
+            if on_answer_text is not None:
+                await on_answer_text("Let me look that up first.")
+            return _long_answer(request)
+
+    slack_api.stream_refusal = None
+    async with running_slack(slack_api, ChangingRunner(), **harness_args) as slack:
+        await slack.mention("how do I deploy?", ts="100.000001")
+        ts, stream = await _stopped_stream(slack_api)
+        answer = await _edited_answer(slack_api)
+    assert answer["ts"] == ts and "run the pipeline" in answer["text"]
+    assert stream.blocks == []
