@@ -33,7 +33,9 @@ from agents.intake import CallTurn
 from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
 from agents.passage_reading_order import in_reading_order
+from agents.prompt_assembly import wrap_memories
 from agents.prompts import PromptStore, PromptVersion
+from agents.question_routing import choose_route
 from agents.telemetry import export_run, run_tracer
 from agents.thread_leases import ThreadLeases
 from agents.trace_privacy import TraceRedactor
@@ -155,8 +157,9 @@ class AgentRuntime:
         """
         started = time.perf_counter()
         trace_id = uuid.uuid4().hex
-        if self._model is None:
-            answer = await self._retrieval_only(request, None, trace_id, NO_MODEL_LABEL, started)
+        if self._model is None or choose_route(request.question) == "planned":
+            # Asking to remember, act or compare needs the tool loop: the full run, said once it is done.
+            answer = await self.answer(request)
             yield VoiceEvent(delta=answer.text)
             yield VoiceEvent(answer=answer)
             return
@@ -169,8 +172,19 @@ class AgentRuntime:
                 text=request.question, scope=asker.scope, limit=self.config.retrieval_limit, sources=asker.sources
             )
             passages = [p.model_dump(mode="json") for p in await self._retriever.search(query)]
+        memories: list[str] = []
+        if self.memory is not None and request.asker.long_term_memory and self.config.memory_recall_limit > 0:
+            asker = request.asker
+            recalled = await self.memory.recall(
+                workspace_id=asker.workspace_id, user_id=asker.user_id, query=request.question
+            )
+            memories = [memory.text for memory in recalled]
         searched = time.perf_counter()
-        messages = voice_messages(persona.text, request.question, earlier, passages)
+        persona_text = persona.text
+        if memories:
+            memory_prompt = await self.prompts.live_prompts(["memory"], overrides=request.prompt_overrides)
+            persona_text += f"\n\n{memory_prompt['memory'].text}\n{wrap_memories(memories)}"
+        messages = voice_messages(persona_text, request.question, earlier, passages)
         pieces: list[str] = []
         values: dict[str, Any] = {"passages": passages, "route": "voice", "model": self._model.model}
         first_token: float | None = None
