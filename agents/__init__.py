@@ -58,6 +58,7 @@ from agents.persistence import AgentPersistence
 from agents.prompts import PromptStore, PromptSummary, PromptVersion
 from agents.runtime import AgentRuntime
 from agents.traces import TraceRecord, TraceStore
+from agents.voice_answers import VoiceEvent
 
 __all__ = [
     "AgentConfig",
@@ -119,4 +120,6 @@ __all__ = [
     "IntakeSummary",
     "summarize_call",
     "transcript_summary",
+    # The phone's fast path.
+    "VoiceEvent",
 ]

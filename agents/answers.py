@@ -6,12 +6,16 @@ These models are the agent runtime's public boundary: channels build an ``AgentR
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge import ReaderScope
+
+if TYPE_CHECKING:
+    from agents.intake import CallTurn
+    from agents.voice_answers import VoiceEvent
 
 Channel = Literal["slack", "phone", "cli", "schedule", "mcp"]
 Role = Literal["editor", "admin"]
@@ -119,4 +123,8 @@ class AgentRunner(Protocol):
 
     async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
         """Continue a run paused for approval, from its checkpoint (also after a restart)."""
+        ...
+
+    def speak(self, request: AgentRequest, earlier: Sequence[CallTurn] = ()) -> AsyncGenerator[VoiceEvent, None]:
+        """Answer a phone caller on the fast path (one search, one streamed model call), text deltas first."""
         ...

@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -23,7 +23,7 @@ from opentelemetry.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.answer_graph import build_answer_graph
-from agents.answer_parsing import unique_sources
+from agents.answer_parsing import resolve_citations, unique_sources
 from agents.answer_state import AnswerContext, AnswerState, turn_input
 from agents.answer_streaming import AnswerTextStream
 from agents.answers import (
@@ -38,14 +38,18 @@ from agents.answers import (
 from agents.approvals import ApprovalStore
 from agents.config import AgentConfig
 from agents.errors import ApprovalNotFoundError, ModelError, ModelNotConfiguredError
+from agents.intake import CallTurn
 from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
 from agents.passage_reading_order import in_reading_order
+from agents.prompt_assembly import wrap_memories
 from agents.prompts import PromptStore, PromptVersion
+from agents.question_routing import choose_route
 from agents.telemetry import export_run, run_tracer
 from agents.thread_leases import ThreadLeases
 from agents.trace_privacy import TraceRedactor
 from agents.traces import TraceRecord, TraceStatus, TraceStore
+from agents.voice_answers import VoiceEvent, voice_messages
 from knowledge import Retriever, SearchQuery
 from tools import ToolContext, ToolRegistry, ToolsConfig
 
@@ -164,6 +168,71 @@ class AgentRuntime:
             prompts = await self._load_prompts(request, pinned=request.prompt_overrides)
             graph_input = turn_input(request.question, trace_id, {n: p.version for n, p in prompts.items()})
         return await self._run(graph_input, request, trace_id, prompts, on_progress, started, on_answer_text)
+
+    async def speak(self, request: AgentRequest, earlier: Sequence[CallTurn] = ()) -> AsyncGenerator[VoiceEvent, None]:
+        """Answer for a phone caller: one search, one streamed model call, no planning, tools or reflection.
+
+        Yields text deltas as the model writes them, then the whole answer (citations resolved, trace stored). The
+        call's own transcript (``earlier``) is the conversation, so no graph checkpoint is read or written. Raises
+        ``ModelError`` when the model fails; a caller who hangs up or interrupts just stops the iteration.
+        """
+        started = time.perf_counter()
+        trace_id = uuid.uuid4().hex
+        if self._model is None or choose_route(request.question) == "planned":
+            # Asking to remember, act or compare needs the tool loop: the full run, said once it is done.
+            answer = await self.answer(request)
+            yield VoiceEvent(delta=answer.text)
+            yield VoiceEvent(answer=answer)
+            return
+        prompts = await self.prompts.live_prompts([request.persona_prompt], overrides=request.prompt_overrides)
+        persona = prompts[request.persona_prompt]
+        passages: list[dict[str, Any]] = []
+        if self._retriever is not None:
+            asker = request.asker
+            query = SearchQuery(
+                text=request.question, scope=asker.scope, limit=self.config.retrieval_limit, sources=asker.sources
+            )
+            passages = [p.model_dump(mode="json") for p in await self._retriever.search(query)]
+        memories: list[str] = []
+        if self.memory is not None and request.asker.long_term_memory and self.config.memory_recall_limit > 0:
+            asker = request.asker
+            recalled = await self.memory.recall(
+                workspace_id=asker.workspace_id, user_id=asker.user_id, query=request.question
+            )
+            memories = [memory.text for memory in recalled]
+        searched = time.perf_counter()
+        persona_text = persona.text
+        if memories:
+            memory_prompt = await self.prompts.live_prompts(["memory"], overrides=request.prompt_overrides)
+            persona_text += f"\n\n{memory_prompt['memory'].text}\n{wrap_memories(memories)}"
+        messages = voice_messages(persona_text, request.question, earlier, passages)
+        pieces: list[str] = []
+        values: dict[str, Any] = {"passages": passages, "route": "voice", "model": self._model.model}
+        first_token: float | None = None
+        async for event in self._model.stream(messages):
+            if event.delta:
+                first_token = first_token or time.perf_counter()
+                pieces.append(event.delta)
+                yield VoiceEvent(delta=event.delta)
+            if event.response is not None:
+                values["model"] = event.response.model or self._model.model
+                values["input_tokens"] = event.response.usage.input_tokens
+                values["output_tokens"] = event.response.usage.output_tokens
+        done = time.perf_counter()
+        values["latency_ms"] = {
+            "retrieve": round((searched - started) * 1000, 3),
+            "first_token": round(((first_token or done) - searched) * 1000, 3),
+            "speak": round((done - searched) * 1000, 3),
+        }
+        text, citations = resolve_citations("".join(pieces).strip(), passages)
+        answer = AgentAnswer(
+            text=text,
+            citations=[Citation.model_validate(citation) for citation in citations],
+            trace_id=trace_id,
+            prompt_versions={persona.name: persona.version},
+        )
+        await self._save_trace(request, trace_id, values, answer, "done", started)
+        yield VoiceEvent(answer=answer)
 
     async def resume(
         self, approval_id: str, *, approved: bool, decided_by: str, on_progress: ProgressCallback | None = None

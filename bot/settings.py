@@ -115,9 +115,17 @@ class Settings(BaseSettings):
     phone_language: str = "en-US"
     # Twilio gives a webhook 15 s: past this, the caller hears a holding phrase while the agent keeps working.
     phone_hold_after_seconds: float = Field(default=8.0, gt=0, le=12)
-    phone_max_holds: int = Field(default=3, ge=0, le=10)
+    # Holds of hold_after_seconds each: about a minute in all by default, as long as a caller would wait.
+    phone_max_holds: int = Field(default=6, ge=0, le=10)
     phone_min_confidence: float = Field(default=0.2, ge=0, le=1)
     phone_max_spoken_chars: int = Field(default=600, ge=80, le=4000)
+    # "relay": Twilio ConversationRelay (streamed speech, barge-in; enable it on the Twilio account first);
+    # "gather": the <Gather> webhook flow.
+    phone_voice_mode: Literal["relay", "gather"] = "gather"
+    # Where "let me talk to a person" (or the handoff key) transfers the call; unset: a call back is promised.
+    phone_handoff_number: str | None = None
+    phone_handoff_digit: str = Field(default="0", pattern=r"^[0-9*#]$")
+    phone_relay_max_message_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
 
     switchboard_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     prompt_editors: Annotated[list[str], NoDecode] = Field(default_factory=list)

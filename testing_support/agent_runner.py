@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 
 from agents import (
     AgentAnswer,
     AgentRequest,
     AnswerTextCallback,
+    CallTurn,
     Citation,
     PendingApproval,
     ProgressCallback,
     ProgressEvent,
+    VoiceEvent,
 )
 
 
@@ -35,6 +37,8 @@ class ScriptedAgentRunner:
         self.reply = reply
         self.delay_seconds = delay_seconds
         self.requests: list[AgentRequest] = []
+        # What the phone's fast path was given as the call so far, one list per spoken answer.
+        self.earlier: list[list[CallTurn]] = []
         self.resumed: list[tuple[str, bool, str]] = []
         self._pending: dict[str, PendingApproval] = {}
 
@@ -58,6 +62,14 @@ class ScriptedAgentRunner:
         if answer.pending_approval is not None:
             self._pending[answer.pending_approval.approval_id] = answer.pending_approval
         return answer
+
+    async def speak(self, request: AgentRequest, earlier: Sequence[CallTurn] = ()) -> AsyncGenerator[VoiceEvent, None]:
+        """The same answer as ``answer``, streamed word by word."""
+        self.earlier.append(list(earlier))
+        answer = await self.answer(request)
+        for index, word in enumerate(answer.text.split(" ")):
+            yield VoiceEvent(delta=word if index == 0 else " " + word)
+        yield VoiceEvent(answer=answer)
 
     async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
         pending = self._pending.pop(approval_id)

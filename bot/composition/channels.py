@@ -10,7 +10,7 @@ import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from bot.composition.background_tasks import cancel_background, start_background
 from bot.composition.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Channels:
-    routes: list[Route]
+    routes: list[BaseRoute]
     phone_line: PhoneLine
     scheduling: Scheduling
     slack: SlackChannel | None
@@ -42,7 +42,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
     settings = service.settings
     runner = service.runner
     slack_client = create_slack_client(settings)
-    routes: list[Route] = []
+    routes: list[BaseRoute] = []
 
     # Reachability of Slack and the model, checked in the background for /healthz.
     dependencies = DependencyMonitor(

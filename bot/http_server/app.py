@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.composition.service import Service
@@ -71,13 +72,15 @@ class RequestContextMiddleware:
                 logger.info("%s %s -> %d in %.1f ms", scope["method"], route, status, elapsed * 1000)
 
 
-def create_app(service: Service, extra_routes: list[Route] | None = None) -> Starlette:
+def create_app(service: Service, extra_routes: Sequence[BaseRoute] | None = None) -> Starlette:
     """Build the app around a started ``Service``; the caller owns the service's lifetime."""
-    routes = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])]
     routes += extra_routes or []
     app = Starlette(routes=routes)
     app.state.service = service
     # Added first, so it runs inside the request context: a refused body is still logged and counted.
     app.add_middleware(RequestSizeLimitMiddleware, max_bytes=service.settings.max_request_bytes)
-    app.add_middleware(RequestContextMiddleware, routes=routes, metrics=service.metrics)
+    app.add_middleware(
+        RequestContextMiddleware, routes=[r for r in routes if isinstance(r, Route)], metrics=service.metrics
+    )
     return app

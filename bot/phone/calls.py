@@ -110,6 +110,15 @@ class CallStore:
             session.add(PhoneTurn(call_sid=call_sid, position=position, speaker=speaker, text=text))
             return int(position)
 
+    async def revise_turn(self, call_sid: str, position: int, text: str) -> None:
+        """Replace what a turn says, e.g. with the part of an answer the caller heard before interrupting."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(PhoneTurn)
+                .where(PhoneTurn.call_sid == call_sid, PhoneTurn.position == position)
+                .values(text=text)
+            )
+
     async def transcript(self, call_sid: str) -> list[CallTurn]:
         async with self._sessions() as session:
             rows = await session.scalars(

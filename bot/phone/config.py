@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from agents import Asker
 from agents.answers import Role
+from bot.phone.caller_numbers import caller_user_id
 from bot.settings import Settings
-from knowledge import Reader
+from knowledge import Reader, ReaderScope
 
 
 class VerifiedCaller(BaseModel):
@@ -44,6 +48,10 @@ class PhoneConfig(BaseModel):
     max_holds: int = 3
     min_confidence: float = 0.2
     max_spoken_chars: int = 600
+    voice_mode: Literal["relay", "gather"] = "gather"
+    handoff_number: str | None = None
+    handoff_digit: str = "0"
+    relay_max_message_bytes: int = 16_384
     # Caller number (E.164) -> the person it is trusted to be; every other caller is anonymous.
     verified_callers: dict[str, VerifiedCaller] = Field(default_factory=dict)
 
@@ -59,6 +67,10 @@ class PhoneConfig(BaseModel):
             max_holds=settings.phone_max_holds,
             min_confidence=settings.phone_min_confidence,
             max_spoken_chars=settings.phone_max_spoken_chars,
+            voice_mode=settings.phone_voice_mode,
+            handoff_number=settings.phone_handoff_number,
+            handoff_digit=settings.phone_handoff_digit,
+            relay_max_message_bytes=settings.phone_relay_max_message_bytes,
             verified_callers={
                 number: VerifiedCaller.from_setting(mapped_to, settings)
                 for number, mapped_to in settings.phone_verified_callers.items()
@@ -70,3 +82,21 @@ class PhoneConfig(BaseModel):
         if self.public_base_url is None:
             return path_and_query
         return self.public_base_url.rstrip("/") + path_and_query
+
+    def asker(self, number: str) -> Asker:
+        """Who the agent answers: the mapped person for a verified number, else an anonymous caller.
+
+        Caller ID is trivially spoofed, so a number alone never unlocks anyone's long-term memories or restricted
+        documents: an unmapped caller gets public knowledge only and no recall or remembering.
+        """
+        verified = self.verified_callers.get(number.strip())
+        if verified is not None:
+            return Asker(
+                user_id=verified.reader.user_id,
+                channel="phone",
+                workspace_id=verified.workspace_id,
+                scope=ReaderScope(readers=(verified.reader,)),
+                roles=verified.roles,
+            )
+        anonymous = caller_user_id(number)
+        return Asker(user_id=anonymous, channel="phone", scope=ReaderScope.single(anonymous), long_term_memory=False)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
+from starlette.websockets import WebSocket
 from twilio.request_validator import RequestValidator
 
 SIGNATURE_HEADER = "x-twilio-signature"
@@ -20,7 +21,7 @@ async def read_form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body, keep_blank_values=True))
 
 
-def signed_url(request: Request, public_base_url: str | None) -> str:
+def signed_url(request: HTTPConnection, public_base_url: str | None) -> str:
     """The URL Twilio signed: ``PUBLIC_BASE_URL`` + route path (+ query) when set, else the URL as received."""
     if public_base_url is None:
         return str(request.url)
@@ -34,3 +35,25 @@ def is_from_twilio(request: Request, form: dict[str, str], auth_token: str, publ
         return False
     validator = RequestValidator(auth_token)
     return bool(validator.validate(signed_url(request, public_base_url), form, signature))
+
+
+def websocket_url(public_base_url: str, path: str) -> str:
+    """``https://bot.example.com`` + path -> ``wss://bot.example.com/path``: the URL Twilio connects to and signs."""
+    base = public_base_url.rstrip("/")
+    for plain, secure in (("https://", "wss://"), ("http://", "ws://")):
+        if base.startswith(plain):
+            base = secure + base.removeprefix(plain)
+    return base + path
+
+
+def is_handshake_from_twilio(websocket: WebSocket, auth_token: str, public_base_url: str | None) -> bool:
+    """A ConversationRelay handshake: Twilio signs the ``wss://`` URL it connected to, with no parameters."""
+    signature = websocket.headers.get(SIGNATURE_HEADER, "")
+    if not signature:
+        return False
+    if public_base_url is None:
+        url = str(websocket.url)
+    else:
+        query = websocket.url.query
+        url = websocket_url(public_base_url, websocket.url.path) + (f"?{query}" if query else "")
+    return bool(RequestValidator(auth_token).validate(url, {}, signature))

@@ -41,13 +41,14 @@ def to_spoken_text(text: str, citations: Sequence[Citation] = (), *, max_chars: 
     text = _EMPTY_PARENS.sub("", text)
     text = _SPACES.sub(" ", text).strip()
     text = re.sub(r"\s+([.,!?;:])", r"\1", text)
-    sources = _named_sources(citations)
+    sources = named_sources(citations)
     budget = max_chars - (len(sources) + 1 if sources else 0)
     text = _cap(text, max(budget, max_chars // 2))
     return f"{text} {sources}".strip() if sources else text
 
 
-def _named_sources(citations: Sequence[Citation]) -> str:
+def named_sources(citations: Sequence[Citation]) -> str:
+    """``Source: Handbook.``: at most two titles, said after the answer."""
     titles: list[str] = []
     for citation in citations:
         title = _SPACES.sub(" ", _LEFTOVER_SYMBOLS.sub(" ", _URL.sub("", citation.title))).strip()
@@ -74,3 +75,48 @@ def _cap(text: str, max_chars: int) -> str:
         return kept
     words = text[:max_chars].rsplit(" ", 1)[0].rstrip(",;:")
     return words + "."
+
+
+_SYMBOLS_ONLY = re.compile(r"^[\W_]+$")
+_LAST_SPACE = re.compile(r"\s(?=\S*$)")
+
+
+class SpokenStream:
+    """Streamed model text made speakable word by word, so the caller hears the first words without waiting.
+
+    A word is passed on once the space after it arrives (a URL or ``[1]`` split across deltas is only judged
+    whole): links, reference marks, tags and Markdown symbols are dropped, the words themselves kept.
+    """
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._spoken_any = False
+
+    def feed(self, delta: str) -> str:
+        """The speakable text of the words this delta completes (may be empty)."""
+        self._pending += delta
+        split = _LAST_SPACE.search(self._pending)
+        if split is None:
+            return ""
+        complete, self._pending = self._pending[: split.start()], self._pending[split.end() :]
+        return self._speakable(complete)
+
+    def flush(self) -> str:
+        """What is left once the model is done."""
+        rest, self._pending = self._pending, ""
+        return self._speakable(rest)
+
+    def _speakable(self, text: str) -> str:
+        words = []
+        for word in text.split():
+            word = _HTML_TAG.sub("", _BARE_URL.sub("", _URL.sub("", _REFERENCE_MARK.sub("", word))))
+            word = _LEFTOVER_SYMBOLS.sub("", word)
+            if word and not _SYMBOLS_ONLY.match(word):
+                words.append(word)
+        if not words:
+            return ""
+        spoken = " ".join(words)
+        if self._spoken_any:
+            spoken = " " + spoken
+        self._spoken_any = True
+        return spoken

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Gather, VoiceResponse
 
 from bot.phone.config import PhoneConfig
 
 GATHER_PATH = "/phone/gather"
+RELAY_PATH = "/phone/relay"
+RELAY_ENDED_PATH = "/phone/relay/ended"
 
 
 def listen(config: PhoneConfig, say: str | None) -> str:
@@ -48,3 +50,30 @@ def goodbye(config: PhoneConfig, say: str) -> str:
 def empty() -> str:
     """An empty document, for status callbacks (Twilio ignores the body but wants a 200)."""
     return str(VoiceResponse().to_xml())
+
+
+def conversation_relay(config: PhoneConfig, relay_url: str) -> str:
+    """Hand the call to ConversationRelay: Twilio transcribes the caller and speaks the text streamed back.
+
+    When the session ends (the caller asked for a person, or the relay closed), Twilio posts to the ``<Connect>``
+    action, whose TwiML decides what happens next.
+    """
+    response = VoiceResponse()
+    connect = Connect(action=config.absolute_url(RELAY_ENDED_PATH), method="POST")
+    connect.conversation_relay(
+        url=relay_url,
+        welcome_greeting=config.greeting,
+        language=config.language,
+        interruptible="any",
+        dtmf_detection=True,
+    )
+    response.append(connect)
+    return str(response.to_xml())
+
+
+def transfer(config: PhoneConfig, say: str, number: str) -> str:
+    """Tell the caller, then put them through to a person."""
+    response = VoiceResponse()
+    response.say(say, language=config.language)
+    response.append(Dial(number))
+    return str(response.to_xml())

@@ -10,6 +10,7 @@ unposted, ``file_pending_intakes`` catches up on at the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from datetime import UTC, datetime, timedelta
@@ -18,17 +19,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from agents import AgentRequest, AgentRunner, Asker, ChatModel, PromptStore
-from bot.phone.caller_numbers import caller_user_id, mask_number
+from agents import AgentAnswer, AgentRequest, AgentRunner, Asker, CallTurn, ChatModel, PromptStore
+from bot.phone.caller_numbers import mask_number
 from bot.phone.calls import AnswerState, CallStore
 from bot.phone.config import PhoneConfig
+from bot.phone.errors import PhoneError
 from bot.phone.intake import IntakeFiler
-from bot.phone.signature import is_from_twilio, read_form
+from bot.phone.relay import ConversationRelay, is_handoff
+from bot.phone.signature import is_from_twilio, read_form, websocket_url
 from bot.phone.spoken_text import to_spoken_text
-from bot.phone.twiml import empty, goodbye, hold, listen
-from knowledge import ReaderScope
+from bot.phone.twiml import RELAY_PATH, conversation_relay, empty, goodbye, hold, listen, transfer
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +57,27 @@ GAVE_UP = (
 )
 FAILED = "I am sorry, I could not find an answer to that just now."
 ANYTHING_ELSE = "Is there anything else I can help with?"
+TRANSFERRING = "Connecting you with a person now. Please hold."
+HANDED_OVER = "The call was transferred to a person."
+RELAY_ENDED = "Thank you for calling. Goodbye."
+CALL_BACK_GOODBYE = "A person from our team will call you back at this number. Goodbye."
 
 
 def _twiml(document: str) -> Response:
     return Response(document, media_type=TWIML)
+
+
+def _wants_person(words: str) -> bool:
+    return ESCALATION_WORDS.search(words) is not None
+
+
+async def _spoken_answer(runner: AgentRunner, request: AgentRequest, transcript: list[CallTurn]) -> AgentAnswer:
+    """The fast path's answer whole, for ``<Say>``: the call so far is the transcript before the question's turn."""
+    async with contextlib.aclosing(runner.speak(request, transcript[:-1])) as events:
+        async for event in events:
+            if event.answer is not None:
+                return event.answer
+    raise PhoneError(f"the agent gave no answer for call {request.thread_id}")
 
 
 def _no_runtime() -> Response:
@@ -95,12 +114,15 @@ class PhoneLine:
         self._runs: dict[str, asyncio.Task[None]] = {}
         # Intakes being filed in this process after a status callback answered Twilio, by call sid.
         self._intakes: dict[str, asyncio.Task[None]] = {}
+        self._relay = ConversationRelay(config, self.store, runner, wants_person=_wants_person)
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[BaseRoute]:
         return [
             Route("/phone/voice", self.voice, methods=["POST"]),
             Route("/phone/gather", self.gather, methods=["POST"]),
             Route("/phone/status", self.status, methods=["POST"]),
+            WebSocketRoute(RELAY_PATH, self._relay.serve),
+            Route("/phone/relay/ended", self.relay_ended, methods=["POST"]),
         ]
 
     async def aclose(self, intake_grace_seconds: float = INTAKE_GRACE_SECONDS) -> None:
@@ -173,8 +195,29 @@ class PhoneLine:
         caller = form.get("From", "")
         await self.store.open_call(call_sid, caller, form.get("To", ""))
         logger.info("incoming call %s from %s", call_sid, mask_number(caller))
+        if self.config.voice_mode == "relay":
+            # The relay session stores the greeting turn when Twilio connects (Twilio says it from the TwiML).
+            return _twiml(conversation_relay(self.config, self._relay_url(request)))
         await self.store.add_turn(call_sid, "assistant", self.config.greeting)
         return _twiml(listen(self.config, self.config.greeting))
+
+    async def relay_ended(self, request: Request) -> Response:
+        """The ``<Connect>`` action: a relay session ended; transfer the caller when it ended for a handoff."""
+        form = await self._verified_form(request)
+        if isinstance(form, Response):
+            return form
+        call_sid = form.get("CallSid", "")
+        if await self.store.get_call(call_sid) is None:
+            await self.store.open_call(call_sid, form.get("From", ""), form.get("To", ""))
+        if not is_handoff(form.get("HandoffData", "")):
+            return _twiml(goodbye(self.config, RELAY_ENDED))
+        number = self.config.handoff_number
+        if number is None:
+            await self.store.add_turn(call_sid, "assistant", CALL_BACK_GOODBYE)
+            return _twiml(goodbye(self.config, CALL_BACK_GOODBYE))
+        await self.store.add_turn(call_sid, "assistant", f"{TRANSFERRING} {HANDED_OVER}")
+        logger.info("call %s handed over to a person", call_sid)
+        return _twiml(transfer(self.config, TRANSFERRING, number))
 
     async def gather(self, request: Request) -> Response:
         form = await self._verified_form(request)
@@ -196,7 +239,7 @@ class PhoneLine:
             return await self._no_speech(call_sid)
         await self.store.reset_silence(call_sid)
         turn = await self.store.add_turn(call_sid, "caller", speech)
-        if ESCALATION_WORDS.search(speech):
+        if _wants_person(speech):
             logger.info("caller on %s asked for a person; marking the intake for follow-up", call_sid)
             await self.store.request_follow_up(call_sid)
             return await self._say_and_listen(call_sid, CALL_BACK)
@@ -247,22 +290,12 @@ class PhoneLine:
         return form
 
     def _caller(self, number: str) -> Asker:
-        """Who the agent answers: the mapped person for a verified number, else an anonymous caller.
+        return self.config.asker(number)
 
-        Caller ID is trivially spoofed, so a number alone never unlocks anyone's long-term memories or restricted
-        documents: an unmapped caller gets public knowledge only and no recall or remembering.
-        """
-        verified = self.config.verified_callers.get(number.strip())
-        if verified is not None:
-            return Asker(
-                user_id=verified.reader.user_id,
-                channel="phone",
-                workspace_id=verified.workspace_id,
-                scope=ReaderScope(readers=(verified.reader,)),
-                roles=verified.roles,
-            )
-        anonymous = caller_user_id(number)
-        return Asker(user_id=anonymous, channel="phone", scope=ReaderScope.single(anonymous), long_term_memory=False)
+    def _relay_url(self, request: Request) -> str:
+        """``wss://`` + the public host + ``/phone/relay``; from the request's own host without ``PUBLIC_BASE_URL``."""
+        base = self.config.public_base_url or str(request.base_url)
+        return websocket_url(base, RELAY_PATH)
 
     def _unintelligible(self, confidence: str | None) -> bool:
         if not confidence:
@@ -287,7 +320,7 @@ class PhoneLine:
     async def _run_agent(self, runner: AgentRunner, answer_id: str, request: AgentRequest) -> None:
         """The agent run behind one question; its result goes to the database for whichever request picks it up."""
         try:
-            answer = await runner.answer(request)
+            answer = await _spoken_answer(runner, request, await self.store.transcript(request.thread_id))
             spoken = to_spoken_text(answer.text, answer.citations, max_chars=self.config.max_spoken_chars)
             await self.store.finish_answer(
                 answer_id, spoken_text=spoken or FAILED, trace_id=answer.trace_id, failed=not spoken

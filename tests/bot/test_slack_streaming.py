@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation
 from bot.slack.ratings import find_rating
+from testing_support.agent_runner import ScriptedAgentRunner
 from tests.bot.slack_harness import running_slack
-from tests.fakes.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import HOSTILE, FakeSlackApi, FakeStream
 
 
