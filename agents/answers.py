@@ -12,9 +12,9 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge import ReaderScope
+from tools import Role
 
 Channel = Literal["slack", "phone", "cli", "schedule", "mcp"]
-Role = Literal["editor", "admin"]
 Stage = Literal["planning", "searching", "using_tool", "reflecting", "answering"]
 
 

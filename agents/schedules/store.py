@@ -15,7 +15,6 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.answers import Role
 from agents.errors import ScheduleInputError, ScheduleNotFoundError, SchedulePermissionError
 from agents.schedules.models import (
     INTERRUPTED_REASON,
@@ -31,6 +30,7 @@ from agents.schedules.models import (
     validate_timezone,
 )
 from agents.schedules.phrases import parse_when
+from tools import Role
 
 logger = logging.getLogger(__name__)
 

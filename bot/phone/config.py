@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from agents.answers import Role
 from bot.settings import Settings
 from knowledge import Reader
+from tools import Role
 
 
 class VerifiedCaller(BaseModel):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from agents.answers import Role
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun, ScheduleStore
 from agents.schedules.store import ScheduleListings, ScheduleRuns
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.scheduling.schedule_runs import ScheduledRunExecutor
+from tools import Role
 
 
 class ScheduleService:

@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import PromptNotFoundError, PromptStore, TraceStore
-from agents.answers import Role
 from bot.errors import BotError
 from bot.logging_config import current_run_id
 from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.audit import AuditTrail
 from bot.slack.ratings import PromptVersionRatings, Sessions, latest_comments, rating_stats
+from tools import Role
 
 logger = logging.getLogger(__name__)
 
