@@ -13,7 +13,7 @@ from agents.schedules.models import (
     is_personal_channel,
     validate_timezone,
 )
-from agents.schedules.phrases import ACCEPTED_FORMS, accepted_forms_text, parse_when, validate_cron
+from agents.schedules.phrases import ACCEPTED_FORMS, accepted_forms_text, parse_when
 from agents.schedules.store import ScheduleStore
 
 __all__ = [
@@ -31,6 +31,5 @@ __all__ = [
     "cron_trigger",
     "is_personal_channel",
     "parse_when",
-    "validate_cron",
     "validate_timezone",
 ]

@@ -13,7 +13,6 @@ from bot.scheduling.leader import SCHEDULER_LOCK_KEY, AdvisoryLockLeader, schedu
 from bot.scheduling.schedule_replies import (
     SCHEDULE_USAGE,
     AddCommand,
-    format_history,
     format_run_result,
     format_schedule_added,
     format_schedule_line,
@@ -43,7 +42,6 @@ __all__ = [
     "Scheduling",
     "build_scheduling",
     "describe_failure",
-    "format_history",
     "format_run_result",
     "format_schedule_added",
     "format_schedule_line",

@@ -151,14 +151,6 @@ def format_run_result(schedule: Schedule, run: ScheduleRun | None) -> str:
     return f"Schedule *#{schedule.id}* failed: {escape_mrkdwn(run.error or 'unknown reason')}"
 
 
-def format_history(schedule: Schedule, runs: list[ScheduleRun]) -> str:
-    if not runs:
-        return f"Schedule *#{schedule.id}* has not run yet."
-    lines = [f"Last runs of schedule *#{schedule.id}*:"]
-    lines += [f"  {run.trigger}: {format_last_run(run, schedule.timezone)}" for run in runs]
-    return "\n".join(lines)
-
-
 def render_run_message(schedule: Schedule, answer: AgentAnswer) -> tuple[str, list[dict[str, object]]]:
     """The channel message of a run: the answer (escaped mrkdwn), its sources as links, and who scheduled it."""
     urls = list(dict.fromkeys(citation.url for citation in answer.citations))

@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun, ScheduleStore
-from agents.schedules.store import ScheduleListings, ScheduleRuns
+from agents.schedules.store import ScheduleListings
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.scheduling.schedule_runs import ScheduledRunExecutor
 from tools import Role
 
 
 class ScheduleService:
-    """add / list / remove / run_now / history, with the permission rules enforced by the store."""
+    """add / list / remove / run_now, with the permission rules enforced by the store."""
 
     def __init__(
         self,
@@ -64,10 +64,6 @@ class ScheduleService:
         schedule = await self.store.authorize_run(schedule_id, by=by, roles=roles)
         run = await self._executor.run(schedule_id, datetime.now(UTC), "manual", requested_by=by)
         return schedule, run
-
-    async def history(self, schedule_id: int, *, limit: int = 20) -> tuple[Schedule, ScheduleRuns]:
-        schedule = await self.store.get(schedule_id)
-        return schedule, await self.store.history(schedule_id, limit=limit)
 
     async def _reload(self) -> None:
         if self._scheduler is not None:

@@ -202,7 +202,7 @@ async def test_the_schedule_api_enforces_permissions_and_runs_on_demand(
     assert "EST" in text or "EDT" in text  # next run in the owner's zone
     assert "succeeded" in text and run.message_link is not None and run.message_link in text
 
-    _, history = await service.history(schedule.id)
+    history = await store.history(schedule.id)
     assert [entry.id for entry in history] == [run.id]
     await service.remove(schedule.id, by="UPLAIN")
     assert await service.list(owner="UPLAIN") == []
