@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents import AgentError, AgentRequest, AgentRunner, Asker, ScheduleNotFoundError
 from agents.schedules import INTERRUPTED_REASON, RunTrigger, Schedule, ScheduleRun, ScheduleStore
 from bot.errors import BotError
-from bot.scheduling.schedule_replies import render_failure_report, render_run_message
+from bot.slack.blocks import render_failure_report, render_run_message
 from bot.slack_client import list_channel_members, slack_error_code
 from knowledge import KnowledgeError, Reader, ReaderScope
 

@@ -9,27 +9,31 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
+from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 
 from agents import ScheduleError, ScheduleInputError
-from agents.schedules import Schedule
+from agents.schedules import Schedule, accepted_forms_text
 from bot.markdown_rendering import escape_mrkdwn
-from bot.scheduling import (
-    SCHEDULE_USAGE,
-    AddCommand,
-    ScheduleService,
-    format_run_result,
-    format_schedule_added,
-    format_schedule_list,
-    format_schedule_removed,
-    parse_add_command,
-)
+from bot.slack.blocks import format_run_result, format_schedule_added, format_schedule_list, format_schedule_removed
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply, text_after_subcommand
+
+if TYPE_CHECKING:  # bot.scheduling posts through bot.slack.blocks: a runtime import here would be circular
+    from bot.scheduling import ScheduleService
 
 logger = logging.getLogger(__name__)
 
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+SCHEDULE_USAGE = (
+    "Usage:\n"
+    '  `/schedule add "WHEN" #channel INSTRUCTION` (WHEN is a phrase or a cron expression)\n'
+    "  `/schedule list`  `/schedule remove ID`  `/schedule run ID`\n"
+    f"WHEN may be:\n{accepted_forms_text()}"
+)
+_SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+_CHANNEL_MENTION = re.compile(r"<#([CDG][A-Z0-9]+)(?:\|[^>]*)?>")
+_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,}")
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SCHEDULE_ID = re.compile(r"#?(\d{1,9})")
 PERSONAL_HINT = (
@@ -38,34 +42,59 @@ PERSONAL_HINT = (
 )
 
 
+class AddCommand(BaseModel):
+    """The parts of ``/schedule add "WHEN" #channel INSTRUCTION``."""
+
+    when: str
+    channel: str
+    instruction: str
+
+
+def parse_schedule_add(text: str, user_id: str) -> AddCommand:
+    """Split the text after ``/schedule add``: ``"WHEN" #channel INSTRUCTION``.
+
+    WHEN is quoted (straight or curly quotes), or unquoted when it is one word ("hourly") or a 5-field cron
+    expression. The channel is a Slack mention (``<#C123|ops>``, what Slack sends when the command escapes channels)
+    or a bare id; a plain ``#ops`` cannot be resolved to an id here and gets an error saying so. ``me`` (or the
+    user's own mention) as the channel makes a personal schedule, posting to the user's DM with the bot.
+
+    Raises:
+        ScheduleInputError: the text does not have the three parts; the message shows the usage.
+    """
+    text = text.translate(_SMART_QUOTES).strip()
+    if text[:1] in ('"', "'"):
+        closing = text.find(text[0], 1)
+        if closing < 0:
+            raise ScheduleInputError("WHEN has an opening quote but no closing one.\n" + SCHEDULE_USAGE)
+        words = [text[1:closing], *text[closing + 1 :].split()]
+    else:
+        words = text.split()
+    for when_length in (1, 5):
+        if len(words) <= when_length:
+            continue
+        target = words[when_length]
+        channel = user_id if _is_self(target, user_id) else _channel_id(target)
+        if channel is not None:
+            instruction = " ".join(words[when_length + 1 :]).strip()
+            if not instruction:
+                raise ScheduleInputError("the instruction is missing: say what the agent should do.\n" + SCHEDULE_USAGE)
+            return AddCommand(when=" ".join(words[:when_length]), channel=channel, instruction=instruction)
+    raise ScheduleInputError(
+        "expected WHEN, then the channel picked with #channel (so Slack sends its id), then the instruction.\n"
+        + SCHEDULE_USAGE
+    )
+
+
 def _is_self(word: str, user_id: str) -> bool:
     mention = _USER_MENTION.fullmatch(word)
     return word.lower() in ("me", "@me") or (mention is not None and mention.group(1) == user_id)
 
 
-def parse_schedule_add(text: str, user_id: str) -> AddCommand:
-    """``"WHEN" #channel INSTRUCTION``, where the channel may also be ``me`` (or the user's own mention): a personal
-    schedule posting to the user's DM with the bot.
-
-    Raises:
-        ScheduleInputError: the parts are missing; the message shows the usage.
-    """
-    normal = text.translate(_QUOTES).strip()
-    candidates: list[tuple[str, list[str]]] = []
-    if normal[:1] in ('"', "'"):
-        closing = normal.find(normal[0], 1)
-        if closing > 0:
-            candidates.append((normal[1:closing], normal[closing + 1 :].split()))
-    else:
-        words = normal.split()
-        candidates += [(" ".join(words[:n]), words[n:]) for n in (1, 5) if len(words) > n]
-    for when, rest in candidates:
-        if rest and _is_self(rest[0], user_id):
-            instruction = " ".join(rest[1:]).strip()
-            if not instruction:
-                raise ScheduleInputError("the instruction is missing: say what the agent should do.\n" + SCHEDULE_USAGE)
-            return AddCommand(when=when, channel=user_id, instruction=instruction)
-    return parse_add_command(normal)
+def _channel_id(token: str) -> str | None:
+    mention = _CHANNEL_MENTION.fullmatch(token)
+    if mention is not None:
+        return mention.group(1)
+    return token if _CHANNEL_ID.fullmatch(token) else None
 
 
 def _schedule_id(word: str) -> int:

@@ -18,11 +18,11 @@ from bot.scheduling import (
     ScheduledRunExecutor,
     ScheduleService,
     build_scheduling,
-    format_schedule_list,
     schedule_job_key,
 )
 from bot.service import Service
 from bot.settings import Settings
+from bot.slack.blocks import format_schedule_list
 from bot.slack_client import create_slack_client
 from knowledge import AccessList
 from tests.fakes.agent_runner import ScriptedAgentRunner
