@@ -147,7 +147,11 @@ class ScheduleCommands:
     async def list(self, invocation: CommandInvocation) -> CommandReply:
         """Channel schedules, and the caller's own personal ones (other people's DM schedules stay private)."""
         listings = await self.schedules.list()
-        shown = [item for item in listings if not item.schedule.personal or item.schedule.owner == invocation.user_id]
+        shown = [
+            item
+            for item in listings
+            if item.schedule.owner == invocation.user_id or not self.schedules.store.is_personal(item.schedule)
+        ]
         return CommandReply(text=format_schedule_list(shown))
 
     async def remove(self, invocation: CommandInvocation) -> CommandReply:
@@ -186,7 +190,7 @@ class ScheduleCommands:
             schedule = await self.schedules.store.get(int(found.group(1)))
         except ScheduleError:
             return True  # nothing to protect: the handler says it does not exist
-        return schedule.owner == user_id and schedule.personal
+        return schedule.owner == user_id and self.schedules.store.is_personal(schedule)
 
     @staticmethod
     async def _timezone(invocation: CommandInvocation) -> str | None:

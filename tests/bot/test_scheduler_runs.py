@@ -23,6 +23,7 @@ from bot.scheduling import (
 from bot.service import Service
 from bot.settings import Settings
 from bot.slack.blocks import format_schedule_list
+from bot.slack.schedule_destinations import SlackScheduleDestinations
 from bot.slack_client import create_slack_client
 from knowledge import AccessList
 from tests.fakes.agent_runner import ScriptedAgentRunner
@@ -44,7 +45,7 @@ def slack(fake_slack: FakeSlackApi) -> AsyncWebClient:
 
 @pytest.fixture
 def store(sessions: async_sessionmaker[AsyncSession]) -> ScheduleStore:
-    return ScheduleStore(sessions)
+    return ScheduleStore(sessions, SlackScheduleDestinations())
 
 
 def fail_with_model_down(request: AgentRequest) -> object:
@@ -236,9 +237,9 @@ async def test_runs_left_running_by_a_dead_replica_are_marked_interrupted_at_sta
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    store = ScheduleStore(sessions, clock=lambda: now)
+    store = ScheduleStore(sessions, SlackScheduleDestinations(), clock=lambda: now)
     schedule = await store.add(when="hourly", channel="C0DEAD", instruction="Ping", owner="UED", roles={"editor"})
-    await ScheduleStore(sessions, clock=lambda: now - timedelta(hours=3)).start_run(
+    await ScheduleStore(sessions, SlackScheduleDestinations(), clock=lambda: now - timedelta(hours=3)).start_run(
         schedule.id, now - timedelta(hours=3), "scheduled"
     )
     recent = await store.start_run(schedule.id, now, "scheduled")  # may still be running on a live replica

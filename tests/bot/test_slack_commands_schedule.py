@@ -98,7 +98,7 @@ async def test_non_editor_may_manage_only_their_own_dm_schedules(slack: RuntimeS
     own_id = _added_id(mine)
     assert "(30 8 * * mon, America/New_York) in <@U2>" in mine
     own = await schedules.store.get(own_id)
-    assert (own.owner, own.channel, own.personal) == ("U2", "U2", True)
+    assert (own.owner, own.channel, schedules.store.is_personal(own)) == ("U2", "U2", True)
 
     assert f"*#{own_id}*" in await slack.run_command("/schedule", "list", user="U2")
     assert f"*#{own_id}*" not in await slack.run_command("/schedule", "list", user="U3")  # private to its owner
