@@ -1,6 +1,6 @@
 """The ``/schedule`` API: what the Slack command router (and any other channel) calls.
 
-It adds running on demand and prompt reloading to the store: after a change, this replica's scheduler reloads at
+It adds running on demand and an immediate reload to the store: after a change, this replica's scheduler reloads at
 once; the other replicas notice within their refresh interval.
 """
 
@@ -10,14 +10,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun, ScheduleStore
-from agents.schedules.store import ScheduleListings
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.scheduling.schedule_runs import ScheduledRunExecutor
 from tools import Role
 
 
 class ScheduleService:
-    """add / list / remove / run_now, with the permission rules enforced by the store."""
+    """The changes that this replica's scheduler must see at once (add, remove) and running on demand.
+
+    Reads go to ``store`` directly.
+    """
 
     def __init__(
         self,
@@ -45,9 +47,6 @@ class ScheduleService:
         )
         await self._reload()
         return ScheduleListing(schedule=schedule, next_run=schedule.next_run(datetime.now(UTC)))
-
-    async def list(self, *, channel: str | None = None, owner: str | None = None) -> ScheduleListings:
-        return await self.store.list(channel=channel, owner=owner)
 
     async def remove(self, schedule_id: int, *, by: str, roles: Iterable[Role] = ()) -> Schedule:
         schedule = await self.store.remove(schedule_id, by=by, roles=roles)

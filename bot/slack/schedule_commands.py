@@ -146,7 +146,7 @@ class ScheduleCommands:
 
     async def list(self, invocation: CommandInvocation) -> CommandReply:
         """Channel schedules, and the caller's own personal ones (other people's DM schedules stay private)."""
-        listings = await self.schedules.list()
+        listings = await self.schedules.store.list()
         shown = [
             item
             for item in listings

@@ -198,7 +198,7 @@ async def test_the_schedule_api_enforces_permissions_and_runs_on_demand(
     assert run is not None and (run.status, run.trigger, run.requested_by) == ("succeeded", "manual", "UPLAIN")
     assert len(fake_slack.posted("D0PLAIN")) == 1
 
-    text = format_schedule_list(await service.list(owner="UPLAIN"))
+    text = format_schedule_list(await store.list(owner="UPLAIN"))
     assert f"*#{schedule.id}*" in text and "`every monday 8:30`" in text and "<#D0PLAIN>" in text
     assert "EST" in text or "EDT" in text  # next run in the owner's zone
     assert "succeeded" in text and run.message_link is not None and run.message_link in text
@@ -206,7 +206,7 @@ async def test_the_schedule_api_enforces_permissions_and_runs_on_demand(
     history = await store.history(schedule.id)
     assert [entry.id for entry in history] == [run.id]
     await service.remove(schedule.id, by="UPLAIN")
-    assert await service.list(owner="UPLAIN") == []
+    assert await store.list(owner="UPLAIN") == []
 
 
 async def test_a_run_cut_short_by_shutdown_is_recorded_as_interrupted(
@@ -271,14 +271,14 @@ async def test_serve_wiring_upserts_config_schedules_and_reports_the_scheduler_i
         try:
             assert await scheduling.scheduler.check_leadership()
             assert (await check_health(service)).scheduler == "leader"
-            declared = await scheduling.schedules.list(channel="C0DIGEST")
+            declared = await scheduling.schedules.store.list(channel="C0DIGEST")
             assert [(entry.schedule.origin, entry.schedule.cron) for entry in declared] == [
                 ("config", "0 9 * * mon-fri"),
                 ("config", "0 * * * *"),
             ]
             # A second replica starting from the same config changes nothing and stands by.
             follower = await build_scheduling(service, agent_runner=ScriptedAgentRunner(), slack=slack)
-            assert await follower.schedules.list(channel="C0DIGEST") == declared  # type: ignore[union-attr]
+            assert await follower.schedules.store.list(channel="C0DIGEST") == declared  # type: ignore[union-attr]
             await follower.scheduler.refresh()
             assert not await follower.scheduler.check_leadership()
             assert follower.scheduler.state == "stopped"  # built, not started
