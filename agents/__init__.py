@@ -12,7 +12,7 @@ from agents.answers import (
     ProgressCallback,
     ProgressEvent,
 )
-from agents.approvals import ApprovalStore
+from agents.approvals import ApprovalRecord, ApprovalStore, ApprovalSurface
 from agents.config import AgentConfig
 from agents.errors import (
     AgentError,
@@ -63,7 +63,9 @@ __all__ = [
     "AgentRuntime",
     "ApprovalError",
     "ApprovalNotFoundError",
+    "ApprovalRecord",
     "ApprovalStore",
+    "ApprovalSurface",
     "Memory",
     "MemoryNotFoundError",
     "MemoryStore",

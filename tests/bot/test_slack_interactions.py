@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agents import AgentAnswer, AgentRequest, Citation, PendingApproval
+from agents import AgentAnswer, AgentRequest, ApprovalStore, Citation, PendingApproval
 from bot.slack import rating_stats, write_audit
 from bot.slack.audit import recent_audit
 from bot.slack.ratings import find_rating
@@ -145,7 +145,7 @@ async def _approval_id(slack_api: FakeSlackApi, count: int) -> str:
 async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_refused_for_others(
     slack_api: FakeSlackApi, harness_args: dict[str, Any]
 ) -> None:
-    runner = ScriptedAgentRunner(reply=_needs_approval)
+    runner = ScriptedAgentRunner(reply=_needs_approval, approvals=ApprovalStore(harness_args["sessions"]))
     async with running_slack(slack_api, runner, **harness_args) as slack:
         await slack.mention("restart billing", ts="1000.1")
         first = await _approval_id(slack_api, 1)
@@ -169,6 +169,29 @@ async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_re
     texts = [call["text"] for call in slack_api.calls_to("chat.update")]
     assert any("Approved by <@U1>" in t for t in texts) and any("Rejected by <@UADMIN>" in t for t in texts)
     assert any("restart_service done" in t for t in texts) and any("restart_service cancelled" in t for t in texts)
+
+
+async def test_a_click_on_a_superseded_approval_says_so_and_resumes_nothing(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    """The runtime supersedes a paused run when a newer question arrives; the old buttons read that same record."""
+    approvals = ApprovalStore(harness_args["sessions"])
+    runner = ScriptedAgentRunner(reply=_needs_approval, approvals=approvals)
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        await slack.mention("restart billing", ts="1000.1")
+        approval_id = await _approval_id(slack_api, 1)
+        record = await approvals.find(approval_id)
+        assert record is not None and record.surface is not None
+        assert (record.surface.kind, record.surface.channel, record.surface.thread) == ("slack", "C1", "1000.1")
+        assert record.surface.message is not None
+        assert await approvals.supersede(record.thread_id) == 1
+
+        await slack.click("approval_approve", approval_id, user="U1")
+        [notice] = await slack_api.wait_for("chat.postEphemeral")
+        await slack.channel.flow.drain(10)
+
+    assert notice["text"] == "This request was already superseded." and notice["user"] == "U1"
+    assert runner.resumed == []
 
 
 async def test_attached_files_are_read_and_unreadable_ones_are_mentioned(
