@@ -17,11 +17,13 @@ from tools.errors import (
 from tools.mcp_config import McpServerConfig
 from tools.mcp_connection import McpServerStatus
 from tools.mcp_tools import McpTool, McpToolSource
-from tools.permissions import Role
+from tools.permissions import REQUIRED_ROLES, Action, Role, permits
 from tools.registry import ENTRY_POINT_GROUP, ToolRegistry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "REQUIRED_ROLES",
+    "Action",
     "FunctionTool",
     "HttpEndpoint",
     "McpServerConfig",
@@ -30,6 +32,7 @@ __all__ = [
     "McpToolSource",
     "MemoryWriter",
     "Role",
+    "permits",
     "Tool",
     "ToolContext",
     "ToolError",

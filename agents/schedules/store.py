@@ -29,7 +29,7 @@ from agents.schedules.models import (
     validate_timezone,
 )
 from agents.schedules.phrases import parse_when
-from tools import Role
+from tools import Role, permits
 
 logger = logging.getLogger(__name__)
 
@@ -274,10 +274,8 @@ class ScheduleStore:
             return [Schedule.from_row(row) for row in rows]
 
     def _authorize(self, user: str, roles: frozenset[Role], *, channel: str, owner: str, action: str) -> None:
-        if roles & {"editor", "admin"}:
-            return
         personal = self._destinations.is_personal(channel, owner)
-        if user == owner and personal:
+        if permits(roles, "schedule.change_own" if user == owner and personal else "schedule.change"):
             return
         if personal:
             raise SchedulePermissionError(f"only its owner, an editor or an admin may {action} a personal schedule")

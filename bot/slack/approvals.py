@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack.answering import AnswerFlow
 from bot.slack.blocks import APPROVE, REJECT
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def register_approval_listeners(app: AsyncApp, flow: AnswerFlow) -> None:
         if approval is None or surface is None or surface.kind != "slack":
             await tell("I can't find that approval request any more; ask the question again if it still matters.")
             return
-        if user_id != approval.requested_by and "admin" not in (context.get("roles") or frozenset()):
+        if user_id != approval.requested_by and not permits(context.get("roles") or (), "approval.decide_for_others"):
             logger.info("refused approval %s for %s (not the asker or an admin)", approval_id, user_id)
             await tell(f"Only <@{approval.requested_by}> (who asked) or an admin can approve or reject this.")
             return

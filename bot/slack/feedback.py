@@ -22,6 +22,7 @@ from bot.slack.blocks import (
     feedback_modal,
 )
 from bot.slack.ratings import Sessions, record_comment, record_rating
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def register_feedback_listeners(app: AsyncApp, sessions: Sessions) -> None:
         channel_id = (body.get("channel") or {}).get("id", "")
         rating = 1 if action["action_id"] == FEEDBACK_UP else -1
         await record_rating(sessions, trace_id, user_id, rating)
-        editor = "editor" in (context.get("roles") or frozenset())
+        editor = permits(context.get("roles") or (), "evaluation.add_case")
         if rating < 0:
             await client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(trace_id, channel_id))
         if not channel_id:

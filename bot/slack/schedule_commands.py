@@ -1,8 +1,9 @@
 """``/schedule add|list|remove|run``: thin handlers over the scheduler's ``ScheduleService``.
 
-One permission rule, enforced twice (the router's middleware and the schedule API): schedules that post to a
-channel are created and removed by editors and admins only; anyone may add, remove and run schedules that post
-only to their own DM with the bot (``me`` as the channel, or the DM the command is typed in).
+Who may: ``tools.REQUIRED_ROLES``. The router's middleware checks ``add`` and ``remove`` as ``schedule.change`` (editors
+and admins), or as ``schedule.change_own`` (anyone) when the call touches only a schedule that posts to the caller's
+own DM with the bot (``me`` as the channel, or the DM the command is typed in); the store applies the same table to
+``run``, which the middleware lets through.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from agents.schedules import Schedule, accepted_forms_text
 from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.blocks import format_run_result, format_schedule_added, format_schedule_list, format_schedule_removed
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply, text_after_subcommand
+from tools import Action
 
 if TYPE_CHECKING:  # bot.scheduling posts through bot.slack.blocks: a runtime import here would be circular
     from bot.scheduling import ScheduleService
@@ -36,10 +38,6 @@ _CHANNEL_MENTION = re.compile(r"<#([CDG][A-Z0-9]+)(?:\|[^>]*)?>")
 _CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,}")
 _USER_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _SCHEDULE_ID = re.compile(r"#?(\d{1,9})")
-PERSONAL_HINT = (
-    "Anyone may schedule runs into their own DM with the bot: use `me` as the channel "
-    '(`/schedule add "every weekday at 9:00" me INSTRUCTION`); channel schedules are for editors and admins.'
-)
 
 
 class AddCommand(BaseModel):
@@ -126,8 +124,6 @@ class ScheduleCommands:
             command = parse_schedule_add(text_after_subcommand(invocation.text), invocation.user_id)
         except ScheduleError as error:
             raise CommandError(escape_mrkdwn(str(error))) from error
-        if "editor" not in invocation.roles and not _own_dm(command.channel, invocation.user_id, invocation.channel_id):
-            raise CommandError(":lock: Only editors and admins may schedule runs into a channel. " + PERSONAL_HINT)
         try:
             listing = await self.schedules.add(
                 when=command.when,
@@ -173,24 +169,25 @@ class ScheduleCommands:
             raise CommandError(escape_mrkdwn(str(error))) from error
         return CommandReply(text=format_run_result(schedule, run))
 
-    async def personal_add(self, text: str, user_id: str, channel_id: str) -> bool:
-        """For the middleware: does this ``add`` post only to the user's own DM?"""
+    async def action_of_add(self, text: str, user_id: str, channel_id: str) -> Action:
+        """For the middleware: an ``add`` that posts only to the user's own DM changes only their own things."""
         try:
             command = parse_schedule_add(text, user_id)
         except ScheduleError:
-            return False
-        return _own_dm(command.channel, user_id, channel_id)
+            return "schedule.change"
+        return "schedule.change_own" if _own_dm(command.channel, user_id, channel_id) else "schedule.change"
 
-    async def personal_remove(self, text: str, user_id: str, channel_id: str) -> bool:
-        """For the middleware: is the schedule to remove the user's own DM schedule (or not there at all)?"""
+    async def action_of_remove(self, text: str, user_id: str, channel_id: str) -> Action:
+        """For the middleware: removing the user's own DM schedule (or one not there at all) touches nobody else."""
         found = _SCHEDULE_ID.fullmatch(text.strip())
         if found is None:
-            return False
+            return "schedule.change"
         try:
             schedule = await self.schedules.store.get(int(found.group(1)))
         except ScheduleError:
-            return True  # nothing to protect: the handler says it does not exist
-        return schedule.owner == user_id and self.schedules.store.is_personal(schedule)
+            return "schedule.change_own"  # nothing to protect: the handler says it does not exist
+        own = schedule.owner == user_id and self.schedules.store.is_personal(schedule)
+        return "schedule.change_own" if own else "schedule.change"
 
     @staticmethod
     async def _timezone(invocation: CommandInvocation) -> str | None:
@@ -213,9 +210,8 @@ def register_schedule_commands(registry: CommandRegistry, schedules: ScheduleSer
         usage='"WHEN" #channel|me INSTRUCTION',
         summary="run INSTRUCTION at WHEN (a phrase like `every weekday at 9:00`, or cron) in your time zone and "
         "post the result to the channel (`me`: your DM with the bot)",
-        changes=True,
         min_args=3,
-        personal=commands.personal_add,
+        action_of_call=commands.action_of_add,
     )
     registry.register("/schedule", "list", commands.list, summary="schedules, next run and last outcome", max_args=0)
     registry.register(
@@ -224,10 +220,9 @@ def register_schedule_commands(registry: CommandRegistry, schedules: ScheduleSer
         commands.remove,
         usage="ID",
         summary="stop a schedule",
-        changes=True,
         min_args=1,
         max_args=1,
-        personal=commands.personal_remove,
+        action_of_call=commands.action_of_remove,
     )
     registry.register(
         "/schedule",
