@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     intake_channel: str | None = None
 
-    # Phone line (issue 6): what callers hear and how long the line waits for the agent.
+    # Phone line: what callers hear and how long the line waits for the agent.
     phone_greeting: str = "Hello, you have reached Switchboard. What can I help you with?"
     phone_language: str = "en-US"
     # Twilio gives a webhook 15 s: past this, the caller hears a holding phrase while the agent keeps working.
@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     # `[retrieval]`: hybrid search tuning (fusion, weights, candidate depths); the defaults were measured (bench/).
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
 
-    # --- schedules (issue 7) ---
+    # --- schedules ---
     # ``[[schedules]]`` in the config file: when, channel, instruction, owner, timezone (optional), name (optional).
     schedules: list[ScheduleDeclaration] = Field(default_factory=list)
     schedule_default_timezone: str = "UTC"
@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     scheduler_refresh_seconds: float = Field(default=5.0, gt=0)
     scheduler_misfire_grace_seconds: float = Field(default=3600.0, gt=0)
 
-    # --- agent runtime (issue 4): config-file tables [agent] (budgets, memory) and [tools] (allow-lists, endpoints)
+    # --- agent runtime: config-file tables [agent] (budgets, memory) and [tools] (allow-lists, endpoints)
     agent: AgentConfig = Field(default_factory=AgentConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     # --- end agent runtime
