@@ -156,14 +156,7 @@ class ApprovalStore:
         if row.status != "pending":
             by = f" by {row.decided_by}" if row.decided_by else ""
             raise ApprovalNotFoundError(f"the {row.tool_name} action {approval_id} was already {row.status}{by}")
-        return PendingApproval(
-            approval_id=row.approval_id,
-            thread_id=row.thread_id,
-            tool_name=row.tool_name,
-            arguments=row.arguments,
-            description=row.description,
-            requested_by=row.requested_by,
-        )
+        return PendingApproval.model_validate(row, from_attributes=True)
 
     async def decide(self, approval_id: str, *, approved: bool, decided_by: str) -> DecidedApproval:
         """Mark a pending approval decided, exactly once.
