@@ -14,7 +14,7 @@ from agents.answers import (
     ProgressCallback,
     ProgressEvent,
 )
-from agents.approvals import ApprovalStore
+from agents.approvals import ApprovalRecord, ApprovalStore, ApprovalSurface
 from agents.config import AgentConfig
 from agents.errors import (
     AgentError,
@@ -66,7 +66,9 @@ __all__ = [
     "AgentRuntime",
     "ApprovalError",
     "ApprovalNotFoundError",
+    "ApprovalRecord",
     "ApprovalStore",
+    "ApprovalSurface",
     "Memory",
     "MemoryNotFoundError",
     "MemoryStore",

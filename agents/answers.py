@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from knowledge import ReaderScope
+from tools import Role
 
 if TYPE_CHECKING:
     from agents.intake import CallTurn
     from agents.voice_answers import VoiceEvent
 
 Channel = Literal["slack", "phone", "cli", "schedule", "mcp"]
-Role = Literal["editor", "admin"]
 Stage = Literal["planning", "searching", "using_tool", "reflecting", "answering"]
 
 

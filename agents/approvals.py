@@ -1,7 +1,10 @@
 """Side-effect tool calls waiting for a person's decision, kept in a table so a restart loses none of them.
 
 The run itself waits in its LangGraph checkpoint; this table says which run (thread), for whom (the original
-request, to rebuild the run's context), and whether someone already decided, so a double click resumes once.
+request, to rebuild the run's context), whether someone already decided (so a double click resumes once), and where
+the request is shown (its surface: the Slack message with the buttons), so a click finds its way back after a
+restart. It is the only record of an approval: channels read and point at it, they keep no state machine of their
+own.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import DateTime, String, Text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +40,36 @@ class ApprovalRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Where the request is shown; all None until a channel shows it.
+    surface: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    surface_workspace: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    surface_channel: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    surface_thread: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    surface_message: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ApprovalSurface(BaseModel):
+    """Where an approval request is shown, in the showing channel's own ids (for Slack: team, channel, thread ts
+    and the ts of the message with the buttons, once it is posted)."""
+
+    kind: str
+    workspace: str
+    channel: str
+    thread: str
+    message: str | None = None
+
+
+class ApprovalRecord(BaseModel):
+    """An approval as a channel sees it: what was asked, by whom, its state and where it is shown."""
+
+    approval_id: str
+    thread_id: str
+    tool_name: str
+    requested_by: str
+    # pending | approved | rejected | superseded
+    status: str
+    decided_by: str | None = None
+    surface: ApprovalSurface | None = None
 
 
 class DecidedApproval(PendingApproval):
@@ -69,6 +103,46 @@ class ApprovalStore:
                 .on_conflict_do_nothing()
             )
 
+    async def show_on(self, approval_id: str, surface: ApprovalSurface) -> None:
+        """Point the approval at the message (or other surface) that shows it."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(ApprovalRow)
+                .where(ApprovalRow.approval_id == approval_id)
+                .values(
+                    surface=surface.kind,
+                    surface_workspace=surface.workspace,
+                    surface_channel=surface.channel,
+                    surface_thread=surface.thread,
+                    surface_message=surface.message,
+                )
+            )
+
+    async def find(self, approval_id: str) -> ApprovalRecord | None:
+        """The approval in any state, or None for an unknown id."""
+        async with self._sessions() as session:
+            row = await session.get(ApprovalRow, approval_id)
+        if row is None:
+            return None
+        surface = None
+        if row.surface is not None:
+            surface = ApprovalSurface(
+                kind=row.surface,
+                workspace=row.surface_workspace or "",
+                channel=row.surface_channel or "",
+                thread=row.surface_thread or "",
+                message=row.surface_message,
+            )
+        return ApprovalRecord(
+            approval_id=row.approval_id,
+            thread_id=row.thread_id,
+            tool_name=row.tool_name,
+            requested_by=row.requested_by,
+            status=row.status,
+            decided_by=row.decided_by,
+            surface=surface,
+        )
+
     async def pending(self, approval_id: str) -> PendingApproval:
         """The approval if it is still undecided.
 
@@ -82,14 +156,7 @@ class ApprovalStore:
         if row.status != "pending":
             by = f" by {row.decided_by}" if row.decided_by else ""
             raise ApprovalNotFoundError(f"the {row.tool_name} action {approval_id} was already {row.status}{by}")
-        return PendingApproval(
-            approval_id=row.approval_id,
-            thread_id=row.thread_id,
-            tool_name=row.tool_name,
-            arguments=row.arguments,
-            description=row.description,
-            requested_by=row.requested_by,
-        )
+        return PendingApproval.model_validate(row, from_attributes=True)
 
     async def decide(self, approval_id: str, *, approved: bool, decided_by: str) -> DecidedApproval:
         """Mark a pending approval decided, exactly once.

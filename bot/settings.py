@@ -15,13 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents import AgentConfig, ChatModelConfig
-from agents.answers import Role
 from agents.evaluation import EvaluationConfig
 from agents.schedules import ScheduleDeclaration, validate_timezone
 from bot.errors import SettingsError
 from knowledge import EmbeddingsConfig, Reader, RetrievalConfig, SourceConfig, SourceConfigBase
 from knowledge.sources import SaaSSourceConfig, SlackChannelsSourceConfig, SourceSecrets
-from tools import McpServerConfig, ToolsConfig
+from tools import McpServerConfig, Role, ToolsConfig
 
 DEFAULT_CONFIG_FILE = Path("switchboard.toml")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")

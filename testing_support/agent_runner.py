@@ -1,7 +1,8 @@
 """A stand-in for the agent runtime, for channel tests (Slack, phone, schedules) that exercise the channel itself.
 
 It implements ``agents.AgentRunner``: each answer is produced by ``reply`` (default: echo the question with one
-citation), optionally after a delay, and every request is recorded. End-to-end tests use the real runtime instead.
+citation), optionally after a delay, and every request is recorded. Given the approvals table, it records and decides
+approvals there as the runtime does (channels read them from it). End-to-end tests use the real runtime instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agents import (
     AgentAnswer,
     AgentRequest,
     AnswerTextCallback,
+    ApprovalStore,
     CallTurn,
     Citation,
     PendingApproval,
@@ -33,8 +35,14 @@ def echo_answer(request: AgentRequest) -> AgentAnswer:
 
 
 class ScriptedAgentRunner:
-    def __init__(self, reply: Callable[[AgentRequest], AgentAnswer] = echo_answer, delay_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        reply: Callable[[AgentRequest], AgentAnswer] = echo_answer,
+        delay_seconds: float = 0.0,
+        approvals: ApprovalStore | None = None,
+    ) -> None:
         self.reply = reply
+        self.approvals = approvals
         self.delay_seconds = delay_seconds
         self.requests: list[AgentRequest] = []
         # What the phone's fast path was given as the call so far, one list per spoken answer.
@@ -61,6 +69,8 @@ class ScriptedAgentRunner:
                 await on_answer_text(word if index == 0 else " " + word)
         if answer.pending_approval is not None:
             self._pending[answer.pending_approval.approval_id] = answer.pending_approval
+            if self.approvals is not None:
+                await self.approvals.record(answer.pending_approval, trace_id=answer.trace_id, request=request)
         return answer
 
     async def speak(self, request: AgentRequest, earlier: Sequence[CallTurn] = ()) -> AsyncGenerator[VoiceEvent, None]:
@@ -72,6 +82,8 @@ class ScriptedAgentRunner:
         yield VoiceEvent(answer=answer)
 
     async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
+        if self.approvals is not None:
+            await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
         pending = self._pending.pop(approval_id)
         self.resumed.append((approval_id, approved, decided_by))
         verdict = "done" if approved else "cancelled"

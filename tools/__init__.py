@@ -4,7 +4,7 @@ MCP servers' tools join the same registry through ``McpToolSource``. Imports onl
 builds a ``ToolContext`` per run and calls ``ToolRegistry.invoke``.
 """
 
-from tools.abc import FunctionTool, MemoryWriter, Role, Tool, ToolContext, ToolResult, tool
+from tools.abc import FunctionTool, MemoryWriter, Tool, ToolContext, ToolResult, tool
 from tools.config import HttpEndpoint, ToolsConfig
 from tools.errors import (
     ToolError,
@@ -17,10 +17,13 @@ from tools.errors import (
 from tools.mcp_config import McpServerConfig
 from tools.mcp_connection import McpServerStatus
 from tools.mcp_tools import McpTool, McpToolSource
+from tools.permissions import REQUIRED_ROLES, Action, Role, permits
 from tools.registry import ENTRY_POINT_GROUP, ToolRegistry
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "REQUIRED_ROLES",
+    "Action",
     "FunctionTool",
     "HttpEndpoint",
     "McpServerConfig",
@@ -29,6 +32,7 @@ __all__ = [
     "McpToolSource",
     "MemoryWriter",
     "Role",
+    "permits",
     "Tool",
     "ToolContext",
     "ToolError",

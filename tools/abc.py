@@ -16,14 +16,14 @@ import typing
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, Field
 
 from knowledge import Passage, ReaderScope, Retriever
 from tools.config import ToolsConfig
+from tools.permissions import Role
 
-Role = Literal["editor", "admin"]
 ArgsT = TypeVar("ArgsT", bound=BaseModel)
 
 

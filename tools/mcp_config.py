@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tools.abc import Role
+from tools.permissions import Role
 
 # ``server__tool`` is what the model calls, so a server name may not contain the separator itself.
 SERVER_NAME = re.compile(r"^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$")

@@ -1,5 +1,6 @@
 """Scheduled agent tasks as data: phrases and cron, the schedule tables, and the API ``/schedule`` calls."""
 
+from agents.schedules.destinations import ScheduleDestinations
 from agents.schedules.models import (
     INTERRUPTED_REASON,
     Origin,
@@ -10,10 +11,9 @@ from agents.schedules.models import (
     ScheduleListing,
     ScheduleRun,
     cron_trigger,
-    is_personal_channel,
     validate_timezone,
 )
-from agents.schedules.phrases import ACCEPTED_FORMS, accepted_forms_text, parse_when, validate_cron
+from agents.schedules.phrases import ACCEPTED_FORMS, accepted_forms_text, parse_when
 from agents.schedules.store import ScheduleStore
 
 __all__ = [
@@ -24,13 +24,12 @@ __all__ = [
     "RunTrigger",
     "Schedule",
     "ScheduleDeclaration",
+    "ScheduleDestinations",
     "ScheduleListing",
     "ScheduleRun",
     "ScheduleStore",
     "accepted_forms_text",
     "cron_trigger",
-    "is_personal_channel",
     "parse_when",
-    "validate_cron",
     "validate_timezone",
 ]

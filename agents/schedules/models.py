@@ -79,11 +79,6 @@ class Schedule(BaseModel):
     origin: Origin
     created_at: datetime
 
-    @property
-    def personal(self) -> bool:
-        """A schedule that posts only to its owner (their DM), which the owner may manage without a role."""
-        return is_personal_channel(self.channel, self.owner)
-
     def trigger(self) -> CronTrigger:
         return cron_trigger(self.cron, self.timezone)
 
@@ -168,11 +163,6 @@ class ScheduleDeclaration(BaseModel):
             return f"name:{self.name}"
         digest = hashlib.sha256(f"{self.channel}\n{self.instruction}".encode()).hexdigest()[:32]
         return f"auto:{digest}"
-
-
-def is_personal_channel(channel: str, owner: str) -> bool:
-    """Slack DM channel ids start with ``D``; posting to the owner's user id also lands in their DM."""
-    return channel.startswith("D") or channel == owner
 
 
 def validate_timezone(name: str) -> str:

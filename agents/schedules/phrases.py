@@ -69,14 +69,6 @@ def parse_when(when: str) -> str:
     raise _unrecognised(when)
 
 
-def validate_cron(expression: str) -> str:
-    """Normalise a 5-field cron expression (numeric weekdays become names) and check APScheduler accepts it."""
-    try:
-        return _validated_cron(expression)
-    except SchedulePhraseError as error:
-        raise SchedulePhraseError(f"{error}. Accepted forms:\n{accepted_forms_text()}") from None
-
-
 def _validated_cron(expression: str) -> str:
     fields = expression.split()
     if len(fields) != 5:

@@ -7,7 +7,6 @@ or remove schedules that post to a channel; anyone may manage the schedules that
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +14,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.answers import Role
 from agents.errors import ScheduleInputError, ScheduleNotFoundError, SchedulePermissionError
+from agents.schedules.destinations import ScheduleDestinations
 from agents.schedules.models import (
     INTERRUPTED_REASON,
     RunStatus,
@@ -27,14 +26,13 @@ from agents.schedules.models import (
     ScheduleRow,
     ScheduleRun,
     ScheduleRunRow,
-    is_personal_channel,
     validate_timezone,
 )
 from agents.schedules.phrases import parse_when
+from tools import Role, permits
 
 logger = logging.getLogger(__name__)
 
-_SLACK_CHANNEL_ID = re.compile(r"[CDG][A-Z0-9]{2,}")
 MAX_INSTRUCTION_CHARS = 4000
 # Aliases: inside the class, ``list`` names the method.
 Schedules = list[Schedule]
@@ -52,11 +50,13 @@ class ScheduleStore:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        destinations: ScheduleDestinations,
         *,
         default_timezone: str = "UTC",
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._sessions = sessions
+        self._destinations = destinations
         self._default_timezone = validate_timezone(default_timezone)
         self._clock = clock
 
@@ -80,8 +80,8 @@ class ScheduleStore:
         cron = parse_when(when)
         instruction = _checked_instruction(instruction)
         zone = validate_timezone(timezone or self._default_timezone)
-        _check_channel(channel, owner)
-        _authorize(owner, frozenset(roles), channel=channel, owner=owner, action="create")
+        self._destinations.check(channel, owner)
+        self._authorize(owner, frozenset(roles), channel=channel, owner=owner, action="create")
         async with self._sessions.begin() as session:
             row = ScheduleRow(
                 owner=owner,
@@ -99,6 +99,10 @@ class ScheduleStore:
             schedule = Schedule.from_row(row)
         logger.info("schedule #%d added by %s for %s: %s (%s)", schedule.id, owner, channel, cron, zone)
         return schedule
+
+    def is_personal(self, schedule: Schedule) -> bool:
+        """A schedule that posts only to its owner (their DM), which the owner may manage without a role."""
+        return self._destinations.is_personal(schedule.channel, schedule.owner)
 
     async def get(self, schedule_id: int) -> Schedule:
         async with self._sessions() as session:
@@ -133,7 +137,7 @@ class ScheduleStore:
     async def remove(self, schedule_id: int, *, by: str, roles: Iterable[Role] = ()) -> Schedule:
         """Remove a schedule (its history stays); editors/admins, or the owner of a personal schedule."""
         schedule = await self.get(schedule_id)
-        _authorize(by, frozenset(roles), channel=schedule.channel, owner=schedule.owner, action="remove")
+        self._authorize(by, frozenset(roles), channel=schedule.channel, owner=schedule.owner, action="remove")
         async with self._sessions.begin() as session:
             await session.execute(
                 update(ScheduleRow)
@@ -146,7 +150,7 @@ class ScheduleStore:
     async def authorize_run(self, schedule_id: int, *, by: str, roles: Iterable[Role] = ()) -> Schedule:
         """Check that ``by`` may run this schedule now (same rule as removing it) and return it."""
         schedule = await self.get(schedule_id)
-        _authorize(by, frozenset(roles), channel=schedule.channel, owner=schedule.owner, action="run")
+        self._authorize(by, frozenset(roles), channel=schedule.channel, owner=schedule.owner, action="run")
         return schedule
 
     async def history(self, schedule_id: int, *, limit: int = 20) -> ScheduleRuns:
@@ -238,7 +242,7 @@ class ScheduleStore:
             raise ScheduleInputError("two [[schedules]] in the config file have the same name (or channel and text)")
         async with self._sessions.begin() as session:
             for declaration in declarations:
-                _check_channel(declaration.channel, declaration.owner)
+                self._destinations.check(declaration.channel, declaration.owner)
                 values = {
                     "owner": declaration.owner,
                     "channel": declaration.channel,
@@ -269,6 +273,17 @@ class ScheduleStore:
             )
             return [Schedule.from_row(row) for row in rows]
 
+    def _authorize(self, user: str, roles: frozenset[Role], *, channel: str, owner: str, action: str) -> None:
+        personal = self._destinations.is_personal(channel, owner)
+        if permits(roles, "schedule.change_own" if user == owner and personal else "schedule.change"):
+            return
+        if personal:
+            raise SchedulePermissionError(f"only its owner, an editor or an admin may {action} a personal schedule")
+        raise SchedulePermissionError(
+            f"only editors and admins may {action} schedules that post to a channel; "
+            "ask one of them, or schedule it in your DM with the bot"
+        )
+
 
 async def _last_runs(session: AsyncSession, schedule_ids: list[int]) -> dict[int, ScheduleRun]:
     if not schedule_ids:
@@ -290,23 +305,3 @@ def _checked_instruction(instruction: str) -> str:
     if len(instruction) > MAX_INSTRUCTION_CHARS:
         raise ScheduleInputError(f"the instruction is too long ({len(instruction)} characters; at most 4000)")
     return instruction
-
-
-def _check_channel(channel: str, owner: str) -> None:
-    if channel != owner and _SLACK_CHANNEL_ID.fullmatch(channel) is None:
-        raise ScheduleInputError(
-            f"{channel!r} is not a Slack channel id (C…, G… or a DM D…); pick the channel with #channel"
-        )
-
-
-def _authorize(user: str, roles: frozenset[Role], *, channel: str, owner: str, action: str) -> None:
-    if roles & {"editor", "admin"}:
-        return
-    if user == owner and is_personal_channel(channel, owner):
-        return
-    if is_personal_channel(channel, owner):
-        raise SchedulePermissionError(f"only its owner, an editor or an admin may {action} a personal schedule")
-    raise SchedulePermissionError(
-        f"only editors and admins may {action} schedules that post to a channel; "
-        "ask one of them, or schedule it in your DM with the bot"
-    )

@@ -7,10 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from agents import Asker
-from agents.answers import Role
 from bot.phone.caller_numbers import caller_user_id
 from bot.settings import Settings
 from knowledge import Reader, ReaderScope
+from tools import Role
 
 
 class VerifiedCaller(BaseModel):

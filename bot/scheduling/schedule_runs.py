@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents import AgentError, AgentRequest, AgentRunner, Asker, ScheduleNotFoundError
 from agents.schedules import INTERRUPTED_REASON, RunTrigger, Schedule, ScheduleRun, ScheduleStore
 from bot.errors import BotError
-from bot.scheduling.schedule_replies import render_failure_report, render_run_message
+from bot.slack.blocks import render_failure_report, render_run_message
 from bot.slack.web_client import list_channel_members, slack_error_code
 from knowledge import KnowledgeError, Reader, ReaderScope
 
@@ -118,7 +118,7 @@ class ScheduledRunExecutor:
         When Slack will not list every member the run fails (``ChannelMembersUnavailableError``) rather than
         answer on the owner's rights: the owner may read what others in the channel may not.
         """
-        if self._slack is None or schedule.personal:
+        if self._slack is None or self._store.is_personal(schedule):
             return ReaderScope(readers=(self._reader(schedule.owner),))
         bot_user_id = await self._own_user_id(self._slack)
         members = await list_channel_members(self._slack, schedule.channel)

@@ -1,6 +1,6 @@
 """The ``/schedule`` API: what the Slack command router (and any other channel) calls.
 
-It adds running on demand and prompt reloading to the store: after a change, this replica's scheduler reloads at
+It adds running on demand and an immediate reload to the store: after a change, this replica's scheduler reloads at
 once; the other replicas notice within their refresh interval.
 """
 
@@ -9,15 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from agents.answers import Role
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun, ScheduleStore
-from agents.schedules.store import ScheduleListings, ScheduleRuns
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.scheduling.schedule_runs import ScheduledRunExecutor
+from tools import Role
 
 
 class ScheduleService:
-    """add / list / remove / run_now / history, with the permission rules enforced by the store."""
+    """The changes that this replica's scheduler must see at once (add, remove) and running on demand.
+
+    Reads go to ``store`` directly.
+    """
 
     def __init__(
         self,
@@ -46,9 +48,6 @@ class ScheduleService:
         await self._reload()
         return ScheduleListing(schedule=schedule, next_run=schedule.next_run(datetime.now(UTC)))
 
-    async def list(self, *, channel: str | None = None, owner: str | None = None) -> ScheduleListings:
-        return await self.store.list(channel=channel, owner=owner)
-
     async def remove(self, schedule_id: int, *, by: str, roles: Iterable[Role] = ()) -> Schedule:
         schedule = await self.store.remove(schedule_id, by=by, roles=roles)
         await self._reload()
@@ -64,10 +63,6 @@ class ScheduleService:
         schedule = await self.store.authorize_run(schedule_id, by=by, roles=roles)
         run = await self._executor.run(schedule_id, datetime.now(UTC), "manual", requested_by=by)
         return schedule, run
-
-    async def history(self, schedule_id: int, *, limit: int = 20) -> tuple[Schedule, ScheduleRuns]:
-        schedule = await self.store.get(schedule_id)
-        return schedule, await self.store.history(schedule_id, limit=limit)
 
     async def _reload(self) -> None:
         if self._scheduler is not None:

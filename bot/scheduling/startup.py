@@ -14,6 +14,7 @@ from agents.schedules import ScheduleStore
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.scheduling.schedule_runs import ScheduledRunExecutor
 from bot.scheduling.schedule_service import ScheduleService
+from bot.slack.schedule_destinations import SlackScheduleDestinations
 
 if TYPE_CHECKING:
     from bot.composition.service import Service
@@ -45,7 +46,9 @@ async def build_scheduling(
 ) -> Scheduling:
     """Upsert the config file's schedules and build the scheduler (not yet started) and the schedule API."""
     settings = service.settings
-    store = ScheduleStore(service.sessions, default_timezone=settings.schedule_default_timezone)
+    store = ScheduleStore(
+        service.sessions, SlackScheduleDestinations(), default_timezone=settings.schedule_default_timezone
+    )
     declared = await store.sync_declarations(settings.schedules)
     if declared:
         logger.info("config file declares %d schedules", len(declared))

@@ -17,7 +17,18 @@ from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from agents import AgentAnswer, AgentRequest, AgentRunner, AnswerTextCallback, ProgressCallback, ProgressEvent
+from agents import (
+    AgentAnswer,
+    AgentRequest,
+    AgentRunner,
+    AnswerTextCallback,
+    ApprovalNotFoundError,
+    ApprovalRecord,
+    ApprovalStore,
+    ApprovalSurface,
+    ProgressCallback,
+    ProgressEvent,
+)
 from bot.logging_config import current_run_id, run_context
 from bot.slack import store
 from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream
@@ -33,7 +44,6 @@ from bot.slack.blocks import (
     working_message,
 )
 from bot.slack.identity import IdentityResolver, is_direct_message
-from bot.slack.tables import SlackApproval
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +127,11 @@ class AnswerFlow:
     _runs: asyncio.Semaphore | None = field(default=None, init=False)
     # Workspaces whose Slack refused chat.startStream: not asked again until the service restarts.
     _no_streaming_teams: set[str] = field(default_factory=set, init=False)
+
+    @property
+    def approvals(self) -> ApprovalStore:
+        """The runtime's approvals table: the one record of each approval, pointing at the message showing it."""
+        return ApprovalStore(self.sessions)
 
     # --- background work -------------------------------------------------------------------------------------
 
@@ -238,14 +253,19 @@ class AnswerFlow:
 
     # --- approvals -------------------------------------------------------------------------------------------
 
-    async def resume_approval(self, approval: SlackApproval, *, approved: bool, decided_by: str) -> None:
-        """Show the decision on the approval message, resume the paused run and post its result in the thread."""
+    async def resume_approval(
+        self, approval: ApprovalRecord, surface: ApprovalSurface, *, approved: bool, decided_by: str
+    ) -> None:
+        """Show the decision on the approval message, resume the paused run and post its result in the thread.
+
+        The runtime records the decision, exactly once: a click that loses a race to another is told so here.
+        """
         with run_context():
-            channel, thread_ts = approval.channel_id, approval.thread_ts
+            channel, thread_ts = surface.channel, surface.thread
             decided = approval_decided_message(approval.tool_name, approved=approved, decided_by=decided_by)
             try:
-                if approval.message_ts:
-                    await self._update(channel, approval.message_ts, decided)
+                if surface.message:
+                    await self._update(channel, surface.message, decided)
                 working = await self._post(channel, thread_ts, working_message())
             except SlackApiError:
                 logger.exception("could not post the approval decision in %s", channel)
@@ -253,6 +273,11 @@ class AnswerFlow:
             try:
                 async with self._run_slot():
                     answer = await self.runner.resume(approval.approval_id, approved=approved, decided_by=decided_by)
+            except ApprovalNotFoundError as error:
+                logger.info("approval %s was not resumed: %s", approval.approval_id, error)
+                if working is not None:
+                    await self._update(channel, working, notice_message(f"Not resumed: {error}."))
+                return
             except Exception:
                 logger.exception("resuming run %s after approval failed", approval.approval_id)
                 if working is not None:
@@ -260,7 +285,7 @@ class AnswerFlow:
                 return
             await self.post_answer(
                 answer,
-                team_id=approval.team_id,
+                team_id=surface.workspace,
                 channel_id=channel,
                 thread_ts=thread_ts,
                 working_ts=working,
@@ -305,11 +330,10 @@ class AnswerFlow:
             await self._show_answer(answer, notes, record, first_ts=working_ts)
         pending = answer.pending_approval
         if pending is not None:
-            await store.store_approval(
-                self.sessions, pending, team_id=team_id, channel_id=channel_id, thread_ts=thread_ts
-            )
+            surface = ApprovalSurface(kind="slack", workspace=team_id, channel=channel_id, thread=thread_ts)
+            await self.approvals.show_on(pending.approval_id, surface)
             approval_ts = await self._post(channel_id, thread_ts, approval_request_message(pending))
-            await store.set_approval_message(self.sessions, pending.approval_id, approval_ts)
+            await self.approvals.show_on(pending.approval_id, surface.model_copy(update={"message": approval_ts}))
 
     async def _show_answer(
         self, answer: AgentAnswer, notes: list[str] | None, record: dict[str, str], first_ts: str | None

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
@@ -22,7 +22,6 @@ from starlette.routing import Route
 
 from agents import AgentRunner, MemoryStore, PromptStore
 from agents.evaluation import EvaluationRunner
-from bot.scheduling import ScheduleService
 from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answering import AnswerFlow
@@ -39,6 +38,9 @@ from bot.slack.prompt_commands import register_prompt_commands
 from bot.slack.routes import EVENTS_PATH
 from bot.slack.schedule_commands import register_schedule_commands
 from knowledge import create_engine
+
+if TYPE_CHECKING:  # bot.scheduling posts through bot.slack.blocks: a runtime import here would be circular
+    from bot.scheduling import ScheduleService
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import store
 from bot.slack.answering import AnswerFlow
 from bot.slack.blocks import APPROVE, REJECT
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -24,25 +24,26 @@ def register_approval_listeners(app: AsyncApp, flow: AnswerFlow) -> None:
         await ack()
         approval_id, user_id = action["value"], body["user"]["id"]
         approved = action["action_id"] == APPROVE
-        approval = await store.find_approval(flow.sessions, approval_id)
-        channel_id = (body.get("channel") or {}).get("id") or (approval.channel_id if approval else "")
+        approval = await flow.approvals.find(approval_id)
+        surface = approval.surface if approval is not None and approval.surface is not None else None
+        channel_id = (body.get("channel") or {}).get("id") or (surface.channel if surface else "")
 
         async def tell(text: str) -> None:
             await client.chat_postEphemeral(
-                channel=channel_id, user=user_id, text=text, thread_ts=approval.thread_ts if approval else None
+                channel=channel_id, user=user_id, text=text, thread_ts=surface.thread if surface else None
             )
 
-        if approval is None:
+        if approval is None or surface is None or surface.kind != "slack":
             await tell("I can't find that approval request any more; ask the question again if it still matters.")
             return
-        if user_id != approval.requested_by and "admin" not in (context.get("roles") or frozenset()):
+        if user_id != approval.requested_by and not permits(context.get("roles") or (), "approval.decide_for_others"):
             logger.info("refused approval %s for %s (not the asker or an admin)", approval_id, user_id)
             await tell(f"Only <@{approval.requested_by}> (who asked) or an admin can approve or reject this.")
             return
-        if not await store.decide_approval(flow.sessions, approval_id, approved=approved, decided_by=user_id):
-            await tell("This request was already decided.")
+        if approval.status != "pending":
+            await tell(f"This request was already {approval.status}.")
             return
-        flow.spawn(flow.resume_approval(approval, approved=approved, decided_by=user_id))
+        flow.spawn(flow.resume_approval(approval, surface, approved=approved, decided_by=user_id))
 
     app.action(APPROVE)(on_decision)
     app.action(REJECT)(on_decision)

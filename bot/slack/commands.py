@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import PromptNotFoundError, PromptStore, TraceStore
-from agents.answers import Role
 from bot.errors import BotError
 from bot.logging_config import current_run_id
 from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.audit import AuditTrail
 from bot.slack.ratings import PromptVersionRatings, Sessions, latest_comments, rating_stats
+from tools import REQUIRED_ROLES, Action, Role
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +32,16 @@ COMMANDS: dict[str, str] = {
     "/schedule": "scheduled agent runs that post to a channel",
     "/memory": "what the bot remembers about you",
 }
-# Subcommands that change what the bot does for everyone: editors and admins only, whether or not they are wired.
-CHANGE_SUBCOMMANDS: dict[str, frozenset[str]] = {
-    "/prompt": frozenset({"set", "edit", "rollback"}),
-    "/schedule": frozenset({"add", "remove"}),
+# The action each subcommand that changes something is checked as (``tools.REQUIRED_ROLES`` says who may), whether
+# or not the subcommand is wired in this deployment.
+SUBCOMMAND_ACTIONS: dict[tuple[str, str], Action] = {
+    ("/prompt", "set"): "prompt.change",
+    ("/prompt", "edit"): "prompt.change",
+    ("/prompt", "rollback"): "prompt.change",
+    ("/prompt", "test"): "prompt.change",
+    ("/kb", "sync"): "knowledge.sync",
+    ("/schedule", "add"): "schedule.change",
+    ("/schedule", "remove"): "schedule.change",
 }
 
 
@@ -68,9 +74,9 @@ class CommandInvocation:
 
 
 CommandHandler = Callable[[CommandInvocation], Awaitable[CommandReply]]
-# Whether a change touches only the caller's own things (``/schedule add ... me``), from the text after the
-# subcommand, the user id and the channel the command was typed in: then it needs no editor role.
-PersonalCheck = Callable[[str, str, str], Awaitable[bool]]
+# The action a call is checked as when it depends on what the call touches (``/schedule add ... me`` touches only the
+# caller's own things), from the text after the subcommand, the user id and the channel the command was typed in.
+ActionOfCall = Callable[[str, str, str], Awaitable[Action]]
 # The immediate acknowledgement of a long-running subcommand, from its arguments ("Running schedule #3 now...").
 Acknowledgement = Callable[[list[str]], str]
 
@@ -81,10 +87,9 @@ class Subcommand:
     handler: CommandHandler
     usage: str  # arguments after the subcommand, e.g. "NAME [vN]"
     summary: str
-    changes: bool = False
     min_args: int = 0
     max_args: int | None = None
-    personal: PersonalCheck | None = None
+    action_of_call: ActionOfCall | None = None
     acknowledgement: Acknowledgement | None = None
 
 
@@ -107,40 +112,37 @@ class CommandRegistry:
         *,
         usage: str = "",
         summary: str,
-        changes: bool = False,
         min_args: int = 0,
         max_args: int | None = None,
-        personal: PersonalCheck | None = None,
+        action_of_call: ActionOfCall | None = None,
         acknowledgement: Acknowledgement | None = None,
     ) -> None:
-        """Add ``command name``; ``changes=True`` restricts it to editors and admins, except calls that ``personal``
-        says touch only the caller's own things; ``acknowledgement`` is shown at once while the handler runs."""
+        """Add ``command name``; a subcommand in ``SUBCOMMAND_ACTIONS`` is checked as its action, or as the one
+        ``action_of_call`` names for each call; ``acknowledgement`` is shown at once while the handler runs."""
         if command not in self._subcommands:
             raise ValueError(f"unknown slash command {command!r}; expected one of {', '.join(COMMANDS)}")
         if name in self._subcommands[command]:
             raise ValueError(f"{command} {name} is already registered")
         self._subcommands[command][name] = Subcommand(
-            name, handler, usage, summary, changes, min_args, max_args, personal, acknowledgement
+            name, handler, usage, summary, min_args, max_args, action_of_call, acknowledgement
         )
 
     def find(self, command: str, name: str) -> Subcommand | None:
         return self._subcommands.get(command, {}).get(name)
 
     def is_change(self, command: str, name: str) -> bool:
-        registered = self.find(command, name)
-        return name in CHANGE_SUBCOMMANDS.get(command, frozenset()) or (registered is not None and registered.changes)
+        action = SUBCOMMAND_ACTIONS.get((command, name))
+        return action is not None and bool(REQUIRED_ROLES[action])
 
-    async def requires_editor(self, command: str, text: str, user_id: str, channel_id: str) -> bool:
-        """Whether this call (``text`` as typed after the command) needs the editor role: a change, unless the
-        subcommand says it touches only the caller's own things."""
+    async def action_of(self, command: str, text: str, user_id: str, channel_id: str) -> Action | None:
+        """The action this call (``text`` as typed after the command) is checked as; None when anyone may."""
         words = split_words(text)
         name = words[0].lower() if words else ""
-        if not self.is_change(command, name):
-            return False
+        action = SUBCOMMAND_ACTIONS.get((command, name))
         registered = self.find(command, name)
-        if registered is not None and registered.personal is not None:
-            return not await registered.personal(text_after_subcommand(text), user_id, channel_id)
-        return True
+        if action is not None and registered is not None and registered.action_of_call is not None:
+            return await registered.action_of_call(text_after_subcommand(text), user_id, channel_id)
+        return action
 
     def usage(self, command: str) -> str:
         lines = [f"*{command}*: {COMMANDS.get(command, '')}"]
@@ -150,7 +152,7 @@ class CommandRegistry:
         for sub in subcommands.values():
             lock = ""
             if self.is_change(command, sub.name):
-                lock = " (editors and admins" + ("; anyone for their own DM)" if sub.personal else ")")
+                lock = " (editors and admins" + ("; anyone for their own DM)" if sub.action_of_call else ")")
             lines.append(f"• `{command} {sub.name}{' ' + sub.usage if sub.usage else ''}`: {sub.summary}{lock}")
         return "\n".join(lines)
 

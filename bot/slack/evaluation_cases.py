@@ -33,6 +33,7 @@ from bot.slack.blocks import (
 )
 from bot.slack.ratings import Sessions, find_rating
 from bot.slack.store import find_answer
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def register_evaluation_case_listeners(app: AsyncApp, sessions: Sessions) -> Non
         await ack()
         trace_id, user_id = str(action["value"]), body["user"]["id"]
         channel_id = (body.get("channel") or {}).get("id", "")
-        if "editor" not in (context.get("roles") or frozenset()):
+        if not permits(context.get("roles") or (), "evaluation.add_case"):
             await tell(client, channel_id, user_id, EDITORS_ONLY)
             return
         trace = await traces.get(trace_id)
@@ -88,7 +89,7 @@ def register_evaluation_case_listeners(app: AsyncApp, sessions: Sessions) -> Non
         ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         user_id = body["user"]["id"]
-        if "editor" not in (context.get("roles") or frozenset()):
+        if not permits(context.get("roles") or (), "evaluation.add_case"):
             await ack(response_action="errors", errors={EVAL_SET_BLOCK: EDITORS_ONLY})
             return
         metadata = json.loads(view.get("private_metadata") or "{}")

@@ -24,6 +24,7 @@ from bot.slack.blocks import (
     feedback_modal,
 )
 from bot.slack.ratings import Sessions, record_comment, record_rating
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def register_feedback_listeners(app: AsyncApp, sessions: Sessions) -> None:
         (trace_id, rating), user_id = choice, body["user"]["id"]
         channel_id = (body.get("channel") or {}).get("id", "")
         await record_rating(sessions, trace_id, user_id, rating)
-        editor = "editor" in (context.get("roles") or frozenset())
+        editor = permits(context.get("roles") or (), "evaluation.add_case")
         if rating < 0:
             await client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(trace_id, channel_id))
         if not channel_id:

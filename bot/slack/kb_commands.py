@@ -128,7 +128,6 @@ def register_kb_commands(
         commands.sync,
         usage="[SOURCE]",
         summary="sync one source (or all) now; editors and admins",
-        changes=True,
         max_args=1,
         acknowledgement=lambda args: f"Syncing {args[0] if args else 'every source'} now; I will report here.",
     )

@@ -22,6 +22,7 @@ from bot.slack.answering import is_person_message
 from bot.slack.audit import AuditTrail
 from bot.slack.commands import CommandRegistry, split_words
 from bot.slack.identity import IdentityResolver, is_direct_message
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ def install_middleware(
         roles = context.get("roles") or frozenset()
         user_id = context.user_id or ""
         channel_id = body.get("channel_id") or ""
-        if "editor" not in roles and await commands.requires_editor(command, text, user_id, channel_id):
+        action = await commands.action_of(command, text, user_id, channel_id)
+        if action is not None and not permits(roles, action):
             logger.info("refused %s %s for %s (not an editor or admin)", command, subcommand, user_id)
             text = (
                 f":lock: `{command} {subcommand}` changes (or tries out) what the bot does for everyone, so only "

@@ -46,6 +46,7 @@ from bot.slack.blocks import (
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
 from bot.slack.identity import IdentityResolver
 from knowledge import ReaderScope
+from tools import permits
 
 logger = logging.getLogger(__name__)
 
@@ -322,7 +323,7 @@ class PromptCommands:
         text = (values.get(PROMPT_TEXT_BLOCK, {}).get(PROMPT_TEXT_ACTION, {}).get("value") or "").strip()
         note = (values.get(PROMPT_NOTE_BLOCK, {}).get(PROMPT_NOTE_ACTION, {}).get("value") or "").strip()
         user_id = body["user"]["id"]
-        if "editor" not in (context.get("roles") or frozenset()):
+        if not permits(context.get("roles") or (), "prompt.change"):
             refused = "Only prompt editors and admins may change prompts."
             await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: refused})
             return
@@ -402,7 +403,6 @@ def register_prompt_commands(
         commands.set,
         usage="NAME TEXT",
         summary="make TEXT the live version",
-        changes=True,
         min_args=2,
     )
     registry.register(
@@ -411,7 +411,6 @@ def register_prompt_commands(
         commands.edit,
         usage="NAME",
         summary="edit the live text in a form",
-        changes=True,
         min_args=1,
         max_args=1,
     )
@@ -421,7 +420,6 @@ def register_prompt_commands(
         commands.rollback,
         usage="NAME vN",
         summary="make an old version's text live again",
-        changes=True,
         min_args=2,
         max_args=2,
     )
@@ -431,7 +429,6 @@ def register_prompt_commands(
         commands.test,
         usage="NAME [vN] QUESTION | NAME vN --eval SET",
         summary="try a version on a question, or on an evaluation set against the live version (only you see it)",
-        changes=True,
         min_args=2,
         acknowledgement=lambda args: (
             f"Running `{args[0]}` on evaluation set `{escape_mrkdwn(args[-1])}`; the table will appear here."

@@ -1,5 +1,5 @@
-"""Database access for the Slack channel's own state: event dedupe and recovery, answered threads, posted answers
-and approvals. Each function is one short transaction."""
+"""Database access for the Slack channel's own state: event dedupe and recovery, answered threads, posted answers.
+Each function is one short transaction."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from agents import AgentAnswer, PendingApproval
-from bot.slack.tables import SlackAnswer, SlackApproval, SlackEvent, SlackThread
+from agents import AgentAnswer
+from bot.slack.tables import SlackAnswer, SlackEvent, SlackThread
 
 # Longer than any agent run: an event still pending after this is taken to be lost with its process and retried.
 EVENT_LEASE = timedelta(minutes=10)
@@ -191,50 +191,3 @@ async def record_answer(
 async def find_answer(sessions: Sessions, trace_id: str) -> SlackAnswer | None:
     async with sessions() as session:
         return await session.get(SlackAnswer, trace_id)
-
-
-async def store_approval(
-    sessions: Sessions, pending: PendingApproval, *, team_id: str, channel_id: str, thread_ts: str
-) -> None:
-    async with sessions.begin() as session:
-        await session.execute(
-            insert(SlackApproval)
-            .values(
-                approval_id=pending.approval_id,
-                team_id=team_id,
-                channel_id=channel_id,
-                thread_ts=thread_ts,
-                requested_by=pending.requested_by,
-                tool_name=pending.tool_name,
-                status="pending",
-            )
-            .on_conflict_do_nothing()
-        )
-
-
-async def set_approval_message(sessions: Sessions, approval_id: str, message_ts: str) -> None:
-    async with sessions.begin() as session:
-        await session.execute(
-            update(SlackApproval).where(SlackApproval.approval_id == approval_id).values(message_ts=message_ts)
-        )
-
-
-async def find_approval(sessions: Sessions, approval_id: str) -> SlackApproval | None:
-    async with sessions() as session:
-        return await session.get(SlackApproval, approval_id)
-
-
-async def decide_approval(sessions: Sessions, approval_id: str, *, approved: bool, decided_by: str) -> bool:
-    """Record the decision; False when someone else decided first (double clicks, two admins at once)."""
-    async with sessions.begin() as session:
-        result = await session.execute(
-            update(SlackApproval)
-            .where(SlackApproval.approval_id == approval_id, SlackApproval.status == "pending")
-            .values(
-                status="approved" if approved else "rejected",
-                decided_by=decided_by,
-                decided_at=datetime.now(UTC),
-            )
-            .returning(SlackApproval.approval_id)
-        )
-        return result.first() is not None

@@ -1,5 +1,5 @@
-"""The Slack channel's tables: received events (dedupe and recovery), answered threads, posted answers, ratings,
-approvals waiting for a click, and the audit log of changes made from the chat."""
+"""The Slack channel's tables: received events (dedupe and recovery), answered threads, posted answers, ratings
+and the audit log of changes made from the chat."""
 
 from __future__ import annotations
 
@@ -69,25 +69,6 @@ class SlackFeedback(Base):
     source_urls: Mapped[list[str]] = mapped_column(JSONB, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class SlackApproval(Base):
-    """An Approve / Reject message for a paused run; the approval id is all a click needs, even after a restart."""
-
-    __tablename__ = "slack_approvals"
-
-    approval_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    team_id: Mapped[str] = mapped_column(String(32))
-    channel_id: Mapped[str] = mapped_column(String(32))
-    thread_ts: Mapped[str] = mapped_column(String(32))
-    message_ts: Mapped[str | None] = mapped_column(String(32))
-    requested_by: Mapped[str] = mapped_column(String(32))
-    tool_name: Mapped[str] = mapped_column(String(128))
-    # pending -> approved | rejected
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    decided_by: Mapped[str | None] = mapped_column(String(32))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class AuditEntry(Base):

@@ -14,13 +14,14 @@ from agents import (
     SchedulePhraseError,
 )
 from agents.schedules import ScheduleDeclaration, ScheduleStore
+from bot.slack.schedule_destinations import SlackScheduleDestinations
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # a Saturday
 
 
 @pytest.fixture
 def store(sessions: async_sessionmaker[AsyncSession]) -> ScheduleStore:
-    return ScheduleStore(sessions, default_timezone="UTC", clock=lambda: NOW)
+    return ScheduleStore(sessions, SlackScheduleDestinations(), default_timezone="UTC", clock=lambda: NOW)
 
 
 async def test_an_editor_creates_a_channel_schedule_in_their_time_zone(store: ScheduleStore) -> None:
@@ -51,7 +52,7 @@ async def test_an_owner_manages_their_own_dm_schedule_without_a_role(store: Sche
     schedule = await store.add(
         when="every monday 8:30", channel="D0ALICE", instruction="What is on my plate?", owner="UALICE"
     )
-    assert schedule.personal
+    assert store.is_personal(schedule)
     assert (await store.authorize_run(schedule.id, by="UALICE")).id == schedule.id
     with pytest.raises(SchedulePermissionError):
         await store.remove(schedule.id, by="UMALLORY")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.schedules import Schedule, ScheduleStore
 from bot.scheduling import ScheduledRunExecutor, schedule_job_key
+from bot.slack.schedule_destinations import SlackScheduleDestinations
 from testing_support.agent_runner import ScriptedAgentRunner
 from tests.bot.scheduling_harness import MovableClock, Replicas, become_leader, runs_per_fire_time
 from tests.fakes.slack_api import FakeSlackApi
@@ -33,7 +34,7 @@ def clock() -> MovableClock:
 
 @pytest.fixture
 def store(sessions: async_sessionmaker[AsyncSession]) -> ScheduleStore:
-    return ScheduleStore(sessions)
+    return ScheduleStore(sessions, SlackScheduleDestinations())
 
 
 @pytest.fixture

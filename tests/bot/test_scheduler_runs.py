@@ -18,9 +18,10 @@ from bot.scheduling import (
     ScheduledRunExecutor,
     ScheduleService,
     build_scheduling,
-    format_schedule_list,
     schedule_job_key,
 )
+from bot.slack.blocks import format_schedule_list
+from bot.slack.schedule_destinations import SlackScheduleDestinations
 from knowledge import AccessList
 from testing_support.agent_runner import ScriptedAgentRunner
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, HOSTILE, LIVE_MARKUP, FakeSlackApi
@@ -41,7 +42,7 @@ def slack(fake_slack: FakeSlackApi) -> AsyncWebClient:
 
 @pytest.fixture
 def store(sessions: async_sessionmaker[AsyncSession]) -> ScheduleStore:
-    return ScheduleStore(sessions)
+    return ScheduleStore(sessions, SlackScheduleDestinations())
 
 
 def fail_with_model_down(request: AgentRequest) -> object:
@@ -194,15 +195,15 @@ async def test_the_schedule_api_enforces_permissions_and_runs_on_demand(
     assert run is not None and (run.status, run.trigger, run.requested_by) == ("succeeded", "manual", "UPLAIN")
     assert len(fake_slack.posted("D0PLAIN")) == 1
 
-    text = format_schedule_list(await service.list(owner="UPLAIN"))
+    text = format_schedule_list(await store.list(owner="UPLAIN"))
     assert f"*#{schedule.id}*" in text and "`every monday 8:30`" in text and "<#D0PLAIN>" in text
     assert "EST" in text or "EDT" in text  # next run in the owner's zone
     assert "succeeded" in text and run.message_link is not None and run.message_link in text
 
-    _, history = await service.history(schedule.id)
+    history = await store.history(schedule.id)
     assert [entry.id for entry in history] == [run.id]
     await service.remove(schedule.id, by="UPLAIN")
-    assert await service.list(owner="UPLAIN") == []
+    assert await store.list(owner="UPLAIN") == []
 
 
 async def test_a_run_cut_short_by_shutdown_is_recorded_as_interrupted(
@@ -233,9 +234,9 @@ async def test_runs_left_running_by_a_dead_replica_are_marked_interrupted_at_sta
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     now = datetime(2026, 11, 23, 12, tzinfo=UTC)
-    store = ScheduleStore(sessions, clock=lambda: now)
+    store = ScheduleStore(sessions, SlackScheduleDestinations(), clock=lambda: now)
     schedule = await store.add(when="hourly", channel="C0DEAD", instruction="Ping", owner="UED", roles={"editor"})
-    await ScheduleStore(sessions, clock=lambda: now - timedelta(hours=3)).start_run(
+    await ScheduleStore(sessions, SlackScheduleDestinations(), clock=lambda: now - timedelta(hours=3)).start_run(
         schedule.id, now - timedelta(hours=3), "scheduled"
     )
     recent = await store.start_run(schedule.id, now, "scheduled")  # may still be running on a live replica
@@ -267,14 +268,14 @@ async def test_serve_wiring_upserts_config_schedules_and_reports_the_scheduler_i
         try:
             assert await scheduling.scheduler.check_leadership()
             assert (await check_health(service)).scheduler == "leader"
-            declared = await scheduling.schedules.list(channel="C0DIGEST")
+            declared = await scheduling.schedules.store.list(channel="C0DIGEST")
             assert [(entry.schedule.origin, entry.schedule.cron) for entry in declared] == [
                 ("config", "0 9 * * mon-fri"),
                 ("config", "0 * * * *"),
             ]
             # A second replica starting from the same config changes nothing and stands by.
             follower = await build_scheduling(service, agent_runner=ScriptedAgentRunner(), slack=slack)
-            assert await follower.schedules.list(channel="C0DIGEST") == declared  # type: ignore[union-attr]
+            assert await follower.schedules.store.list(channel="C0DIGEST") == declared  # type: ignore[union-attr]
             await follower.scheduler.refresh()
             assert not await follower.scheduler.check_leadership()
             assert follower.scheduler.state == "stopped"  # built, not started

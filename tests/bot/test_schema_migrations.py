@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -115,3 +116,47 @@ def test_migrations_wait_for_the_schema_lock_every_layer_takes(empty_database: s
             holder.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
         migrating.join(timeout=60)
     assert current_revision(empty_database) == head_revision()
+
+
+def _insert_agent_approval(connection: psycopg.Connection[Any], approval_id: str, status: str) -> None:
+    connection.execute(
+        "INSERT INTO agent_approvals (approval_id, thread_id, trace_id, tool_name, arguments, description, "
+        "requested_by, request, status) VALUES (%s, %s, 't', 'restart_service', '{}', '', 'U1', '{}', %s)",
+        (approval_id, f"slack:T1:C1:{approval_id}", status),
+    )
+
+
+def _insert_slack_approval(connection: psycopg.Connection[Any], approval_id: str, status: str) -> None:
+    connection.execute(
+        "INSERT INTO slack_approvals (approval_id, team_id, channel_id, thread_ts, message_ts, requested_by, "
+        "tool_name, status) VALUES (%s, 'T1', 'C1', %s, %s, 'U1', 'restart_service', %s)",
+        (approval_id, f"{approval_id}.thread", f"{approval_id}.buttons", status),
+    )
+
+
+def test_approvals_move_into_one_table_where_the_runtime_status_wins(empty_database: str) -> None:
+    """Rows in both approval tables: each Slack message becomes its approval's surface, the runtime's status stays
+    (a superseded run stays superseded though Slack still said pending), and the Slack table is gone."""
+    upgrade_database(empty_database, "0013")
+    with psycopg.connect(empty_database) as connection:
+        _insert_agent_approval(connection, "a-approved", "approved")
+        _insert_slack_approval(connection, "a-approved", "approved")
+        _insert_agent_approval(connection, "a-superseded", "superseded")
+        _insert_slack_approval(connection, "a-superseded", "pending")
+        _insert_agent_approval(connection, "a-unshown", "pending")
+        _insert_slack_approval(connection, "s-orphan", "pending")
+
+    upgrade_database(empty_database)
+
+    with psycopg.connect(empty_database) as connection:
+        rows = connection.execute(
+            "SELECT approval_id, status, surface, surface_workspace, surface_channel, surface_thread, surface_message "
+            "FROM agent_approvals ORDER BY approval_id"
+        ).fetchall()
+        slack_table = connection.execute("SELECT to_regclass('slack_approvals')").fetchone()
+    assert rows == [
+        ("a-approved", "approved", "slack", "T1", "C1", "a-approved.thread", "a-approved.buttons"),
+        ("a-superseded", "superseded", "slack", "T1", "C1", "a-superseded.thread", "a-superseded.buttons"),
+        ("a-unshown", "pending", None, None, None, None, None),
+    ]
+    assert slack_table == (None,)

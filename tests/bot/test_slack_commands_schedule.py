@@ -45,7 +45,7 @@ async def test_editor_adds_by_phrase_and_cron_in_their_time_zone_lists_runs_and_
     )
     assert "`30 8 * * 1` (30 8 * * mon, Europe/Berlin) in <#C0OPS>" in cron
     phrase_id, cron_id = _added_id(phrase), _added_id(cron)
-    added = {entry.schedule.id: entry.schedule for entry in await schedules.list(owner="UEDITOR")}
+    added = {entry.schedule.id: entry.schedule for entry in await schedules.store.list(owner="UEDITOR")}
     assert added[phrase_id].instruction == "Summarise incidents opened since yesterday"
     assert (added[cron_id].cron, added[cron_id].timezone, added[cron_id].channel) == (
         "30 8 * * mon",
@@ -67,7 +67,7 @@ async def test_editor_adds_by_phrase_and_cron_in_their_time_zone_lists_runs_and_
 
     removed = await slack.run_command("/schedule", f"remove {cron_id}", user="UADMIN")
     assert removed == f"Removed schedule *#{cron_id}* (`30 8 * * 1` in <#C0OPS>)."
-    assert cron_id not in {entry.schedule.id for entry in await schedules.list()}
+    assert cron_id not in {entry.schedule.id for entry in await schedules.store.list()}
     audit = await recent_audit(slack.service.sessions, 3)
     assert [(entry.actor, entry.action, entry.target) for entry in audit] == [
         ("UADMIN", "schedule.remove", f"schedule #{cron_id}"),
@@ -92,13 +92,13 @@ async def test_non_editor_may_manage_only_their_own_dm_schedules(slack: RuntimeS
     assert "only prompt editors and admins may use it" in refused_remove.json()["text"]
     refused_run = await slack.run_command("/schedule", f"run {channel_schedule}", user="U2")
     assert "only editors and admins may run schedules that post to a channel" in refused_run
-    assert {entry.schedule.owner for entry in await schedules.list()} == {"UEDITOR"}
+    assert {entry.schedule.owner for entry in await schedules.store.list()} == {"UEDITOR"}
 
     mine = await slack.run_command("/schedule", "add “every monday 8:30” me Remind me of my open tickets", user="U2")
     own_id = _added_id(mine)
     assert "(30 8 * * mon, America/New_York) in <@U2>" in mine
     own = await schedules.store.get(own_id)
-    assert (own.owner, own.channel, own.personal) == ("U2", "U2", True)
+    assert (own.owner, own.channel, schedules.store.is_personal(own)) == ("U2", "U2", True)
 
     assert f"*#{own_id}*" in await slack.run_command("/schedule", "list", user="U2")
     assert f"*#{own_id}*" not in await slack.run_command("/schedule", "list", user="U3")  # private to its owner

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agents import AgentAnswer, AgentRequest, Citation, PendingApproval
+from agents import AgentAnswer, AgentRequest, ApprovalRecord, ApprovalStore, Citation, PendingApproval
 from bot.slack import rating_stats, write_audit
 from bot.slack.audit import recent_audit
 from bot.slack.ratings import find_rating
@@ -146,10 +146,12 @@ async def _approval_id(slack_api: FakeSlackApi, count: int) -> str:
 async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_refused_for_others(
     slack_api: FakeSlackApi, harness_args: dict[str, Any]
 ) -> None:
-    runner = ScriptedAgentRunner(reply=_needs_approval)
+    approvals = ApprovalStore(harness_args["sessions"])
+    runner = ScriptedAgentRunner(reply=_needs_approval, approvals=approvals)
     async with running_slack(slack_api, runner, **harness_args) as slack:
         await slack.mention("restart billing", ts="1000.1")
         first = await _approval_id(slack_api, 1)
+        await _shown_approval(approvals, first)
         await slack.click("approval_approve", first, user="U2")  # not the asker, not an admin
         refusal = (await slack_api.wait_for("chat.postEphemeral"))[0]
         assert "Only <@U1>" in refusal["text"] and refusal["user"] == "U2"
@@ -160,6 +162,7 @@ async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_re
         await slack.channel.flow.drain(10)
         await slack.mention("restart billing again", ts="1001.1")
         second = await _approval_id(slack_api, 2)
+        await _shown_approval(approvals, second)
 
     # A new process: the approval id is all the click needs.
     async with running_slack(slack_api, runner, **harness_args) as restarted:
@@ -170,6 +173,40 @@ async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_re
     texts = [call["text"] for call in slack_api.calls_to("chat.update")]
     assert any("Approved by <@U1>" in t for t in texts) and any("Rejected by <@UADMIN>" in t for t in texts)
     assert any("restart_service done" in t for t in texts) and any("restart_service cancelled" in t for t in texts)
+
+
+async def _shown_approval(approvals: ApprovalStore, approval_id: str) -> ApprovalRecord:
+    """The approval once it points at the posted Approve / Reject message."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while loop.time() < deadline:
+        record = await approvals.find(approval_id)
+        if record is not None and record.surface is not None and record.surface.message is not None:
+            return record
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"approval {approval_id} never pointed at its message")
+
+
+async def test_a_click_on_a_superseded_approval_says_so_and_resumes_nothing(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    """The runtime supersedes a paused run when a newer question arrives; the old buttons read that same record."""
+    approvals = ApprovalStore(harness_args["sessions"])
+    runner = ScriptedAgentRunner(reply=_needs_approval, approvals=approvals)
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        await slack.mention("restart billing", ts="1000.1")
+        approval_id = await _approval_id(slack_api, 1)
+        record = await _shown_approval(approvals, approval_id)
+        assert record.surface is not None
+        assert (record.surface.kind, record.surface.channel, record.surface.thread) == ("slack", "C1", "1000.1")
+        assert await approvals.supersede(record.thread_id) == 1
+
+        await slack.click("approval_approve", approval_id, user="U1")
+        [notice] = await slack_api.wait_for("chat.postEphemeral")
+        await slack.channel.flow.drain(10)
+
+    assert notice["text"] == "This request was already superseded." and notice["user"] == "U1"
+    assert runner.resumed == []
 
 
 async def test_attached_files_are_read_and_unreadable_ones_are_mentioned(

@@ -54,7 +54,7 @@ async def test_a_fired_schedule_posts_the_agents_answer_with_its_source_and_reco
     assert "thread_ts" not in message  # a new top-level message
     assert "nwvpn cert renew" in message["text"]
     assert f"<{WIKI_URL}{VPN_PAGE}" in message["text"]  # the synced page as a source link
-    [run] = (await schedules.history(listing.schedule.id))[1]
+    [run] = await schedules.store.history(listing.schedule.id)
     assert (run.status, run.trigger, run.fire_time) == ("succeeded", "scheduled", fire_time)
     assert run.message_channel == "C0OPS" and run.message_ts == switchboard.slack.posted_ts()[-1]
     assert run.trace_id is not None
@@ -88,7 +88,7 @@ async def test_a_run_reads_only_what_every_channel_member_may_read(
     assert not model_saw(scripted_model, CODE_WORD)
     [posted] = switchboard.slack.posted("C0MIXED")
     assert CODE_WORD not in json.dumps(posted)
-    [run] = (await schedules.history(in_mixed.schedule.id))[1]
+    [run] = await schedules.store.history(in_mixed.schedule.id)
     assert run.status == "succeeded" and run.trace_id is not None
 
 

@@ -1,4 +1,5 @@
-"""``/schedule add`` argument parsing and the messages people see, independent of Slack itself."""
+"""``/schedule add`` text parsing (``bot.slack.schedule_commands``) and the schedule messages ``bot.slack.blocks``
+renders, without a Slack workspace."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ import pytest
 
 from agents import AgentAnswer, Citation, ScheduleInputError
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun
-from bot.scheduling import (
-    AddCommand,
-    format_schedule_list,
-    parse_add_arguments,
-    parse_add_command,
-    render_failure_report,
-    render_run_message,
-)
+from bot.slack.blocks import format_schedule_list, render_failure_report, render_run_message
+from bot.slack.schedule_commands import AddCommand, parse_schedule_add
 
 SCHEDULE = Schedule(
     id=7,
@@ -52,12 +47,13 @@ SCHEDULE = Schedule(
     ],
 )
 def test_add_command_text_is_split_into_when_channel_and_instruction(text: str, expected: AddCommand) -> None:
-    assert parse_add_command(text) == expected
+    assert parse_schedule_add(text, "UED") == expected
 
 
-def test_shlex_split_arguments_parse_the_same() -> None:
-    assert parse_add_arguments(["every day at 17:45", "<#C0OPS|ops>", "End", "of", "day"]) == AddCommand(
-        when="every day at 17:45", channel="C0OPS", instruction="End of day"
+@pytest.mark.parametrize("channel", ["me", "<@UED|ed>"])
+def test_me_or_the_users_own_mention_schedules_into_their_dm(channel: str) -> None:
+    assert parse_schedule_add(f'"every day at 17:45" {channel} End of day', "UED") == AddCommand(
+        when="every day at 17:45", channel="UED", instruction="End of day"
     )
 
 
@@ -67,7 +63,7 @@ def test_shlex_split_arguments_parse_the_same() -> None:
 )
 def test_malformed_add_commands_get_the_usage(text: str) -> None:
     with pytest.raises(ScheduleInputError, match="/schedule add"):
-        parse_add_command(text)
+        parse_schedule_add(text, "UED")
 
 
 def test_a_run_message_carries_the_answer_its_sources_and_escapes_user_text() -> None:
