@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -16,6 +15,7 @@ from bot.slack.audit import recent_audit
 from bot.slack.ratings import find_rating
 from testing_support.agent_runner import ScriptedAgentRunner
 from testing_support.slack_requests import event_body
+from testing_support.waiting import eventually
 from tests.bot.slack_harness import running_slack
 from tests.fakes.slack_api import FakeSlackApi
 from tests.knowledge.document_files import docx_bytes
@@ -36,13 +36,14 @@ def _versioned_answer(request: AgentRequest) -> AgentAnswer:
 
 
 async def _trace_id(slack_api: FakeSlackApi) -> str:
-    for _ in range(500):
+    def answered() -> str | None:
         for call in slack_api.calls_to("chat.update"):
             for block in call.get("blocks") or []:
                 if block["type"] == "actions" and block["elements"][0]["action_id"] == "feedback_up":
                     return str(block["elements"][0]["value"])
-        await asyncio.sleep(0.02)
-    raise AssertionError("no answer posted")
+        return None
+
+    return await eventually(answered, what="an answer with its feedback buttons")
 
 
 async def test_feedback_buttons_and_modal_comment_are_stored_against_trace_and_prompt_version(
@@ -130,17 +131,17 @@ def _needs_approval(request: AgentRequest) -> AgentAnswer:
 
 async def _approval_id(slack_api: FakeSlackApi, count: int) -> str:
     """The approval id on the ``count``-th Approve / Reject message, once it is posted."""
-    for _ in range(500):
+
+    def posted() -> str | None:
         ids = [
             str(block["elements"][0]["value"])
             for post in slack_api.calls_to("chat.postMessage")
             for block in post.get("blocks") or []
             if block["type"] == "actions" and block["elements"][0]["action_id"] == "approval_approve"
         ]
-        if len(ids) >= count:
-            return ids[count - 1]
-        await asyncio.sleep(0.02)
-    raise AssertionError("no approval message")
+        return ids[count - 1] if len(ids) >= count else None
+
+    return await eventually(posted, what=f"approval message {count}")
 
 
 async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_refused_for_others(
@@ -177,14 +178,14 @@ async def test_approval_approved_by_asker_rejected_by_admin_after_restart_and_re
 
 async def _shown_approval(approvals: ApprovalStore, approval_id: str) -> ApprovalRecord:
     """The approval once it points at the posted Approve / Reject message."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while loop.time() < deadline:
+
+    async def shown() -> ApprovalRecord | None:
         record = await approvals.find(approval_id)
         if record is not None and record.surface is not None and record.surface.message is not None:
             return record
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"approval {approval_id} never pointed at its message")
+        return None
+
+    return await eventually(shown, what=f"approval {approval_id} to point at its message", within_seconds=10)
 
 
 async def test_a_click_on_a_superseded_approval_says_so_and_resumes_nothing(

@@ -3,7 +3,6 @@ the edited message where Slack refuses streaming, and Slack's native feedback bu
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentAnswer, AgentRequest, Citation
 from bot.slack.ratings import find_rating
 from testing_support.agent_runner import ScriptedAgentRunner
+from testing_support.waiting import eventually
 from tests.bot.slack_harness import running_slack
 from tests.fakes.slack_api import HOSTILE, FakeSlackApi, FakeStream
 
@@ -23,25 +23,24 @@ def harness_args(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 
 
 async def _stopped_stream(slack: FakeSlackApi) -> tuple[str, FakeStream]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while loop.time() < deadline:
-        stopped = [(ts, stream) for ts, stream in list(slack.streams.items()) if stream.stopped]
-        if stopped:
-            return stopped[0]
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no finished stream: {slack.calls}")
+    def stopped() -> tuple[str, FakeStream] | None:
+        return next(((ts, stream) for ts, stream in list(slack.streams.items()) if stream.stopped), None)
+
+    return await eventually(stopped, what="a finished stream", within_seconds=10)
 
 
 async def _edited_answer(slack: FakeSlackApi) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    while loop.time() < deadline:
-        for update in slack.calls_to("chat.update"):
-            if any(block["type"] == "actions" for block in update.get("blocks") or []):
-                return update
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no edited answer: {slack.calls}")
+    def edited() -> dict[str, Any] | None:
+        return next(
+            (
+                update
+                for update in slack.calls_to("chat.update")
+                if any(block["type"] == "actions" for block in update.get("blocks") or [])
+            ),
+            None,
+        )
+
+    return await eventually(edited, what="the edited answer with its buttons", within_seconds=10)
 
 
 def _long_answer(request: AgentRequest) -> AgentAnswer:
@@ -99,10 +98,7 @@ async def test_where_slack_refuses_streaming_the_answer_edits_the_working_messag
         assert "run the pipeline" in answer["text"]
         await slack.mention("and rollbacks?", ts="101.000001")
         await slack_api.wait_for("chat.update", count=4)
-        for _ in range(250):
-            if len(_with_buttons(slack_api)) == 2:
-                break
-            await asyncio.sleep(0.02)
+        await eventually(lambda: len(_with_buttons(slack_api)) == 2, what="both answers with their buttons")
     assert len(_with_buttons(slack_api)) == 2
     assert len(slack_api.calls_to("chat.startStream", status=None)) == 1  # remembered for the workspace
     assert not slack_api.calls_to("chat.appendStream") and not slack_api.calls_to("chat.stopStream")
