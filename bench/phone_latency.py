@@ -22,7 +22,6 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -33,15 +32,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import uvicorn  # noqa: E402
-from knowledge_bench_setup import MemorySource  # noqa: E402
+from knowledge_bench_setup import MemorySource, embedded_database_url  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from agents import ChatMessage, ChatModel  # noqa: E402
-from bot import Service, Settings, create_app, start_embedded_postgres, upgrade_database  # noqa: E402
+from bot import Service, Settings, create_app  # noqa: E402
 from bot.phone import PhoneConfig, PhoneLine  # noqa: E402
 from knowledge import SourceDocument  # noqa: E402
-from testing_support.databases import create_database  # noqa: E402
 from tests.fakes.http_server import free_port  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply  # noqa: E402
 
@@ -237,18 +235,13 @@ def main() -> None:
     args.turns = args.turns or (15 if args.quick else 60)
     args.interrupts = 5 if args.quick else 20
     args.warmup = 2
-    home = Path(tempfile.mkdtemp(prefix="sbbench-", dir="/tmp"))
-    home.chmod(0o755)  # the embedded server runs as its own OS user when started by root
-    postgres = start_embedded_postgres(home)
     model_server = ScriptedModelServer().start()
     model_server.responder = paced(args.first_token_ms / 1000, args.token_ms / 1000)
     try:
-        database_url = create_database(postgres.url, prefix="bench")
-        upgrade_database(database_url)
-        result = asyncio.run(run(database_url, model_server, args))
+        with embedded_database_url() as database_url:
+            result = asyncio.run(run(database_url, model_server, args))
     finally:
         model_server.stop()
-        postgres.stop()
     print(
         f"first token: relay p50 {result['relay_first_token_p50_ms']} ms vs model p50 "
         f"{result['model_first_token_p50_ms']} ms (ratio {result['ratio_p50']}) | interrupt to silence p50 "
