@@ -39,6 +39,9 @@ class ScriptedReply(BaseModel):
     status: int = 200
     headers: dict[str, str] = Field(default_factory=dict)
     delay_seconds: float = 0.0
+    # A streamed reply's pace, as a real model's: the wait before its first word, then between words.
+    first_token_delay: float = 0.0
+    token_interval: float = 0.0
     input_tokens: int = 11
     output_tokens: int = 7
 
@@ -211,6 +214,7 @@ async def _openai_stream(
     words = reply.text.split(" ")
     for i, word in enumerate(words):
         if word or i:
+            await asyncio.sleep(reply.first_token_delay if i == 0 else reply.token_interval)
             yield chunk({"content": word if i == 0 else " " + word})
     for index, call in enumerate(calls):
         yield chunk({"tool_calls": [{"index": index, **call}]})
