@@ -14,18 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import (
     Embedder,
-    HybridRetriever,
     Reader,
-    ReaderScope,
-    SearchQuery,
     SyncEngine,
     knowledge_status,
     sync_permissions,
-    with_external_groups,
 )
 from knowledge.sources import ConfluenceSource, ConfluenceSourceConfig, SourceSecrets
 from tests.fakes.confluence_api import FakeAttachment, FakeConfluence, FakePage, FakeSpace
 from tests.knowledge.document_files import pdf_bytes
+from tests.knowledge.reader_search import passages_for
 
 ALICE = Reader(user_id="UALICE", email="alice@acme.example")  # staff, sre
 BOB = Reader(user_id="UBOB", email="bob@acme.example")  # staff, sre
@@ -91,10 +88,7 @@ def source(confluence: FakeConfluence, name: str, **options: Any) -> ConfluenceS
 async def search(
     sessions: async_sessionmaker[AsyncSession], embedder: Embedder, query: str, source_name: str, *readers: Reader
 ) -> str:
-    scope = ReaderScope(readers=tuple(await with_external_groups(sessions, readers)))
-    passages = await HybridRetriever(sessions, embedder).search(
-        SearchQuery(text=query, scope=scope, sources=(source_name,))
-    )
+    passages = await passages_for(sessions, embedder, query, source_name, *readers)
     return "\n".join(f"{p.title} | {' > '.join(p.heading_path)} | {p.url} | {p.text}" for p in passages)
 
 

@@ -20,10 +20,10 @@ from knowledge import (
     SyncEngine,
     knowledge_status,
     sync_permissions,
-    with_external_groups,
 )
 from knowledge.sources import GitHubSource, GitHubSourceConfig, SourceSecrets
 from tests.fakes.github_api import FakeGitHub, FakeRepository
+from tests.knowledge.reader_search import passages_for
 
 ALICE = Reader(user_id="UALICE", email="alice@acme.example")  # a direct collaborator of the private repo
 BOB = Reader(user_id="UBOB", email="Bob@Acme.example")  # in the sre team
@@ -72,10 +72,7 @@ def source(github: FakeGitHub, name: str, **options: Any) -> GitHubSource:
 async def titles_for(
     sessions: async_sessionmaker[AsyncSession], embedder: Embedder, query: str, source_name: str, *readers: Reader
 ) -> set[str]:
-    scope = ReaderScope(readers=tuple(await with_external_groups(sessions, readers)))
-    passages = await HybridRetriever(sessions, embedder).search(
-        SearchQuery(text=query, scope=scope, sources=(source_name,))
-    )
+    passages = await passages_for(sessions, embedder, query, source_name, *readers)
     return {passage.title for passage in passages}
 
 

@@ -13,17 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import (
     Embedder,
-    HybridRetriever,
     Reader,
-    ReaderScope,
-    SearchQuery,
     SyncEngine,
     knowledge_status,
     sync_permissions,
-    with_external_groups,
 )
 from knowledge.sources import SlackChannelsSource, SlackChannelsSourceConfig, SourceSecrets
 from tests.fakes.slack_api import BOT_TOKEN, BOT_USER_ID, FakeChannel, FakeSlackApi
+from tests.knowledge.reader_search import passages_for
 
 ALICE = Reader(user_id="UALICE")  # in the private incident room
 BOB = Reader(user_id="UBOB")  # in it too
@@ -88,10 +85,7 @@ async def search(
     sessions: async_sessionmaker[AsyncSession], embedder: Embedder, query: str, source_name: str, *readers: Reader
 ) -> str:
     """Every retrieved passage's title, URL and text, for substring assertions."""
-    scope = ReaderScope(readers=tuple(await with_external_groups(sessions, readers)))
-    passages = await HybridRetriever(sessions, embedder).search(
-        SearchQuery(text=query, scope=scope, sources=(source_name,))
-    )
+    passages = await passages_for(sessions, embedder, query, source_name, *readers)
     return "\n".join(f"{p.title} | {p.url} | {p.text}" for p in passages)
 
 
