@@ -18,9 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("phone_calls", sa.Column("handed_over_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column(
-        "phone_intakes", sa.Column("handed_over", sa.Boolean(), nullable=False, server_default=sa.false())
-    )
+    op.add_column("phone_intakes", sa.Column("handed_over", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
