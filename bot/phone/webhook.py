@@ -328,7 +328,9 @@ class PhoneLine:
         """The agent run behind one question; its result goes to the database for whichever request picks it up."""
         try:
             answer = await _spoken_answer(runner, request, await self.store.transcript(request.thread_id))
-            spoken = to_spoken_text(answer.text, answer.citations, max_chars=self.config.max_spoken_chars)
+            spoken = to_spoken_text(
+                answer.text, answer.citations, max_chars=self.config.max_spoken_chars, language=self.config.language
+            )
             await self.store.finish_answer(
                 answer_id, spoken_text=spoken or FAILED, trace_id=answer.trace_id, failed=not spoken
             )
