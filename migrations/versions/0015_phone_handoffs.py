@@ -1,6 +1,6 @@
 """phone: a call remembers when it was put through to a person, and its intake says so
 
-Revision ID: 0020
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020"
+revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
