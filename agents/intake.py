@@ -53,6 +53,8 @@ class IntakeSummary(IntakeDraft):
     # "model": written by the intake-summary prompt; "transcript": built from the transcript without a model.
     mode: Literal["model", "transcript"]
     notes: list[str] = Field(default_factory=list)
+    # The line put the caller through to a person: a fact of the call, never the model's guess.
+    handed_over: bool = False
 
 
 def render_transcript(turns: list[CallTurn]) -> str:

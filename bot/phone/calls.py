@@ -57,6 +57,7 @@ class IntakePostClaim:
             follow_up=intake.follow_up,
             mode=intake.summary_mode,
             notes=intake.notes.splitlines(),
+            handed_over=intake.handed_over,
         )
 
     async def record_post(self, channel: str, ts: str) -> None:
@@ -149,6 +150,15 @@ class CallStore:
                 update(PhoneCall).where(PhoneCall.call_sid == call_sid).values(follow_up_requested=True)
             )
 
+    async def record_handoff(self, call_sid: str) -> None:
+        """The caller is being put through to a person: their intake will say so (and still asks for follow-up)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(PhoneCall)
+                .where(PhoneCall.call_sid == call_sid)
+                .values(handed_over_at=func.now(), follow_up_requested=True)
+            )
+
     async def end_call(self, call_sid: str, status: str) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
@@ -228,6 +238,7 @@ class CallStore:
                     follow_up=summary.follow_up,
                     summary_mode=summary.mode,
                     notes="\n".join(summary.notes),
+                    handed_over=summary.handed_over,
                 )
                 .on_conflict_do_nothing(index_elements=[PhoneIntake.call_sid])
                 .returning(PhoneIntake.id)

@@ -55,6 +55,7 @@ class IntakeFiler:
             caller_number=call.caller_number,
             follow_up_requested=call.follow_up_requested,
         )
+        summary = summary.model_copy(update={"handed_over": call.handed_over_at is not None})
         intake_id = await self._store.store_intake(call_sid, summary)
         if intake_id is None:
             logger.info("intake for call %s was filed by a concurrent callback", call_sid)

@@ -25,15 +25,23 @@ def _clip(text: str) -> str:
     return _PARTIAL_ENTITY.sub("", escaped[: _FIELD_CHARS - 1]) + "…"
 
 
+def _headline(summary: IntakeSummary) -> str:
+    if summary.handed_over:
+        return "transferred to a person"
+    return "call back requested" if summary.follow_up else ""
+
+
 def intake_fallback_text(summary: IntakeSummary) -> str:
     """The notification text (and what screen readers get) for an intake message."""
-    follow = " (call back requested)" if summary.follow_up else ""
+    headline = _headline(summary)
+    follow = f" ({headline})" if headline else ""
     return f"Phone intake from {mask_number(summary.caller_number)}: {escape_mrkdwn(summary.reason)}{follow}"
 
 
 def intake_blocks(summary: IntakeSummary, call_sid: str) -> list[dict[str, Any]]:
     """Who called, why, how urgent, what was promised, and how to read the transcript (it never leaves the database)."""
-    title = "Phone intake: call back requested" if summary.follow_up else "Phone intake"
+    headline = _headline(summary)
+    title = f"Phone intake: {headline}" if headline else "Phone intake"
     fields = [
         {"type": "mrkdwn", "text": f"*Caller*\n{_clip(summary.caller_name or 'not given')}"},
         {"type": "mrkdwn", "text": f"*Number*\n{escape_mrkdwn(mask_number(summary.caller_number))}"},
@@ -45,6 +53,9 @@ def intake_blocks(summary: IntakeSummary, call_sid: str) -> list[dict[str, Any]]
         {"type": "section", "fields": fields},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"*Reason*\n{_clip(summary.reason)}"}},
     ]
+    if summary.handed_over:
+        handed = "*Handed over*\nThe caller was put through to a person; what was said before is below."
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": handed}})
     if summary.details:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Details*\n{_clip(summary.details)}"}})
     if summary.promised:

@@ -219,7 +219,7 @@ class RelayCall:
         """Stream one answer to Twilio; the edge of its task, so a failure is logged here and apologised for."""
         earlier = (await self._store.transcript(call_sid))[:-1]
         request = AgentRequest(question=question, thread_id=call_sid, asker=asker, persona_prompt=PERSONA_PROMPT)
-        spoken = SpokenStream()
+        spoken = SpokenStream(self._config.language)
         said: list[str] = []
         answer: AgentAnswer | None = None
         try:

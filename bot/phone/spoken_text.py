@@ -1,11 +1,14 @@
 """Turn an agent's written answer (Markdown, links, code) into a few sentences that sound right on a call.
 
 A caller cannot click a link or read a code block: links keep their words, URLs and code blocks are dropped, sources
-are named by title, and the whole is cut at a sentence boundary so the caller is not read an essay.
+are named by title, and the whole is cut at a sentence boundary so the caller is not read an essay. On an English line,
+ISO dates ("2026-12-02", which speech engines read digit group by digit group) are said as "December 2, 2026", and
+"e.g." / "i.e." as the words they stand for.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Sequence
 
@@ -25,9 +28,33 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 MAX_SOURCES_NAMED = 2
 
+_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(Z)?)?\b")
+_LATIN_ABBREVIATIONS = {"e.g.": "for example", "i.e.": "that is"}
+_ABBREVIATION = re.compile("|".join(re.escape(key) for key in _LATIN_ABBREVIATIONS), re.IGNORECASE)
 
-def to_spoken_text(text: str, citations: Sequence[Citation] = (), *, max_chars: int = 600) -> str:
-    """Plain sentences for ``<Say>``: no Markdown, URLs or code; sources named; at most ``max_chars`` long.
+
+def _say_date(match: re.Match[str]) -> str:
+    year, month, day, hour, minute, utc = match.groups()
+    if not 1 <= int(month) <= 12 or not 1 <= int(day) <= 31:
+        return match.group(0)
+    said = f"{calendar.month_name[int(month)]} {int(day)}, {year}"
+    if hour is not None and int(hour) < 24 and int(minute) < 60:
+        said += f" at {int(hour)}:{minute}" + (" UTC" if utc else "")
+    return said
+
+
+def said_naturally(text: str, language: str = "en-US") -> str:
+    """Dates and Latin abbreviations as a person would say them; only on English lines (others are left as is)."""
+    if not language.lower().startswith("en"):
+        return text
+    text = _ISO_DATE.sub(_say_date, text)
+    return _ABBREVIATION.sub(lambda match: _LATIN_ABBREVIATIONS[match.group(0).lower()], text)
+
+
+def to_spoken_text(
+    text: str, citations: Sequence[Citation] = (), *, max_chars: int = 600, language: str = "en-US"
+) -> str:
+    """Plain sentences for ``<Say>``: no Markdown, URLs or code; dates said; sources named; at most ``max_chars``.
 
     The Markdown is parsed by the same renderer as Slack's (``bot.markdown_rendering``); each paragraph, heading,
     list item or table row becomes a sentence.
@@ -35,6 +62,7 @@ def to_spoken_text(text: str, citations: Sequence[Citation] = (), *, max_chars: 
     lines = []
     for line in markdown_to_plain_lines(text):
         line = _HTML_TAG.sub(" ", _BARE_URL.sub("", _URL.sub("", _REFERENCE_MARK.sub("", line)))).strip()
+        line = said_naturally(line, language)
         if line:
             lines.append(line if line[-1] in ".!?:;," else line + ".")
     text = _LEFTOVER_SYMBOLS.sub(" ", " ".join(lines))
@@ -88,9 +116,10 @@ class SpokenStream:
     whole): links, reference marks, tags and Markdown symbols are dropped, the words themselves kept.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, language: str = "en-US") -> None:
         self._pending = ""
         self._spoken_any = False
+        self._language = language
 
     def feed(self, delta: str) -> str:
         """The speakable text of the words this delta completes (may be empty)."""
@@ -110,7 +139,7 @@ class SpokenStream:
         words = []
         for word in text.split():
             word = _HTML_TAG.sub("", _BARE_URL.sub("", _URL.sub("", _REFERENCE_MARK.sub("", word))))
-            word = _LEFTOVER_SYMBOLS.sub("", word)
+            word = _LEFTOVER_SYMBOLS.sub("", said_naturally(word, self._language))
             if word and not _SYMBOLS_ONLY.match(word):
                 words.append(word)
         if not words:

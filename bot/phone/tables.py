@@ -28,6 +28,8 @@ class PhoneCall(Base):
     turn_count: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the caller was put through to a person (``<Dial>``); the intake says so.
+    handed_over_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PhoneTurn(Base):
@@ -79,6 +81,7 @@ class PhoneIntake(Base):
     urgency: Mapped[str] = mapped_column(String(16))
     promised: Mapped[str] = mapped_column(Text, default="")
     follow_up: Mapped[bool] = mapped_column(Boolean)
+    handed_over: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     # "model" (the intake-summary prompt) or "transcript" (built without a model).
     summary_mode: Mapped[str] = mapped_column(String(16))
     notes: Mapped[str] = mapped_column(Text, default="")

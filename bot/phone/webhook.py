@@ -215,6 +215,11 @@ class PhoneLine:
         if number is None:
             await self.store.add_turn(call_sid, "assistant", CALL_BACK_GOODBYE)
             return _twiml(goodbye(self.config, CALL_BACK_GOODBYE))
+        return await self._transfer(call_sid, number)
+
+    async def _transfer(self, call_sid: str, number: str) -> Response:
+        """Put the caller through to ``number`` (``<Dial>``), with the handoff in the transcript and the intake."""
+        await self.store.record_handoff(call_sid)
         await self.store.add_turn(call_sid, "assistant", f"{TRANSFERRING} {HANDED_OVER}")
         logger.info("call %s handed over to a person", call_sid)
         return _twiml(transfer(self.config, TRANSFERRING, number))
@@ -240,6 +245,8 @@ class PhoneLine:
         await self.store.reset_silence(call_sid)
         turn = await self.store.add_turn(call_sid, "caller", speech)
         if _wants_person(speech):
+            if self.config.handoff_number is not None:
+                return await self._transfer(call_sid, self.config.handoff_number)
             logger.info("caller on %s asked for a person; marking the intake for follow-up", call_sid)
             await self.store.request_follow_up(call_sid)
             return await self._say_and_listen(call_sid, CALL_BACK)
@@ -321,7 +328,9 @@ class PhoneLine:
         """The agent run behind one question; its result goes to the database for whichever request picks it up."""
         try:
             answer = await _spoken_answer(runner, request, await self.store.transcript(request.thread_id))
-            spoken = to_spoken_text(answer.text, answer.citations, max_chars=self.config.max_spoken_chars)
+            spoken = to_spoken_text(
+                answer.text, answer.citations, max_chars=self.config.max_spoken_chars, language=self.config.language
+            )
             await self.store.finish_answer(
                 answer_id, spoken_text=spoken or FAILED, trace_id=answer.trace_id, failed=not spoken
             )

@@ -128,6 +128,27 @@ async def test_asking_for_a_person_files_an_intake_marked_for_follow_up(
     assert "call back requested" in json.dumps(post)
 
 
+async def test_with_a_handoff_number_asking_for_a_person_transfers_and_the_intake_says_so(
+    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = phone_settings(slack_api, None, phone_handoff_number="+15550001111")
+    runner = ScriptedAgentRunner()
+    async with running_phone_line(settings, runner, **db) as (twilio, _):
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "My badge stopped working this morning")
+        transferred = await twilio.say(call, "Can I talk to a person please")
+        await twilio.hang_up(call)
+    assert transferred.names() == ["Say", "Dial"]
+    assert (transferred.verb("Dial").text or "").strip() == "+15550001111"
+    assert len(runner.requests) == 1, "only the question before the handoff went to the agent"
+    intake = await CallStore(sessions).get_intake(call)
+    assert intake is not None and intake.handed_over and intake.follow_up
+    assert "My badge stopped working this morning" in intake.details  # what was said before the person took over
+    [post] = posts_about(slack_api, call)
+    assert "Phone intake: transferred to a person" in json.dumps(post)
+
+
 async def test_a_failing_model_still_files_the_intake_from_the_transcript(
     slack_api: FakeSlackApi,
     scripted_model: ScriptedModelServer,

@@ -240,7 +240,7 @@ async def test_asking_for_a_person_ends_the_relay_with_handoff_data_and_transfer
     assert forged.status == 403
     store = CallStore(sessions)
     stored = await store.get_call(call)
-    assert stored is not None and stored.follow_up_requested
+    assert stored is not None and stored.follow_up_requested and stored.handed_over_at is not None
     said = [turn.text for turn in await store.transcript(call)]
     assert said[1] == "Let me talk to a person please"
     assert "transferred to a person" in said[-1]

@@ -7,6 +7,7 @@ import json
 from agents import Citation, IntakeSummary
 from bot.phone import caller_user_id, mask_number, to_spoken_text
 from bot.phone.intake_blocks import intake_blocks
+from bot.phone.spoken_text import SpokenStream
 
 
 def test_markdown_links_and_code_become_plain_sentences() -> None:
@@ -60,3 +61,20 @@ def test_the_intake_message_shows_a_masked_number_and_how_to_fetch_the_transcrip
     assert "call back requested" in rendered
     assert "switchboard phone transcript CA123" in rendered
     assert "not given" in rendered
+
+
+def test_dates_and_abbreviations_are_said_as_a_person_would_say_them() -> None:
+    spoken = to_spoken_text("Enrolment closes 2026-12-02 (e.g. for dental). The review is at 2026-03-05T14:30Z.")
+    assert "December 2, 2026" in spoken and "for example" in spoken
+    assert "March 5, 2026 at 14:30 UTC" in spoken
+    assert "2026-12-02" not in spoken and "e.g." not in spoken
+
+
+def test_dates_are_left_to_the_speech_engine_on_other_languages() -> None:
+    assert "2026-12-02" in to_spoken_text("Frist: 2026-12-02.", language="de-DE")
+
+
+def test_a_streamed_answer_says_dates_too() -> None:
+    stream = SpokenStream()
+    heard = stream.feed("Closes on 2026-") + stream.feed("12-02 at noon ") + stream.flush()
+    assert heard == "Closes on December 2, 2026 at noon"

@@ -3,6 +3,7 @@ in speakable words, then one intake note written by the live ``intake_summary`` 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -162,3 +163,45 @@ async def test_a_verified_number_gets_its_person_s_memories_and_permissions(
     systems = [str(r["messages"][0]["content"]) for r in scripted_model.requests if "messages" in r]
     assert any(f"<memory>{BADGE_FACT}</memory>" in system for system in systems)
     assert CODE_WORD in second_call  # the security group's runbook, read to its member
+
+
+SLOW_MODEL_SECONDS = 12.0  # a large model on a busy endpoint, per reply
+TWILIO_WEBHOOK_LIMIT_SECONDS = 15.0  # Twilio gives up on a webhook after this long, connect included
+CALLER_PATIENCE_SECONDS = 60.0  # about as long as a caller reasonably holds
+
+
+def slowed(responder: Responder, seconds: float) -> Responder:
+    """The same model, taking ``seconds`` before it answers anything."""
+
+    def respond(body: dict[str, Any]) -> ScriptedReply:
+        return responder(body).model_copy(update={"delay_seconds": seconds})
+
+    return respond
+
+
+async def test_a_twelve_second_model_is_heard_in_gather_mode_not_an_apology(
+    switchboard: RuntimeSlack, scripted_model: ScriptedModelServer
+) -> None:
+    scripted_model.responder = slowed(reading_model(), SLOW_MODEL_SECONDS)
+    twilio = SimulatedTwilio(switchboard.http, public_base=str(switchboard.http.base_url).rstrip("/"))
+    call = twilio.new_call()
+    await twilio.dial(call)
+    loop = asyncio.get_running_loop()
+    asked_at = loop.time()
+    webhook_seconds: list[float] = []
+
+    started = loop.time()
+    said = await twilio.say(call, "How do I rotate the VPN certificate?")
+    webhook_seconds.append(loop.time() - started)
+    while "Redirect" in said.names():  # Twilio follows each holding redirect at once
+        started = loop.time()
+        said = await twilio.follow_redirect(call, said)
+        webhook_seconds.append(loop.time() - started)
+    heard_after = loop.time() - asked_at
+
+    assert max(webhook_seconds) < TWILIO_WEBHOOK_LIMIT_SECONDS, webhook_seconds
+    assert heard_after < CALLER_PATIENCE_SECONDS
+    assert len(webhook_seconds) >= 2, "a 12 s answer needs a holding phrase first"
+    assert "nwvpn cert renew" in said.spoken() and "sorry" not in said.spoken().lower()
+    chat_calls = [r for r in scripted_model.requests if "messages" in r]
+    assert len(chat_calls) == 1, "the voice fast path makes one model call where chat makes three"
