@@ -11,6 +11,7 @@ from agents.evaluation.cases import (
 )
 from agents.evaluation.config import EvaluationConfig
 from agents.evaluation.graders import CaseOutcome, Grade, Grader, GraderRegistry, GradingContext
+from agents.evaluation.prompt_gate import GatedChange, PromptGate
 from agents.evaluation.reports import comparison_json, comparison_table
 from agents.evaluation.run_records import CaseDifference, CaseResult, EvaluationRunStore, GraderTally, RunReport
 from agents.evaluation.runs import Comparison, EvaluationRunner
@@ -28,12 +29,14 @@ __all__ = [
     "EvaluationRunner",
     "EvaluationSetStore",
     "EvaluationSetSummary",
+    "GatedChange",
     "Grade",
     "Grader",
     "GraderRegistry",
     "GraderTally",
     "GradingContext",
     "ImportSummary",
+    "PromptGate",
     "RunReport",
     "case_lines",
     "comparison_json",

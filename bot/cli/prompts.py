@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from agents import PromptStore, PromptValidationError
+from agents.evaluation import GatedChange, PromptGate, comparison_table
 from bot.cli.agent import run_with_service
 from bot.composition.service import Service
 from bot.settings import Settings
@@ -34,7 +35,11 @@ def add_prompts_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     show.add_argument("version", nargs="?", type=version_number, help="e.g. v2 (default: the live version)")
     show.set_defaults(handler=prompts_command, prompt_action="show")
 
-    change = actions.add_parser("set", help="store new text as the next version and make it live")
+    change = actions.add_parser(
+        "set",
+        help="store new text as the next version and make it live (a gated prompt: only if it passes its "
+        "evaluation set; exit 1 otherwise)",
+    )
     change.add_argument("name")
     source = change.add_mutually_exclusive_group()
     source.add_argument("--text", help="the new text (default: read standard input)")
@@ -61,11 +66,30 @@ def add_prompts_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 
 def prompts_command(settings: Settings, args: argparse.Namespace) -> int:
-    async def work(service: Service) -> str:
-        return await run_prompt_action(PromptStore(service.sessions), args)
+    async def work(service: Service) -> tuple[str, int]:
+        store = PromptStore(service.sessions)
+        if args.prompt_action == "set" and settings.evaluation.gates.get(args.name):
+            return await _gated_set(PromptGate(store, service.evaluation_runner()), args)
+        return await run_prompt_action(store, args), 0
 
-    print(run_with_service(settings, work), end="")
-    return 0
+    printed, code = run_with_service(settings, work)
+    print(printed, end="")
+    return code
+
+
+async def _gated_set(gate: PromptGate, args: argparse.Namespace) -> tuple[str, int]:
+    """The same gate as ``/prompt set``: a candidate version, live only if not worse on the prompt's set."""
+    text = args.text if args.text is not None else _read_text(args.file)
+    who = args.author or f"cli:{getpass.getuser()}"
+    change: GatedChange = await gate.change(args.name, text, who, note=args.note or "set from the CLI (gated)")
+    table = comparison_table(change.comparison)
+    if not change.promoted:
+        return (
+            f"{args.name} v{change.candidate.version} was stored but not made live: on evaluation set "
+            f"{change.set_name} it is worse than the live v{change.before.version} ({change.dropped})\n{table}\n",
+            1,
+        )
+    return f"{args.name} v{change.live.version} is live; it passed evaluation set {change.set_name}\n{table}\n", 0
 
 
 async def run_prompt_action(store: PromptStore, args: argparse.Namespace) -> str:

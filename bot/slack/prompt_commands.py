@@ -31,7 +31,7 @@ from agents import (
     PromptStore,
     PromptVersion,
 )
-from agents.evaluation import Comparison, EvaluationRunner, comparison_json, comparison_table
+from agents.evaluation import Comparison, EvaluationRunner, PromptGate, comparison_json, comparison_table
 from bot.markdown_rendering import escape_mrkdwn, markdown_to_mrkdwn, mrkdwn_link
 from bot.slack.audit import AuditTrail
 from bot.slack.blocks import (
@@ -117,6 +117,7 @@ class PromptCommands:
         self.evaluation = evaluation
         # Prompt name -> the evaluation set a new live version must pass (``[evaluation] gates``).
         self.gates: dict[str, str] = dict(evaluation.config.gates) if evaluation is not None else {}
+        self.gate = PromptGate(prompts, evaluation) if evaluation is not None else None
 
     async def _get(self, name: str, version: int | None = None) -> PromptVersion:
         try:
@@ -184,40 +185,36 @@ class PromptCommands:
     async def _gated_set(
         self, name: str, text: str, invocation: CommandInvocation, before: PromptVersion
     ) -> CommandReply:
-        """Store the text as a candidate, run the gate's evaluation set against the live version, and make the
-        candidate live only if it is not worse beyond the threshold; the check and its result go to the audit log."""
-        set_name = self.gates[name]
+        """The gated change (``PromptGate``): live only if not worse on its evaluation set; the check, its result
+        and the change go to the audit log."""
+        if self.gate is None:
+            raise CommandError("Evaluation runs are not available in this deployment.")
         try:
-            candidate = await self.prompts.propose(name, text, invocation.user_id, note="set in Slack (gated)")
-        except PromptError as error:
+            change = await self.gate.change(name, text, invocation.user_id, note="set in Slack (gated)")
+        except (EvaluationError, PromptError) as error:
             raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
-        comparison = await self._compare(set_name, name, candidate.version)
-        result = comparison_json(comparison)
+        result = comparison_json(change.comparison)
         verdict = {key: result[key] for key in ("passed", "candidate", "live", "regressions", "threshold")}
+        candidate, set_name = change.candidate, escape_mrkdwn(change.set_name)
         await invocation.audit.record(
             "prompt.gate",
-            f"{name} v{candidate.version} against v{before.version} on {set_name}",
+            f"{name} v{candidate.version} against v{before.version} on {change.set_name}",
             before=None,
             after=json.dumps(verdict),
         )
-        table = _code_block(comparison_table(comparison))
-        if not comparison.passed:
-            dropped = ", ".join(f"{grader} by {drop:.2f}" for grader, drop in comparison.regressions.items())
+        table = _code_block(comparison_table(change.comparison))
+        if not change.promoted:
             return CommandReply(
                 text=f"`{name}` v{candidate.version} was stored but *not made live*: on evaluation set "
-                f"`{escape_mrkdwn(set_name)}` it is worse than the live v{before.version} ({dropped}). "
+                f"`{set_name}` it is worse than the live v{before.version} ({escape_mrkdwn(change.dropped)}). "
                 f"Change the text and `/prompt set` again.\n{table}"
             )
-        try:
-            saved = await self.prompts.promote(name, candidate.version, invocation.user_id)
-        except PromptError as error:
-            raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
         await invocation.audit.record(
-            "prompt.set", f"{name} v{before.version} -> v{saved.version}", before=before.text, after=saved.text
+            "prompt.set", f"{name} v{before.version} -> v{change.live.version}", before=before.text, after=text
         )
         return CommandReply(
-            text=f"`{name}` v{saved.version} is live (was v{before.version}); it passed evaluation set "
-            f"`{escape_mrkdwn(set_name)}`.\n{table}"
+            text=f"`{name}` v{change.live.version} is live (was v{before.version}); it passed evaluation set "
+            f"`{set_name}`.\n{table}"
         )
 
     async def rollback(self, invocation: CommandInvocation) -> CommandReply:

@@ -184,3 +184,21 @@ def test_traces_list_filters_by_prompt_version_and_show_prints_one_run_in_full(
     assert "search_knowledge" in shown and "nwvpn cert renew" in shown and "reflection:" in shown
     assert main(["traces", "daily"]) == 0
     assert f"v{good}" in capsys.readouterr().out
+
+
+def test_a_gated_prompt_set_from_the_cli_goes_live_only_if_it_passes_its_set(
+    environment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "switchboard.toml"
+    config.write_text(config.read_text().replace("[evaluation]\n", '[evaluation]\ngates = { answer = "vpn" }\n'))
+    assert main(["eval", "import", "--set", "vpn", str(environment)]) == 0
+    assert main(["prompts", "set", "answer", "--text", GOOD_PROMPT]) == 0
+    good = _live_version(capsys)
+
+    assert main(["prompts", "set", "answer", "--text", BAD_PROMPT]) == 1
+    refused = capsys.readouterr().out
+    assert f"answer v{good + 1} was stored but not made live" in refused and "contains_facts by 1.00" in refused
+    assert _live_version(capsys) == good
+    # A rollback is the way out of a bad live version, so it is not gated.
+    assert main(["prompts", "rollback", "answer", "v1"]) == 0
+    assert _live_version(capsys) == good + 2
