@@ -68,8 +68,10 @@ def add_prompts_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 def prompts_command(settings: Settings, args: argparse.Namespace) -> int:
     async def work(service: Service) -> tuple[str, int]:
         store = PromptStore(service.sessions)
-        if args.prompt_action == "set" and settings.evaluation.gates.get(args.name):
-            return await _gated_set(PromptGate(store, service.evaluation_runner()), args)
+        if args.prompt_action == "set":
+            gate = PromptGate(store, service.evaluation_runner())
+            if gate.set_for(args.name) is not None:
+                return await _gated_set(gate, args)
         return await run_prompt_action(store, args), 0
 
     printed, code = run_with_service(settings, work)

@@ -115,9 +115,12 @@ class PromptCommands:
         self.runner = runner
         self.identity = identity
         self.evaluation = evaluation
-        # Prompt name -> the evaluation set a new live version must pass (``[evaluation] gates``).
-        self.gates: dict[str, str] = dict(evaluation.config.gates) if evaluation is not None else {}
+        # Which prompts an evaluation set gates (``[evaluation] gates``), and the gated way to change them.
         self.gate = PromptGate(prompts, evaluation) if evaluation is not None else None
+
+    def _gated_by(self, name: str) -> str | None:
+        """The evaluation set gating ``name``, or None when its changes go live at once."""
+        return self.gate.set_for(name) if self.gate is not None else None
 
     async def _get(self, name: str, version: int | None = None) -> PromptVersion:
         try:
@@ -168,9 +171,9 @@ class PromptCommands:
         text = set_text(invocation.text)
         if not text:
             raise CommandError("Usage: `/prompt set NAME TEXT` (the new text of the prompt after its name).")
+        if self._gated_by(name) is not None:
+            return await self._gated_set(name, text, invocation)
         before = await self._get(name)
-        if name in self.gates:
-            return await self._gated_set(name, text, invocation, before)
         saved = await self._save(name, text, invocation.user_id, "set in Slack", invocation.audit, before, "set")
         return CommandReply(text=f"`{name}` v{saved.version} is live (was v{before.version}).")
 
@@ -182,9 +185,7 @@ class PromptCommands:
         except (EvaluationError, PromptError) as error:
             raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
 
-    async def _gated_set(
-        self, name: str, text: str, invocation: CommandInvocation, before: PromptVersion
-    ) -> CommandReply:
+    async def _gated_set(self, name: str, text: str, invocation: CommandInvocation) -> CommandReply:
         """The gated change (``PromptGate``): live only if not worse on its evaluation set; the check, its result
         and the change go to the audit log."""
         if self.gate is None:
@@ -195,7 +196,7 @@ class PromptCommands:
             raise CommandError(f"{escape_mrkdwn(str(error))}.") from error
         result = comparison_json(change.comparison)
         verdict = {key: result[key] for key in ("passed", "candidate", "live", "regressions", "threshold")}
-        candidate, set_name = change.candidate, escape_mrkdwn(change.set_name)
+        before, candidate, set_name = change.before, change.candidate, escape_mrkdwn(change.set_name)
         await invocation.audit.record(
             "prompt.gate",
             f"{name} v{candidate.version} against v{before.version} on {change.set_name}",
@@ -233,9 +234,10 @@ class PromptCommands:
     async def edit(self, invocation: CommandInvocation) -> CommandReply:
         name = invocation.args[0]
         live = await self._get(name)
-        if name in self.gates:
+        gated_by = self._gated_by(name)
+        if gated_by is not None:
             raise CommandError(
-                f"`{name}` is gated by evaluation set `{escape_mrkdwn(self.gates[name])}`: change it with "
+                f"`{name}` is gated by evaluation set `{escape_mrkdwn(gated_by)}`: change it with "
                 f"`/prompt set {name} TEXT`, which makes the new text live only if it passes."
             )
         if len(live.text) > MODAL_TEXT_LIMIT:
@@ -324,7 +326,7 @@ class PromptCommands:
             refused = "Only prompt editors and admins may change prompts."
             await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: refused})
             return
-        if name in self.gates:
+        if self._gated_by(name) is not None:
             gated = f"{name} is gated by an evaluation set; use /prompt set {name} TEXT instead."
             await ack(response_action="errors", errors={PROMPT_TEXT_BLOCK: gated})
             return
