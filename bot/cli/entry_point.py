@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from agents import AgentError
 from bot import __version__
 from bot.cli.agent import add_agent_commands
+from bot.cli.jobs import add_jobs_commands
 from bot.cli.knowledge import add_knowledge_commands
 from bot.cli.prompts import add_prompts_commands
 from bot.cli.tools import add_tools_commands
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_traces_commands(commands)
     # --- end agent runtime
     add_tools_commands(commands)
+    add_jobs_commands(commands)
     manifest = commands.add_parser(
         "slack-manifest", help="print the Slack app manifest (scopes, events, slash commands, interactivity URL)"
     )
