@@ -43,15 +43,17 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
 
     jobs = run_with_service(settings, work)
     if args.json:
-        print(json.dumps([job.model_dump(mode="json") | {"status": job.shown_status} for job in jobs]))
+        print(
+            json.dumps([job.model_dump(mode="json") | {"status": job.shown_status, "runs": job.runs} for job in jobs])
+        )
         return 0
     if not jobs:
         print("no jobs" + (f" {args.status}" if args.status else ""))
         return 0
-    print(f"{'ID':>8}  {'KIND':<20} {'STATUS':<10} {'TRIES':>5}  QUEUED")
+    print(f"{'ID':>8}  {'KIND':<20} {'STATUS':<10} {'RUNS':>4}  QUEUED")
     for job in jobs:
         queued = job.queued_at.strftime("%Y-%m-%d %H:%M:%S") if job.queued_at else "-"
-        print(f"{job.id:>8}  {job.kind:<20} {job.shown_status:<10} {job.attempts + 1:>5}  {queued}")
+        print(f"{job.id:>8}  {job.kind:<20} {job.shown_status:<10} {job.runs:>4}  {queued}")
     return 0
 
 

@@ -79,6 +79,10 @@ async def run_worker(settings: Settings) -> None:
 async def start_job_work(service: Service, stack: AsyncExitStack) -> None:
     """What ``serve`` does about jobs: supervise worker processes, work them in process, or neither."""
     settings = service.settings
+    if not settings.slack_enabled:
+        # Answers to Slack questions are the only jobs so far: without Slack there is nothing to work.
+        logger.info("jobs: Slack is disabled, so no job worker is started")
+        return
     if settings.jobs_in_process:
         handlers = await stack.enter_async_context(job_handlers(service))
         worker = start_background(

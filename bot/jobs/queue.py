@@ -104,6 +104,11 @@ class JobSummary(BaseModel):
     finished_at: datetime | None = None
 
     @property
+    def runs(self) -> int:
+        """How many times the job has been started (procrastinate counts a run once it ends)."""
+        return self.attempts + (1 if self.status == "doing" else 0)
+
+    @property
     def shown_status(self) -> str:
         """``stalled`` for a running job whose worker stopped sending heartbeats."""
         return "stalled" if self.stalled else self.status

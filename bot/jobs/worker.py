@@ -12,7 +12,6 @@ the rest back in the queue for other workers: a deploy fails nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,6 +23,7 @@ from procrastinate import JobContext, RetryDecision
 from procrastinate import exceptions as procrastinate_errors
 from procrastinate import jobs as procrastinate_jobs
 from procrastinate.retry import BaseRetryStrategy
+from procrastinate.worker import Worker
 from pydantic import BaseModel
 
 from bot.jobs.kinds import JOB_ARGUMENTS, JobKind
@@ -37,6 +37,8 @@ SWEEP_SECONDS = 2.0
 POLL_SECONDS = 1.0
 # Jobs cut off by a shutdown are retried however many attempts they used; this only stops an endless loop.
 MAX_SHUTDOWN_RETRIES = 10
+# How long past the grace period a stopping worker may take to put its jobs back and unregister.
+STOP_MARGIN_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -119,25 +121,42 @@ class JobWorker:
 
     async def run(self) -> None:
         """Work jobs until cancelled; cancelling is a graceful stop (see the module's docstring)."""
-        sweep = asyncio.get_running_loop().create_task(self._sweep_forever(), name="stalled-job-sweep")
+        worker = Worker(
+            self.queue.app,
+            queues=[QUEUE],
+            name=self.name,
+            concurrency=self.concurrency,
+            wait=True,
+            fetch_job_polling_interval=POLL_SECONDS,
+            shutdown_graceful_timeout=self.grace_seconds,
+            install_signal_handlers=self.install_signal_handlers,
+            update_heartbeat_interval=HEARTBEAT_SECONDS,
+            stalled_worker_timeout=STALLED_AFTER_SECONDS,
+        )
+        loop = asyncio.get_running_loop()
+        sweep = loop.create_task(self._sweep_forever(), name="stalled-job-sweep")
+        working = loop.create_task(worker.run(), name="job-worker")  # type: ignore[no-untyped-call]
         logger.info("job worker %s started: %s", self.name, ", ".join(self.handlers) or "no kinds")
         try:
-            await self.queue.app.run_worker_async(
-                queues=[QUEUE],
-                name=self.name,
-                concurrency=self.concurrency,
-                wait=True,
-                fetch_job_polling_interval=POLL_SECONDS,
-                shutdown_graceful_timeout=self.grace_seconds,
-                install_signal_handlers=self.install_signal_handlers,
-                update_heartbeat_interval=HEARTBEAT_SECONDS,
-                stalled_worker_timeout=STALLED_AFTER_SECONDS,
-            )
+            await asyncio.shield(working)
+        except asyncio.CancelledError:
+            await self._stop(worker, working)
+            raise
         finally:
             sweep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweep
+            await asyncio.gather(sweep, return_exceptions=True)
             logger.info("job worker %s stopped", self.name)
+
+    async def _stop(self, worker: Worker, working: asyncio.Task[None]) -> None:
+        """Ask the worker to stop until it does (a request made before it started would be forgotten by it)."""
+        deadline = asyncio.get_running_loop().time() + self.grace_seconds + STOP_MARGIN_SECONDS
+        while not working.done() and asyncio.get_running_loop().time() < deadline:
+            worker.stop()  # type: ignore[no-untyped-call]
+            await asyncio.wait({working}, timeout=0.2)
+        if not working.done():
+            logger.error("job worker %s did not stop in time; cancelling its jobs", self.name)
+            working.cancel()
+        await asyncio.gather(working, return_exceptions=True)
 
     async def _sweep_forever(self) -> None:
         while True:
