@@ -71,8 +71,7 @@ async def slack_on_runtime(
         embeddings_provider="openai",
         embeddings_base_url=model.base_url,
         embeddings_model="scripted",
-        jobs_in_process=True,
-        **overrides,
+        **({"jobs_in_process": True} | overrides),
     )
     async with AsyncExitStack() as stack:
         service = await Service.start(settings, migrate=False)
