@@ -4,6 +4,7 @@ from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Sour
 from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
+from knowledge.sources.jira import JiraSource, JiraSourceConfig
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
 from knowledge.sources.registry import (
     BUILTIN_CONNECTORS,
@@ -30,6 +31,8 @@ __all__ = [
     "ExternalGroup",
     "GitHubSource",
     "GitHubSourceConfig",
+    "JiraSource",
+    "JiraSourceConfig",
     "PermissionedSource",
     "SaaSSourceConfig",
     "SourceSecrets",

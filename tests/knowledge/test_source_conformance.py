@@ -1,5 +1,6 @@
 """The contract every knowledge source keeps, run against each implementation (folder over a temp dir, web over a
-loopback website). A new connector adds a harness here and must pass the same tests."""
+loopback website, the SaaS connectors over their loopback APIs). A new connector adds a harness here and must pass
+the same tests."""
 
 from __future__ import annotations
 
@@ -7,29 +8,47 @@ import hashlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from pydantic import SecretStr
 
-from knowledge.documents import AccessList, SourceDocument
+from knowledge.documents import AccessList, SourceDocument, external_group_principal
 from knowledge.sources import (
     FetchFailure,
     FolderSource,
     FolderSourceConfig,
+    JiraSource,
+    JiraSourceConfig,
     KnownDocument,
     Source,
+    SourceSecrets,
     Unchanged,
     WebSource,
     WebSourceConfig,
 )
 from knowledge.sources.abc import FetchResult
 from tests.fakes.http_server import BackgroundServer
+from tests.fakes.jira_api import FakeIssue, FakeJira
+from tests.fakes.jira_api import adf as jira_adf
 from tests.fakes.website import FakeWebsite, html_page
 
 
 class SourceHarness(ABC):
-    """Puts documents where one kind of source reads them, and builds that source."""
+    """Puts documents where one kind of source reads them, and builds that source.
+
+    Documents whose slug starts with ``restricted-`` are readable only by the ``hr`` group in the source's own terms
+    (``restricted_access``); the others by everyone the source lets read (``open_access``).
+    """
+
+    restricted_access: AccessList = AccessList.restricted(groups=["hr"])
+    open_access: AccessList = AccessList()
+
+    def title_of(self, title: str) -> str:
+        """The title the source gives a document written with ``title`` (Jira puts the issue key first)."""
+        return title
 
     @abstractmethod
     def add_document(self, slug: str, title: str, body: str) -> None: ...
@@ -96,10 +115,58 @@ class WebHarness(SourceHarness):
         return WebSource(config)
 
 
-@pytest.fixture(params=["folder", "web"])
+class JiraHarness(SourceHarness):
+    """Issues of project KB (Browse projects: anyone) and, for restricted slugs, of project HR (group hr)."""
+
+    restricted_access = AccessList.restricted(principals=[external_group_principal("conformance", "hr")])
+
+    def __init__(self, jira: FakeJira) -> None:
+        self.jira = jira
+        jira.browse = {"KB": [("anyone", "")], "HR": [("group", "hr")]}
+        jira.groups = {"hr": []}
+        self.ids: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+        self.writes = 0
+
+    def _issue(self, slug: str) -> str:
+        if slug not in self.ids:
+            self.ids[slug] = str(100 + len(self.ids))
+        return self.ids[slug]
+
+    def add_document(self, slug: str, title: str, body: str) -> None:
+        issue_id = self._issue(slug)
+        project = "HR" if slug.startswith("restricted-") else "KB"
+        # Each write is a new ``updated``, as Jira stamps every edit.
+        self.writes += 1
+        when = (datetime.now(UTC) + timedelta(seconds=self.writes)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        self.jira.issues[issue_id] = FakeIssue(f"{project}-{issue_id}", title, jira_adf(body), updated=when)
+        self.keys[title] = f"{project}-{issue_id}"
+
+    def title_of(self, title: str) -> str:
+        return f"{self.keys[title]}: {title}"
+
+    def add_broken_document(self, slug: str) -> None:
+        issue_id = self._issue(slug)
+        self.jira.issues[issue_id] = FakeIssue(f"KB-{issue_id}", "Broken", jira_adf("x"), comments=[("a", "b")] * 3)
+        self.jira.broken_comments.add(issue_id)
+
+    def source(self) -> Source:
+        config = JiraSourceConfig(
+            name="conformance", base_url=self.jira.url, projects=("KB", "HR"), email_env="E", max_retries=0
+        )
+        secrets = SourceSecrets(values={"JIRA_TOKEN": SecretStr(self.jira.token), "E": SecretStr(self.jira.email)})
+        return JiraSource(config, secrets)
+
+
+@pytest.fixture(params=["folder", "web", "jira"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SourceHarness]:
     if request.param == "folder":
         yield FolderHarness(tmp_path / "docs")
+        return
+    if request.param == "jira":
+        jira = FakeJira().start()
+        yield JiraHarness(jira)
+        jira.stop()
         return
     website = FakeWebsite()
     server: BackgroundServer = website.start()
@@ -161,8 +228,8 @@ async def test_documents_have_absolute_urls_titles_content_and_access(harness: S
         assert document.source == source.name
         assert isinstance(document.access, AccessList)
     by_title = {document.title: document for document in documents(results).values()}
-    assert by_title["Pay bands"].access == AccessList.restricted(groups=["hr"])
-    assert by_title["VPN setup"].access.public
+    assert by_title[harness.title_of("Pay bands")].access == harness.restricted_access
+    assert by_title[harness.title_of("VPN setup")].access == harness.open_access
 
 
 async def test_a_failing_document_is_reported_alone(harness: SourceHarness) -> None:
@@ -174,7 +241,9 @@ async def test_a_failing_document_is_reported_alone(harness: SourceHarness) -> N
 
     failures = [result for result in results.values() if isinstance(result, FetchFailure)]
     assert len(failures) == 1 and failures[0].reason.strip()
-    assert {document.title for document in documents(results).values()} >= {"VPN setup", "Printers", "Pay bands"}
+    assert {document.title for document in documents(results).values()} >= {
+        harness.title_of(title) for title in ("VPN setup", "Printers", "Pay bands")
+    }
     assert source.listing_complete
 
 
@@ -194,5 +263,5 @@ async def test_unchanged_documents_are_confirmed_and_edits_are_fetched(harness: 
     harness.add_document("printers", "Printers", "Floor four since the move.")
     third = await fetch_all(harness.source(), known)
 
-    edited = [document for document in documents(third).values() if document.title == "Printers"]
+    edited = [document for document in documents(third).values() if document.title == harness.title_of("Printers")]
     assert len(edited) == 1 and "Floor four" in edited[0].content
