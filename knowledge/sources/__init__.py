@@ -5,6 +5,7 @@ from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfi
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.jira import JiraSource, JiraSourceConfig
+from knowledge.sources.notion import NotionAccess, NotionSource, NotionSourceConfig
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
 from knowledge.sources.registry import (
     BUILTIN_CONNECTORS,
@@ -33,6 +34,9 @@ __all__ = [
     "GitHubSourceConfig",
     "JiraSource",
     "JiraSourceConfig",
+    "NotionAccess",
+    "NotionSource",
+    "NotionSourceConfig",
     "PermissionedSource",
     "SaaSSourceConfig",
     "SourceSecrets",

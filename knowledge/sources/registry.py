@@ -26,6 +26,7 @@ from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfi
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.jira import JiraSource, JiraSourceConfig
+from knowledge.sources.notion import NotionSource, NotionSourceConfig
 from knowledge.sources.saas_config import SourceSecrets
 from knowledge.sources.slack_channels import SlackChannelsSource, SlackChannelsSourceConfig
 from knowledge.sources.source_config import SourceConfigBase
@@ -54,6 +55,7 @@ BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("slack", SlackChannelsSourceConfig, SlackChannelsSource, takes_secrets=True),
     SourceConnector("confluence", ConfluenceSourceConfig, ConfluenceSource, takes_secrets=True),
     SourceConnector("jira", JiraSourceConfig, JiraSource, takes_secrets=True),
+    SourceConnector("notion", NotionSourceConfig, NotionSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
@@ -63,7 +65,8 @@ BuiltinSourceConfig = Annotated[
     | GitHubSourceConfig
     | SlackChannelsSourceConfig
     | ConfluenceSourceConfig
-    | JiraSourceConfig,
+    | JiraSourceConfig
+    | NotionSourceConfig,
     Field(discriminator="type"),
 ]
 

@@ -23,6 +23,8 @@ from knowledge.sources import (
     JiraSource,
     JiraSourceConfig,
     KnownDocument,
+    NotionSource,
+    NotionSourceConfig,
     Source,
     SourceSecrets,
     Unchanged,
@@ -33,6 +35,8 @@ from knowledge.sources.abc import FetchResult
 from tests.fakes.http_server import BackgroundServer
 from tests.fakes.jira_api import FakeIssue, FakeJira
 from tests.fakes.jira_api import adf as jira_adf
+from tests.fakes.notion_api import FakeNotion, FakeNotionPage
+from tests.fakes.notion_api import block as notion_block
 from tests.fakes.website import FakeWebsite, html_page
 
 
@@ -158,10 +162,50 @@ class JiraHarness(SourceHarness):
         return JiraSource(config, secrets)
 
 
-@pytest.fixture(params=["folder", "web", "jira"])
+class NotionHarness(SourceHarness):
+    """Pages under a top-level page mapped to ``hr`` (restricted slugs) or to ``staff`` (the others)."""
+
+    restricted_access = AccessList.restricted(groups=["hr"])
+    open_access = AccessList.restricted(groups=["staff"])
+    top = {"open": "e5e5e5e5-0000-4000-8000-000000000001", "restricted": "e5e5e5e5-0000-4000-8000-000000000002"}
+
+    def __init__(self, notion: FakeNotion) -> None:
+        self.notion = notion
+        for kind, page_id in self.top.items():
+            notion.pages[page_id] = FakeNotionPage(f"{kind} space", [notion_block("paragraph", f"The {kind} space.")])
+        self.ids: dict[str, str] = {}
+        self.writes = 0
+
+    def add_document(self, slug: str, title: str, body: str) -> None:
+        page_id = self.ids.setdefault(slug, f"f6f6f6f6-0000-4000-8000-{len(self.ids) + 1:012d}")
+        self.writes += 1
+        when = f"2026-11-01T10:{self.writes:02d}:00.000Z"
+        parent = self.top["restricted" if slug.startswith("restricted-") else "open"]
+        self.notion.pages[page_id] = FakeNotionPage(title, [notion_block("paragraph", body)], parent, when)
+
+    def add_broken_document(self, slug: str) -> None:
+        self.add_document(slug, "Broken", "x")
+        self.notion.broken.add(self.ids[slug])
+
+    def source(self) -> Source:
+        config = NotionSourceConfig(
+            name="conformance",
+            api_url=self.notion.url,
+            max_retries=0,
+            access_map={self.top["open"]: {"groups": ["staff"]}, self.top["restricted"]: {"groups": ["hr"]}},
+        )
+        return NotionSource(config, SourceSecrets(values={"NOTION_TOKEN": SecretStr(self.notion.token)}))
+
+
+@pytest.fixture(params=["folder", "web", "jira", "notion"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SourceHarness]:
     if request.param == "folder":
         yield FolderHarness(tmp_path / "docs")
+        return
+    if request.param == "notion":
+        notion = FakeNotion().start()
+        yield NotionHarness(notion)
+        notion.stop()
         return
     if request.param == "jira":
         jira = FakeJira().start()
