@@ -3,6 +3,7 @@
 from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
 from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.gdrive import GoogleDriveSource, GoogleDriveSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.jira import JiraSource, JiraSourceConfig
 from knowledge.sources.notion import NotionAccess, NotionSource, NotionSourceConfig
@@ -31,6 +32,8 @@ __all__ = [
     "ConfluenceSourceConfig",
     "ExternalGroup",
     "GitHubSource",
+    "GoogleDriveSource",
+    "GoogleDriveSourceConfig",
     "GitHubSourceConfig",
     "JiraSource",
     "JiraSourceConfig",

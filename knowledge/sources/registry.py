@@ -24,6 +24,7 @@ from knowledge.errors import SourceConfigError
 from knowledge.sources.abc import Source
 from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.gdrive import GoogleDriveSource, GoogleDriveSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
 from knowledge.sources.jira import JiraSource, JiraSourceConfig
 from knowledge.sources.notion import NotionSource, NotionSourceConfig
@@ -56,6 +57,7 @@ BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("confluence", ConfluenceSourceConfig, ConfluenceSource, takes_secrets=True),
     SourceConnector("jira", JiraSourceConfig, JiraSource, takes_secrets=True),
     SourceConnector("notion", NotionSourceConfig, NotionSource, takes_secrets=True),
+    SourceConnector("gdrive", GoogleDriveSourceConfig, GoogleDriveSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
@@ -66,7 +68,8 @@ BuiltinSourceConfig = Annotated[
     | SlackChannelsSourceConfig
     | ConfluenceSourceConfig
     | JiraSourceConfig
-    | NotionSourceConfig,
+    | NotionSourceConfig
+    | GoogleDriveSourceConfig,
     Field(discriminator="type"),
 ]
 

@@ -15,11 +15,13 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr
 
-from knowledge.documents import AccessList, SourceDocument, external_group_principal
+from knowledge.documents import AccessList, SourceDocument, domain_principal, external_group_principal
 from knowledge.sources import (
     FetchFailure,
     FolderSource,
     FolderSourceConfig,
+    GoogleDriveSource,
+    GoogleDriveSourceConfig,
     JiraSource,
     JiraSourceConfig,
     KnownDocument,
@@ -32,6 +34,8 @@ from knowledge.sources import (
     WebSourceConfig,
 )
 from knowledge.sources.abc import FetchResult
+from tests.fakes.google_drive_api import DOC as drive_doc
+from tests.fakes.google_drive_api import FakeDriveFile, FakeGoogleDrive
 from tests.fakes.http_server import BackgroundServer
 from tests.fakes.jira_api import FakeIssue, FakeJira
 from tests.fakes.jira_api import adf as jira_adf
@@ -197,10 +201,48 @@ class NotionHarness(SourceHarness):
         return NotionSource(config, SourceSecrets(values={"NOTION_TOKEN": SecretStr(self.notion.token)}))
 
 
-@pytest.fixture(params=["folder", "web", "jira", "notion"])
+class GoogleDriveHarness(SourceHarness):
+    """Docs in one folder shared with the acme.example domain, restricted ones with the group hr@acme.example."""
+
+    restricted_access = AccessList.restricted(principals=[external_group_principal("conformance", "hr@acme.example")])
+    open_access = AccessList.restricted(principals=[domain_principal("acme.example")])
+
+    def __init__(self, drive: FakeGoogleDrive) -> None:
+        self.drive = drive
+        self.ids: dict[str, str] = {}
+
+    def add_document(self, slug: str, title: str, body: str) -> None:
+        file_id = self.ids.setdefault(slug, f"file{len(self.ids) + 1}")
+        grant = (
+            ("group", "hr@acme.example", "reader")
+            if slug.startswith("restricted-")
+            else ("domain", "acme.example", "reader")
+        )
+        previous = self.drive.files.get(file_id)
+        version = previous.version + 1 if previous else 1
+        content = f"# {title}\n\n{body}\n".encode()
+        self.drive.files[file_id] = FakeDriveFile(title, drive_doc, "kb", content, [grant], version=version)
+
+    def add_broken_document(self, slug: str) -> None:
+        self.add_document(slug, "Broken", "x")
+        self.drive.broken.add(self.ids[slug])
+
+    def source(self) -> Source:
+        config = GoogleDriveSourceConfig(name="conformance", api_url=self.drive.url, folders=("kb",), max_retries=0)
+        return GoogleDriveSource(
+            config, SourceSecrets(values={"GOOGLE_SERVICE_ACCOUNT_JSON": SecretStr(self.drive.key_json())})
+        )
+
+
+@pytest.fixture(params=["folder", "web", "jira", "notion", "gdrive"])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SourceHarness]:
     if request.param == "folder":
         yield FolderHarness(tmp_path / "docs")
+        return
+    if request.param == "gdrive":
+        drive = FakeGoogleDrive().start()
+        yield GoogleDriveHarness(drive)
+        drive.stop()
         return
     if request.param == "notion":
         notion = FakeNotion().start()

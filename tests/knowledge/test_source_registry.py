@@ -62,7 +62,9 @@ def test_sources_from_toml_are_validated_by_type_and_built_by_the_registry() -> 
 
 
 def test_unknown_types_and_misspelt_fields_are_reported_with_what_to_do() -> None:
-    with pytest.raises(ValidationError, match="known types: confluence, folder, github, jira, notion, slack, web"):
+    with pytest.raises(
+        ValidationError, match="known types: confluence, folder, gdrive, github, jira, notion, slack, web"
+    ):
         ConfigFile.model_validate({"sources": [{"type": "sharepoint", "name": "sp"}]})
     with pytest.raises(ValidationError, match="ignores"):
         ConfigFile.model_validate({"sources": [{"type": "folder", "name": "h", "path": ".", "ignores": ["x"]}]})
