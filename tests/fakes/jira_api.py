@@ -63,6 +63,9 @@ class FakeJira:
     accounts: dict[str, str] = field(default_factory=dict)  # account id -> email
     groups: dict[str, list[str]] = field(default_factory=dict)  # group name -> account ids
     scheme_status: int = 200
+    # Searches answered with 500 after this many succeeded (None: never).
+    fail_searches_after: int | None = None
+    _searches: int = 0
     # Issue ids whose comment endpoint fails (a document that cannot be fetched).
     broken_comments: set[str] = field(default_factory=set)
     page_size: int = 2
@@ -192,6 +195,11 @@ class FakeJira:
     async def _search_jql(self, request: Request) -> Response:
         if (refused := self._gate(request)) is not None:
             return refused
+        with self._lock:
+            self._searches += 1
+            failing = self.fail_searches_after is not None and self._searches > self.fail_searches_after
+        if failing:
+            return JSONResponse({"errorMessages": ["Internal Server Error"]}, status_code=500)
         matching = self._matching(request.query_params.get("jql", ""))
         start = int(request.query_params.get("nextPageToken") or 0)
         limit = min(int(request.query_params.get("maxResults", "50")), self.page_size)

@@ -262,3 +262,34 @@ def test_the_config_takes_projects_or_jql_and_no_order_by() -> None:
     with pytest.raises(ValidationError, match="ORDER BY"):
         JiraSourceConfig(**base, jql="project = OPS order by created")
     assert JiraSourceConfig(**base, projects=("OPS",), email_env="E").secret_variables() == ("JIRA_TOKEN", "E")
+
+
+async def test_a_crashed_first_sync_resumes_from_its_checkpoint(
+    jira: FakeJira, sessions: async_sessionmaker[AsyncSession], offline_embedder: Embedder
+) -> None:
+    jira.issues = {
+        str(100 + number): FakeIssue(
+            f"OPS-{number}",
+            f"Widget {number}",
+            adf(f"Widget {number} is serviced every {number} weeks."),
+            updated=datetime(2026, 11, number, 10, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        )
+        for number in range(1, 11)
+    }
+    engine = SyncEngine(sessions, offline_embedder)
+    engine.config = engine.config.model_copy(update={"batch_documents": 1})
+    jira.fail_searches_after = 3  # three pages of two issues, then the search fails
+
+    crashed = await engine.sync(source(jira, "jira-resume", max_retries=0))
+
+    assert crashed.status == "failed"
+    assert crashed.added == 6
+    jira.fail_searches_after = None
+    jira.clear_requests()
+    resumed = await engine.sync(source(jira, "jira-resume"))
+
+    assert resumed.status == "succeeded", resumed.error
+    assert resumed.added == 4 and resumed.deleted == 0
+    searches = jira.requested("/search/jql")
+    # It lists from the last issue written (Widget 6, re-listed and skipped by its `updated`) on.
+    assert "updated" in searches[0] and len(searches) == 3
