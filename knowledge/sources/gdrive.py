@@ -285,15 +285,22 @@ class GoogleDriveSource(PermissionedSource):
         else:
             self.listing_complete = False
             files = self._changes(tokens)
+        # Exports run ``max_concurrency`` at a time (each is one request): changed files are fetched in batches.
+        batch: list[_File] = []
         async for found in files:
             if found.mime_type not in _FORMATS:
                 continue
-            external_id = f"file/{found.id}"
-            previous = known.get(external_id)
+            previous = known.get(f"file/{found.id}")
             if previous is not None and previous.etag == found.version:
-                yield Unchanged(external_id=external_id)
+                yield Unchanged(external_id=f"file/{found.id}")
                 continue
-            yield await self._document(found, external_id)
+            batch.append(found)
+            if len(batch) >= self.config.max_concurrency * 4:
+                for document in await asyncio.gather(*(self._document(f, f"file/{f.id}") for f in batch)):
+                    yield document
+                batch = []
+        for document in await asyncio.gather(*(self._document(f, f"file/{f.id}") for f in batch)):
+            yield document
         self.checkpoint = {
             "listed_at": listed_at.isoformat() if listed_at else None,
             "tokens": tokens,
