@@ -151,9 +151,6 @@ class FakeGoogleDrive:
             )
         return None
 
-    def _folder_ids(self) -> set[str]:
-        return {key for key, item in self.files.items() if item.mime_type == FOLDER}
-
     def _resource(self, file_id: str, *, listed: bool) -> dict[str, Any]:
         item = self.files[file_id]
         resource: dict[str, Any] = {
@@ -230,7 +227,13 @@ class FakeGoogleDrive:
         else:
             parent = query.split("'")[1] if query.count("'") >= 2 else ""
             chosen = [key for key, item in self.files.items() if item.parent == parent]
-        return self._paged(request, "files", [self._resource(key, listed=True) for key in sorted(chosen)])
+        start = int(request.query_params.get("pageToken") or 0)
+        limit = min(int(request.query_params.get("pageSize") or 100), self.page_size)
+        window = sorted(chosen)[start : start + limit]  # only the page asked for is rendered
+        body: dict[str, Any] = {"files": [self._resource(key, listed=True) for key in window]}
+        if start + limit < len(chosen):
+            body["nextPageToken"] = str(start + limit)
+        return JSONResponse(body)
 
     async def _get(self, request: Request) -> Response:
         if (refused := self._gate(request)) is not None:
