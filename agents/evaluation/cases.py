@@ -130,6 +130,23 @@ class EvaluationSetStore:
         stored = [c for c in await self.cases(set_name) if c.key == case.case_key()]
         return stored[0]
 
+    async def retire_case(self, set_name: str, key: str) -> bool:
+        """Take a case out of its set (its old grades keep their version); False when it was not there."""
+        async with self._sessions.begin() as session:
+            current = await session.scalar(
+                select(EvaluationCaseRow)
+                .where(
+                    EvaluationCaseRow.set_name == set_name,
+                    EvaluationCaseRow.case_key == key,
+                    EvaluationCaseRow.retired_at.is_(None),
+                )
+                .with_for_update()
+            )
+            if current is None:
+                return False
+            current.retired_at = datetime.now(UTC)
+        return True
+
     async def cases(self, set_name: str) -> list[EvaluationCase]:
         """The current version of every case in the set, oldest case first.
 
