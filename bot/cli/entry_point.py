@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from agents import AgentError
 from bot import __version__
 from bot.cli.agent import add_agent_commands
+from bot.cli.bot_file import add_bot_file_commands
 from bot.cli.curated import add_curated_commands
 from bot.cli.knowledge import add_knowledge_commands
 from bot.cli.prompts import add_prompts_commands
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_prompts_commands(commands)
     add_traces_commands(commands)
     add_curated_commands(commands)
+    add_bot_file_commands(commands)
     # --- end agent runtime
     add_tools_commands(commands)
     manifest = commands.add_parser(
