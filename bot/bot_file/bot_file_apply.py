@@ -145,7 +145,24 @@ class BotFileApplication:
             with_eval_sets=self.bot_file.eval_sets is not None,
             with_curated=self.bot_file.curated is not None,
         )
-        return bot_file_diff(render_bot_file(current), render_bot_file(self._wanted()), name=self._origin)
+        wanted = self._wanted()
+        wanted["prompts"] = await self._resulting_prompt_versions(current.get("prompts") or {})
+        return bot_file_diff(render_bot_file(current), render_bot_file(wanted), name=self._origin)
+
+    async def _resulting_prompt_versions(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The file's prompts with the version each will have once applied: an unchanged text keeps its live
+        version (whatever the file says), a changed one gets the next version or the file's, whichever is higher."""
+        store = PromptStore(self._sessions)
+        resulting: dict[str, Any] = {}
+        for name, entry in self.bot_file.prompts.items():
+            text = entry.text.strip()
+            now = current.get(name)
+            if now is not None and now["text"] == text:
+                resulting[name] = {"version": now["version"], "text": text}
+                continue
+            latest = (await store.history(name))[0].version if now is not None else 0
+            resulting[name] = {"version": max(latest + 1, entry.version), "text": text}
+        return dict(sorted(resulting.items()))
 
     def _wanted(self) -> dict[str, Any]:
         """The file's content in export form (so its rendering compares line by line with an export)."""
