@@ -392,6 +392,21 @@ def _text_input(
     }
 
 
+def _radio_input(block_id: str, label: str, options: list[Block]) -> Block:
+    """Radio buttons in a form, the first option chosen."""
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {
+            "type": "radio_buttons",
+            "action_id": EVAL_INPUT_ACTION,
+            "options": options,
+            "initial_option": options[0],
+        },
+    }
+
+
 def evaluation_case_modal(
     trace_id: str, question: str, *, answer: str, sources: list[str], rating: int | None, channel_id: str
 ) -> Block:
@@ -423,17 +438,7 @@ def evaluation_case_modal(
             _text_input(
                 EVAL_SOURCES_BLOCK, "Sources it should cite (URLs or paths, one per line)", initial="\n".join(sources)
             ),
-            {
-                "type": "input",
-                "block_id": EVAL_ANSWERABLE_BLOCK,
-                "label": {"type": "plain_text", "text": "Does the knowledge contain the answer?"},
-                "element": {
-                    "type": "radio_buttons",
-                    "action_id": EVAL_INPUT_ACTION,
-                    "options": answerable_options,
-                    "initial_option": answerable_options[0],
-                },
-            },
+            _radio_input(EVAL_ANSWERABLE_BLOCK, "Does the knowledge contain the answer?", answerable_options),
         ],
     }
 
@@ -459,17 +464,7 @@ def curated_answer_modal(trace_id: str, question: str, *, answer: str, sources: 
             _text_input(
                 CURATE_SOURCES_BLOCK, "Sources (indexed URLs or paths, one per line)", initial="\n".join(sources)
             ),
-            {
-                "type": "input",
-                "block_id": CURATE_SCOPE_BLOCK,
-                "label": {"type": "plain_text", "text": "Where it applies"},
-                "element": {
-                    "type": "radio_buttons",
-                    "action_id": EVAL_INPUT_ACTION,
-                    "options": scope_options,
-                    "initial_option": scope_options[0],
-                },
-            },
+            _radio_input(CURATE_SCOPE_BLOCK, "Where it applies", scope_options),
         ],
     }
 
