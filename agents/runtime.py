@@ -200,6 +200,13 @@ class AgentRuntime:
             yield VoiceEvent(delta=answer.text)
             yield VoiceEvent(answer=answer)
             return
+        if request.use_curated:
+            match = await self.curated_matcher.match(request.question, request.asker)
+            if match.served is not None:
+                answer = await self._curated_answer(request, match.served, started)
+                yield VoiceEvent(delta=answer.text)
+                yield VoiceEvent(answer=answer)
+                return
         prompts = await self.prompts.live_prompts([request.persona_prompt], overrides=request.prompt_overrides)
         persona = prompts[request.persona_prompt]
         passages: list[dict[str, Any]] = []

@@ -186,3 +186,18 @@ async def test_corrections_are_reference_cases_and_bad_sources_are_refused(
     assert curated.case_key not in {case.key for case in await EvaluationSetStore(sessions).cases("curated")}
     with pytest.raises(CuratedAnswerInputError, match="not in the knowledge index"):
         await runtime.curated.add("Q?", "A.", author="U_EDITOR", sources=["https://nowhere.example/x"])
+
+
+async def test_the_phone_fast_path_speaks_a_correction_without_a_model_call(
+    indexed: object, runtime_with: RuntimeFactory, scripted_model: ScriptedModelServer
+) -> None:
+    scripted_model.responder = brain()
+    runtime = runtime_with()
+    curated = await runtime.curated.add("How do I rotate my VPN certificate?", "Run vpnctl rotate.", author="U_ED")
+    asker = Asker(user_id="caller", channel="phone", scope=ReaderScope.single("caller"), long_term_memory=False)
+    request = AgentRequest(question="how can I rotate the VPN certificate?", thread_id="call-1", asker=asker)
+    events = [event async for event in runtime.speak(request)]
+    assert events[-1].answer is not None and events[-1].answer.mode == "curated"
+    assert "".join(e.delta for e in events if e.delta) == "Run vpnctl rotate."
+    assert chat_requests(scripted_model) == []
+    await runtime.curated.retire(curated.id, author="U_ED")
