@@ -167,7 +167,7 @@ class BotFileApplication:
     def _wanted(self) -> dict[str, Any]:
         """The file's content in export form (so its rendering compares line by line with an export)."""
         wanted = dict(self._raw)
-        wanted.setdefault("suggested_prompts", [])
+        wanted.setdefault("candidate_prompts", [])
         wanted.setdefault("schedules", [])
         wanted["schedules"] = sorted(
             (
@@ -182,7 +182,7 @@ class BotFileApplication:
             ),
             key=lambda s: (s["channel"], s["instruction"], s["when"], s["owner"]),
         )
-        ordered: dict[str, Any] = {k: wanted[k] for k in ("format", "prompts", "suggested_prompts") if k in wanted}
+        ordered: dict[str, Any] = {k: wanted[k] for k in ("format", "prompts", "candidate_prompts") if k in wanted}
         ordered.update({key: without_secrets(key, wanted[key]) for key in CONFIG_SECTIONS if key in wanted})
         ordered.update({key: value for key, value in wanted.items() if key not in ordered})
         return ordered
@@ -234,15 +234,15 @@ class BotFileApplication:
             except AgentError as error:
                 raise BotFileError(f"line {locate(self._text, ['prompts', name])}: {error}") from error
             done.append(f"prompt {name}: new live version v{made.version}")
-        for suggested in self.bot_file.suggested_prompts:
-            history = await store.history(suggested.name)
+        for candidate in self.bot_file.candidate_prompts:
+            history = await store.history(candidate.name)
             live_version = next(version.version for version in history if version.live)
-            if any(v.version > live_version and v.text == suggested.text.strip() for v in history):
+            if any(v.version > live_version and v.text == candidate.text.strip() for v in history):
                 continue
             made = await store.propose(
-                suggested.name, suggested.text, APPLY_AUTHOR, note=suggested.note, version_at_least=suggested.version
+                candidate.name, candidate.text, APPLY_AUTHOR, note=candidate.note, version_at_least=candidate.version
             )
-            done.append(f"prompt {suggested.name}: suggested version v{made.version} (not live)")
+            done.append(f"prompt {candidate.name}: candidate version v{made.version} (not live)")
         return done
 
     async def _apply_schedules(self, sessions: async_sessionmaker[AsyncSession]) -> list[str]:

@@ -61,15 +61,15 @@ async def export_bot(
     document: dict[str, Any] = {"format": FORMAT_VERSION}
     prompts = PromptStore(sessions)
     document["prompts"] = {}
-    suggested: list[dict[str, Any]] = []
+    candidates: list[dict[str, Any]] = []
     for summary in await prompts.list_prompts():
         live = await prompts.get(summary.name)
         document["prompts"][summary.name] = {"version": live.version, "text": live.text}
         for version in reversed(await prompts.history(summary.name)):
             if version.version > live.version:
                 entry = {"name": version.name, "version": version.version, "text": version.text}
-                suggested.append({**entry, "note": version.note} if version.note else entry)
-    document["suggested_prompts"] = suggested
+                candidates.append({**entry, "note": version.note} if version.note else entry)
+    document["candidate_prompts"] = candidates
     for key in CONFIG_SECTIONS:
         if key == "schedules":
             continue

@@ -1,7 +1,7 @@
 """The bot file: the whole bot as one TOML document (``switchboard export`` writes it, ``switchboard apply`` reads it).
 
-Its sections say where each part lives. Prompts, suggested prompts, evaluation sets and curated answers live in the
-database; knowledge sources, channel settings, schedules, enabled tools and tool allow-lists live in the config
+Its sections say where each part lives. Prompts, candidate prompt versions, evaluation sets and curated answers live
+in the database; knowledge sources, channel settings, schedules, enabled tools and tool allow-lists live in the config
 file (``SWITCHBOARD_CONFIG``), and ``apply`` writes those sections there (schedules also straight to the database).
 Secrets are never in it: sources name environment variables (``token_env``), and tool endpoints' header values are
 left out (``apply`` keeps the config file's own).
@@ -37,7 +37,7 @@ class PromptEntry(BaseModel):
     text: str = Field(min_length=1)
 
 
-class SuggestedPromptEntry(BaseModel):
+class CandidatePromptEntry(BaseModel):
     """A candidate version not live yet (waiting for its evaluation gate)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -75,7 +75,7 @@ class BotFile(BaseModel):
 
     format: int = FORMAT_VERSION
     prompts: dict[str, PromptEntry] = Field(default_factory=dict)
-    suggested_prompts: list[SuggestedPromptEntry] = Field(default_factory=list)
+    candidate_prompts: list[CandidatePromptEntry] = Field(default_factory=list)
     sources: list[SourceConfig] = Field(default_factory=list)
     channels: dict[str, SlackChannelSettings] = Field(default_factory=dict)
     enabled_tools: list[str] | None = None

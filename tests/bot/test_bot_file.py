@@ -99,7 +99,7 @@ async def test_export_then_apply_on_an_empty_database_reproduces_the_bot_and_a_s
     assert "very-secret-token" not in exported and "Authorization" not in exported
     parsed = tomllib.loads(exported)
     assert parsed["prompts"]["answer"]["version"] == 3
-    assert parsed["suggested_prompts"][0]["text"] == "Answer in one sentence."
+    assert parsed["candidate_prompts"][0]["text"] == "Answer in one sentence."
     assert parsed["sources"][0]["sync_interval_minutes"] == 30 and parsed["channels"]["C0HELP"]["sources"]
     assert parsed["schedules"][0]["channel"] == "C0OPS" and parsed["eval_sets"][0]["name"] == "smoke"
     assert parsed["curated"][0]["question"] == "Who approves expenses?"
