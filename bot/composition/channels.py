@@ -110,6 +110,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             schedules=scheduling.schedules,
             count_event=service.metrics.count_slack_event,
             evaluation=service.evaluation_runner(),
+            curated=runner.curated,
         )
         register_kb_commands(
             slack.commands,

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agents import AgentRunner, MemoryStore, PromptStore
+from agents.curated import CuratedStore
 from agents.evaluation import EvaluationRunner
 from bot.settings import Settings
 from bot.slack import store
@@ -28,6 +29,7 @@ from bot.slack.answering import AnswerFlow
 from bot.slack.approvals import register_approval_listeners
 from bot.slack.attachments import AttachmentReader
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
+from bot.slack.curated_answers import register_curated_commands, register_curated_listeners
 from bot.slack.evaluation_cases import register_evaluation_case_listeners
 from bot.slack.events import register_event_listeners
 from bot.slack.feedback import register_feedback_listeners
@@ -60,6 +62,7 @@ class SlackChannel:
         memory: MemoryStore | None = None,
         schedules: ScheduleService | None = None,
         evaluation: EvaluationRunner | None = None,
+        curated: CuratedStore | None = None,
         progress_interval_seconds: float = 1.0,
         recovery_interval_seconds: float = 60.0,
         count_event: Callable[[str], None] = lambda outcome: None,
@@ -123,6 +126,9 @@ class SlackChannel:
             register_memory_commands(self.commands, memory)
         if schedules is not None:
             register_schedule_commands(self.commands, schedules)
+        if curated is not None:
+            register_curated_listeners(self.app, sessions, curated)
+            register_curated_commands(self.commands, curated)
         self.app.error(self._on_error)
         self._handler = AsyncSlackRequestHandler(self.app)
         self._recovery_interval = recovery_interval_seconds
