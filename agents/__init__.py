@@ -13,13 +13,17 @@ from agents.answers import (
     PendingApproval,
     ProgressCallback,
     ProgressEvent,
+    VerifiedBy,
 )
 from agents.approvals import ApprovalRecord, ApprovalStore, ApprovalSurface
-from agents.config import AgentConfig
+from agents.config import AgentConfig, CuratedConfig
 from agents.errors import (
     AgentError,
     ApprovalError,
     ApprovalNotFoundError,
+    CuratedAnswerError,
+    CuratedAnswerInputError,
+    CuratedAnswerNotFoundError,
     EvaluationError,
     EvaluationInputError,
     EvaluationSetNotFoundError,
@@ -62,6 +66,11 @@ from agents.voice_answers import VoiceEvent
 
 __all__ = [
     "AgentConfig",
+    "CuratedConfig",
+    "CuratedAnswerError",
+    "CuratedAnswerInputError",
+    "CuratedAnswerNotFoundError",
+    "VerifiedBy",
     "AgentPersistence",
     "AgentRuntime",
     "ApprovalError",

@@ -7,6 +7,7 @@ These models are the agent runtime's public boundary: channels build an ``AgentR
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +37,8 @@ class Asker(BaseModel):
     roles: frozenset[Role] = frozenset()
     # Restrict retrieval to these knowledge sources (per-channel settings); None means all.
     sources: tuple[str, ...] | None = None
+    # The conversation asked in (a Slack channel id), for answers scoped to channels; None outside one.
+    conversation_id: str | None = None
     # Whether the asker's identity is trusted enough to recall and save their long-term memories; False for
     # anyone identified only by something spoofable (a phone caller's caller ID).
     long_term_memory: bool = True
@@ -62,6 +65,9 @@ class AgentRequest(BaseModel):
     # terminal). Set by each surface; without one (phone, schedules, /prompt test, piped CLI) side-effect tools are
     # not offered to the model at all, so no run dead-ends on an approval nobody can give.
     approver_present: bool = False
+    # Whether a matching curated answer may answer instead of the agent (off where the model itself is measured:
+    # evaluation runs, ``/prompt test``).
+    use_curated: bool = True
 
 
 class Citation(BaseModel):
@@ -82,13 +88,25 @@ class PendingApproval(BaseModel):
     requested_by: str
 
 
+class VerifiedBy(BaseModel):
+    """Marks an answer served from an expert's curated answer (no model call): who wrote it and when."""
+
+    curated_id: int
+    version: int
+    author: str
+    verified_at: datetime
+    score: float
+
+
 class AgentAnswer(BaseModel):
     text: str
     citations: list[Citation] = Field(default_factory=list)
     trace_id: str
     # Prompt name -> version used; empty in retrieval-only mode.
     prompt_versions: dict[str, int] = Field(default_factory=dict)
-    mode: Literal["agent", "retrieval-only"] = "agent"
+    mode: Literal["agent", "retrieval-only", "curated"] = "agent"
+    # Set when the answer is a curated one (``mode == "curated"``).
+    verified: VerifiedBy | None = None
     pending_approval: PendingApproval | None = None
     # Plain notes for the user, e.g. that a budget ran out and this is the best answer so far.
     notes: list[str] = Field(default_factory=list)

@@ -7,6 +7,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from agents.trace_privacy import TracePrivacyConfig
 
 
+class CuratedConfig(BaseModel):
+    """How later questions are matched to curated answers (config-file section ``[agent.curated]``).
+
+    The match score is a weighted mean of a lexical score (IDF-weighted overlap of the two questions' stemmed
+    words) and a semantic one (cosine similarity of their embeddings). Defaults were tuned on one set of paraphrases
+    and reported on another (bench/curated_match.py, bench/RESULTS.md).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = True
+    # From this score on, a question is answered from the curated answer, without a model call.
+    # Tuned for F0.5 (precision first: a wrong curated answer costs more than a model call) on the offline embedder.
+    threshold: float = Field(default=0.49, ge=0.0, le=1.0)
+    lexical_weight: float = Field(default=0.4, ge=0.0)
+    semantic_weight: float = Field(default=0.6, ge=0.0)
+    # Below the threshold but from this score on, curated answers are given to the agent as context.
+    context_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    context_limit: int = Field(default=2, ge=0, le=10)
+
+
 class AgentConfig(BaseModel):
     """Budgets and memory sizes for the answer graph (config-file section ``[agent]``)."""
 
@@ -34,3 +55,5 @@ class AgentConfig(BaseModel):
     trace_privacy: TracePrivacyConfig = Field(default_factory=TracePrivacyConfig)
     # None enables every installed tool; a list keeps only those names.
     enabled_tools: list[str] | None = None
+    # `[agent.curated]`: when an expert's correction answers a later question.
+    curated: CuratedConfig = Field(default_factory=CuratedConfig)

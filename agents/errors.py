@@ -89,3 +89,19 @@ class EvaluationInputError(EvaluationError, ValueError):
 
 class GraderPluginError(EvaluationError, ImportError):
     """A grader declared in the ``switchboard.graders`` entry points failed to load, or two share a name."""
+
+
+class CuratedAnswerError(AgentError):
+    """Root of the errors about curated answers (expert corrections)."""
+
+
+class CuratedAnswerNotFoundError(CuratedAnswerError, LookupError):
+    """No curated answer has the given id."""
+
+    def __init__(self, curated_id: int) -> None:
+        super().__init__(f"there is no curated answer #{curated_id}; `switchboard curated list` shows them")
+        self.curated_id = curated_id
+
+
+class CuratedAnswerInputError(CuratedAnswerError, ValueError):
+    """A correction is unusable (empty answer, a source not in the knowledge index); the message says which."""

@@ -30,13 +30,16 @@ from agents.answers import (
     AgentAnswer,
     AgentRequest,
     AnswerTextCallback,
+    Attachment,
     Citation,
     PendingApproval,
     ProgressCallback,
     ProgressEvent,
+    VerifiedBy,
 )
 from agents.approvals import ApprovalStore
 from agents.config import AgentConfig
+from agents.curated import CuratedMatcher, CuratedStore, ScoredCandidate
 from agents.errors import ApprovalNotFoundError, ModelError, ModelNotConfiguredError
 from agents.intake import CallTurn
 from agents.long_term_memory import MemoryStore
@@ -50,7 +53,7 @@ from agents.thread_leases import ThreadLeases
 from agents.trace_privacy import TraceRedactor
 from agents.traces import TraceRecord, TraceStatus, TraceStore
 from agents.voice_answers import VoiceEvent, voice_messages
-from knowledge import Retriever, SearchQuery
+from knowledge import Embedder, Retriever, SearchQuery
 from tools import ToolContext, ToolRegistry, ToolsConfig
 
 logger = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class AgentRuntime:
         config: AgentConfig | None = None,
         tracer_provider: TracerProvider | None = None,
         on_run: Callable[[TraceRecord, str], None] | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         """Build the runtime.
 
@@ -95,11 +99,15 @@ class AgentRuntime:
             tracer_provider: where OpenTelemetry spans of runs go; by default the process-wide provider (a no-op
                 unless an OpenTelemetry SDK is configured).
             on_run: told of each stored trace with the run's persona prompt name (the service's metrics).
+            embedder: the knowledge index's embedder, for the semantic half of matching questions to curated
+                answers; None matches them lexically only.
         """
         self.config = config or AgentConfig()
         self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
         self.traces = TraceStore(sessions, redact=TraceRedactor(self.config.trace_privacy).record)
         self.approvals = ApprovalStore(sessions)
+        self.curated = CuratedStore(sessions, embedder)
+        self.curated_matcher = CuratedMatcher(sessions, self.curated, embedder, self.config.curated)
         self.memory = (
             MemoryStore(store, recall_limit=self.config.memory_recall_limit, min_score=self.config.memory_min_score)
             if store is not None
@@ -139,6 +147,14 @@ class AgentRuntime:
         With ``on_answer_text`` the answer's text is also passed on as it is written (see ``answer_streaming``).
         """
         started = time.perf_counter()
+        if request.use_curated:
+            match = await self.curated_matcher.match(request.question, request.asker)
+            if match.served is not None:
+                return await self._curated_answer(request, match.served, started)
+            if match.context:
+                request = request.model_copy(
+                    update={"attachments": [*request.attachments, *(_as_context(c) for c in match.context)]}
+                )
         if self._model is None:
             return await self._retrieval_only(request, on_progress, str(uuid.uuid4().hex), NO_MODEL_LABEL, started)
         async with self._thread_lock(request.thread_id), self._leases.hold(request.thread_id):
@@ -184,6 +200,13 @@ class AgentRuntime:
             yield VoiceEvent(delta=answer.text)
             yield VoiceEvent(answer=answer)
             return
+        if request.use_curated:
+            match = await self.curated_matcher.match(request.question, request.asker)
+            if match.served is not None:
+                answer = await self._curated_answer(request, match.served, started)
+                yield VoiceEvent(delta=answer.text)
+                yield VoiceEvent(answer=answer)
+                return
         prompts = await self.prompts.live_prompts([request.persona_prompt], overrides=request.prompt_overrides)
         persona = prompts[request.persona_prompt]
         passages: list[dict[str, Any]] = []
@@ -358,6 +381,29 @@ class AgentRuntime:
         await self._save_trace(request, trace_id, result, answer, "done", started)
         return answer
 
+    async def _curated_answer(self, request: AgentRequest, match: ScoredCandidate, started: float) -> AgentAnswer:
+        """An expert's curated answer, as written, with its sources: no model call, no retrieval."""
+        curated = match.answer
+        trace_id = uuid.uuid4().hex
+        answer = AgentAnswer(
+            text=curated.live.answer,
+            citations=[Citation(title=s.title, url=s.url, source=s.source) for s in curated.live.sources],
+            trace_id=trace_id,
+            mode="curated",
+            verified=VerifiedBy(
+                curated_id=curated.id,
+                version=curated.live.version,
+                author=curated.live.author,
+                verified_at=curated.live.created_at,
+                score=round(match.score, 4),
+            ),
+        )
+        await self.curated.record_hit(curated.id)
+        logger.info("answered from curated answer #%d v%d (score %.3f)", curated.id, curated.live.version, match.score)
+        values = {"route": "curated", "latency_ms": {"curated_match": round((time.perf_counter() - started) * 1000, 3)}}
+        await self._save_trace(request, trace_id, values, answer, "done", started)
+        return answer
+
     async def _retrieval_only(
         self,
         request: AgentRequest,
@@ -435,6 +481,13 @@ class AgentRuntime:
             self._on_run(record, request.persona_prompt)
         provider = self._model.provider if self._model is not None else "none"
         export_run(self._tracer, record, provider_name=provider, ended_at=time.time())
+
+
+def _as_context(match: ScoredCandidate) -> Attachment:
+    """A close curated answer handed to the agent as data for this question (not instructions)."""
+    live = match.answer.live
+    sources = "".join(f"\nsource: {source.url}" for source in live.sources)
+    return Attachment(name=f"verified answer to a similar question: {live.question}"[:200], text=live.answer + sources)
 
 
 def _thread(thread_id: str) -> RunnableConfig:

@@ -61,7 +61,7 @@ class TraceRecord(BaseModel):
     workspace_id: str
     question: str
     answer: str = ""
-    mode: Literal["agent", "retrieval-only"] = "agent"
+    mode: Literal["agent", "retrieval-only", "curated"] = "agent"
     status: TraceStatus = "done"
     route: str = ""
     model: str = ""

@@ -9,6 +9,13 @@ from knowledge.advisory_locks import (
     holding_schema_lock,
 )
 from knowledge.chunking import Chunk, ChunkingConfig, MarkdownChunker, github_slug
+from knowledge.cited_documents import (
+    CitedDocument,
+    cited_documents_by_id,
+    find_cited_documents,
+    lexeme_weights,
+    text_lexemes,
+)
 from knowledge.database import Base, create_engine, session_factory, sqlalchemy_url
 from knowledge.documents import AccessList, Reader, ReaderScope, SourceDocument
 from knowledge.embeddings import Embedder, EmbeddingsConfig, create_embedder
@@ -132,4 +139,10 @@ __all__ = [
     "knowledge_status",
     "recent_sync_runs",
     "vacuum_index",
+    # What curated answers cite and how questions are matched lexically
+    "CitedDocument",
+    "cited_documents_by_id",
+    "find_cited_documents",
+    "lexeme_weights",
+    "text_lexemes",
 ]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 GROUP_PREFIX = "group:"
 EMAIL_PREFIX = "email:"
 EXTERNAL_GROUP_PREFIX = "source-group:"
+DOMAIN_PREFIX = "domain:"
 
 
 def group_principal(name: str) -> str:
@@ -19,6 +20,11 @@ def group_principal(name: str) -> str:
 def email_principal(email: str) -> str:
     """A person as SaaS sources name them (Confluence, GitHub, Google grant access to accounts with an email)."""
     return EMAIL_PREFIX + email.strip().lower()
+
+
+def domain_principal(domain: str) -> str:
+    """Everyone whose email is at ``domain`` (Google Drive's "anyone at acme.example" sharing)."""
+    return DOMAIN_PREFIX + domain.strip().lower()
 
 
 def external_group_principal(source: str, group: str) -> str:
@@ -99,7 +105,13 @@ class Reader(BaseModel):
 
     def principals(self) -> frozenset[str]:
         """The same namespacing as ``AccessList.principals``, so the two can be intersected."""
-        return self.identity_principals() | {group_principal(group) for group in self.groups} | self.external_groups
+        domain = {domain_principal(self.email.rsplit("@", 1)[1])} if self.email and "@" in self.email else set()
+        return (
+            self.identity_principals()
+            | domain
+            | {group_principal(group) for group in self.groups}
+            | self.external_groups
+        )
 
 
 class ReaderScope(BaseModel):

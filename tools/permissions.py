@@ -17,6 +17,7 @@ Action = Literal[
     "schedule.change",
     "schedule.change_own",
     "evaluation.add_case",
+    "curated.change",
     "approval.decide_for_others",
 ]
 EDITORS: frozenset[Role] = frozenset({"editor", "admin"})
@@ -32,6 +33,8 @@ REQUIRED_ROLES: dict[Action, frozenset[Role]] = {
     "schedule.change_own": ANYONE,
     # Saving an answer as an evaluation case.
     "evaluation.add_case": EDITORS,
+    # Correcting an answer (a curated answer served to later askers), and listing, editing or retiring those.
+    "curated.change": EDITORS,
     # Approving or rejecting a tool call someone else asked for (the asker may always decide their own).
     "approval.decide_for_others": frozenset({"admin"}),
 }

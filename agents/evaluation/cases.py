@@ -130,6 +130,15 @@ class EvaluationSetStore:
         stored = [c for c in await self.cases(set_name) if c.key == case.case_key()]
         return stored[0]
 
+    async def retire_case(self, set_name: str, key: str) -> bool:
+        """Take a case out of its set (its old grades keep their version); False when it was not there."""
+        async with self._sessions.begin() as session:
+            current = await _current_case(session, set_name, key)
+            if current is None:
+                return False
+            current.retired_at = datetime.now(UTC)
+        return True
+
     async def cases(self, set_name: str) -> list[EvaluationCase]:
         """The current version of every case in the set, oldest case first.
 
@@ -177,15 +186,7 @@ class EvaluationSetStore:
 
     async def _store(self, session: AsyncSession, set_name: str, case: CaseSpec, author: str) -> str:
         key = case.case_key()
-        current = await session.scalar(
-            select(EvaluationCaseRow)
-            .where(
-                EvaluationCaseRow.set_name == set_name,
-                EvaluationCaseRow.case_key == key,
-                EvaluationCaseRow.retired_at.is_(None),
-            )
-            .with_for_update()
-        )
+        current = await _current_case(session, set_name, key)
         content = case.model_dump(exclude={"key", "origin_trace_id"})
         if current is not None and _content(current) == content:
             return "unchanged"
@@ -210,6 +211,19 @@ class EvaluationSetStore:
         )
         await session.flush()
         return "added" if current is None else "changed"
+
+
+async def _current_case(session: AsyncSession, set_name: str, key: str) -> EvaluationCaseRow | None:
+    """The current version of a case, locked for the change about to be made."""
+    return await session.scalar(
+        select(EvaluationCaseRow)
+        .where(
+            EvaluationCaseRow.set_name == set_name,
+            EvaluationCaseRow.case_key == key,
+            EvaluationCaseRow.retired_at.is_(None),
+        )
+        .with_for_update()
+    )
 
 
 def _content(row: EvaluationCaseRow) -> dict[str, object]:

@@ -158,6 +158,8 @@ class EvaluationRunner:
             thread_id=f"eval:{run_id}:{case.id}",
             asker=asker,
             prompt_overrides={prompt_name: version},
+            # The prompt is what is measured: an expert's stored answer must not stand in for the model's.
+            use_curated=False,
         )
         answer = await self._runner.answer(request)
         trace = await self._traces.get(answer.trace_id)

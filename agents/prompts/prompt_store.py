@@ -194,19 +194,26 @@ class PromptStore:
         self._live_cache = (now, live)
         return live
 
-    async def set(self, name: str, text: str, author: str, note: str = "") -> PromptVersion:
+    async def set(
+        self, name: str, text: str, author: str, note: str = "", *, version_at_least: int = 1
+    ) -> PromptVersion:
         """Store ``text`` as the next version of ``name`` and make it live (creating the prompt if new).
+
+        ``version_at_least`` numbers the new version so (when the history is shorter), as ``switchboard apply``
+        does to keep a bot file's version numbers when copying a bot to another database.
 
         Raises:
             PromptValidationError: the name or text is not acceptable.
         """
-        return await self._append(name, text, author, note, make_live=True)
+        return await self._append(name, text, author, note, make_live=True, version_at_least=version_at_least)
 
-    async def propose(self, name: str, text: str, author: str, note: str = "") -> PromptVersion:
+    async def propose(
+        self, name: str, text: str, author: str, note: str = "", *, version_at_least: int = 1
+    ) -> PromptVersion:
         """Store ``text`` as the next version of an existing prompt without making it live (a candidate that an
         evaluation gate must pass first; ``promote`` makes it live)."""
         await self.get(name)
-        return await self._append(name, text, author, note, make_live=False)
+        return await self._append(name, text, author, note, make_live=False, version_at_least=version_at_least)
 
     async def promote(self, name: str, version: int, author: str) -> PromptVersion:
         """Make a candidate version live; only a version newer than the live one (older ones come back through
@@ -230,7 +237,9 @@ class PromptStore:
         logger.info("prompt %s v%d made live by %s", name, version, author)
         return candidate.model_copy(update={"live": True})
 
-    async def _append(self, name: str, text: str, author: str, note: str, *, make_live: bool) -> PromptVersion:
+    async def _append(
+        self, name: str, text: str, author: str, note: str, *, make_live: bool, version_at_least: int = 1
+    ) -> PromptVersion:
         if not _NAME.match(name):
             raise PromptValidationError(
                 f"prompt name {name!r} must be lowercase letters, digits and underscores, starting with a letter"
@@ -244,6 +253,7 @@ class PromptStore:
         async with self._sessions.begin() as session:
             live = await session.scalar(select(PromptRow).where(PromptRow.name == name).with_for_update())
             next_version = 1 if live is None else await self._next_version(session, name)
+            next_version = max(next_version, version_at_least)
             row = PromptVersionRow(name=name, version=next_version, text=text, author=author, note=note)
             session.add(row)
             await session.flush()

@@ -71,6 +71,7 @@ def answer_json(answer: AgentAnswer) -> dict[str, Any]:
         "prompt_versions": answer.prompt_versions,
         "mode": answer.mode,
         "notes": answer.notes,
+        "verified": None if answer.verified is None else answer.verified.model_dump(mode="json"),
         "pending_approval": None if answer.pending_approval is None else answer.pending_approval.model_dump(),
     }
 
@@ -80,6 +81,8 @@ def render_answer(answer: AgentAnswer) -> str:
     if answer.citations:
         lines += ["", "Sources:"] + [f"  [{i}] {c.title} - {c.url}" for i, c in enumerate(answer.citations, 1)]
     lines += [f"Note: {note}" for note in answer.notes]
+    if answer.verified is not None:
+        lines.append(f"Verified by {answer.verified.author} on {answer.verified.verified_at:%Y-%m-%d}")
     return "\n".join(lines)
 
 

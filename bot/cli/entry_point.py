@@ -12,6 +12,8 @@ from agents import AgentError
 from bot import __version__
 from bot.cli.agent import add_agent_commands
 from bot.cli.jobs import add_jobs_commands
+from bot.cli.bot_file import add_bot_file_commands
+from bot.cli.curated import add_curated_commands
 from bot.cli.knowledge import add_knowledge_commands
 from bot.cli.prompts import add_prompts_commands
 from bot.cli.tools import add_tools_commands
@@ -111,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_agent_commands(commands)
     add_prompts_commands(commands)
     add_traces_commands(commands)
+    add_curated_commands(commands)
+    add_bot_file_commands(commands)
     # --- end agent runtime
     add_tools_commands(commands)
     add_jobs_commands(commands)

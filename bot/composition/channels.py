@@ -113,6 +113,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             queue=service.queue,
             count_event=service.metrics.count_slack_event,
             evaluation=service.evaluation_runner(),
+            curated=runner.curated,
         )
         register_kb_commands(
             slack.commands,

@@ -144,6 +144,7 @@ class Service:
             tools_config=self.settings.tools,
             config=self.settings.agent,
             on_run=self.metrics.observe_run,
+            embedder=self.embedder,
         )
         await self.agent_runner.prompts.seed()
         logger.info(

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from agents import AgentRunner, MemoryStore, PromptStore
+from agents.curated import CuratedStore
 from agents.evaluation import EvaluationRunner
 from bot.jobs import JobQueue
 from bot.settings import Settings
@@ -27,6 +28,7 @@ from bot.slack import store
 from bot.slack.answering import AnswerFlow
 from bot.slack.approvals import register_approval_listeners
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
+from bot.slack.curated_answers import register_curated_commands, register_curated_listeners
 from bot.slack.evaluation_cases import register_evaluation_case_listeners
 from bot.slack.feedback import register_feedback_listeners
 from bot.slack.memory_commands import register_memory_commands
@@ -58,6 +60,7 @@ class SlackChannel:
         schedules: ScheduleService | None = None,
         evaluation: EvaluationRunner | None = None,
         queue: JobQueue,
+        curated: CuratedStore | None = None,
         progress_interval_seconds: float = 1.0,
         count_event: Callable[[str], None] = lambda outcome: None,
     ) -> None:
@@ -121,6 +124,9 @@ class SlackChannel:
             register_memory_commands(self.commands, memory)
         if schedules is not None:
             register_schedule_commands(self.commands, schedules)
+        if curated is not None:
+            register_curated_listeners(self.app, sessions, curated)
+            register_curated_commands(self.commands, curated)
         self.app.error(self._on_error)
         self._handler = AsyncSlackRequestHandler(self.app)
         self._socket_mode: Any = None

@@ -43,6 +43,13 @@ EVAL_REFERENCE_BLOCK = "eval_reference"
 EVAL_SOURCES_BLOCK = "eval_sources"
 EVAL_ANSWERABLE_BLOCK = "eval_answerable"
 EVAL_INPUT_ACTION = "value"
+# An editor corrects an answer: the "Correct" button under it and the form it opens (a curated answer).
+CURATE_ACTION = "curated_open"
+CURATE_MODAL = "curated_answer"
+CURATE_QUESTION_BLOCK = "curated_question"
+CURATE_ANSWER_BLOCK = "curated_answer"
+CURATE_SOURCES_BLOCK = "curated_sources"
+CURATE_SCOPE_BLOCK = "curated_scope"
 PROMPT_EDIT_MODAL = "prompt_edit"
 PROMPT_TEXT_BLOCK = "prompt_text"
 PROMPT_TEXT_ACTION = "prompt_text"
@@ -130,6 +137,10 @@ def working_message(progress: ProgressEvent | None = None) -> SlackMessage:
 
 
 def footer_text(answer: AgentAnswer) -> str:
+    if answer.verified is not None:
+        author = answer.verified.author
+        who = f"<@{author}>" if re.fullmatch(r"[UW][A-Z0-9]{2,}", author) else escape_mrkdwn(author)
+        return f":white_check_mark: verified by {who} on {answer.verified.verified_at:%Y-%m-%d}"
     if answer.prompt_versions:
         versions = " · ".join(f"{name} v{version}" for name, version in sorted(answer.prompt_versions.items()))
         return f"prompt {versions}"
@@ -143,6 +154,7 @@ def feedback_actions(trace_id: str) -> Block:
         "elements": [
             button(":thumbsup: Helpful", FEEDBACK_UP, trace_id),
             button(":thumbsdown: Not helpful", FEEDBACK_DOWN, trace_id),
+            button(":pencil2: Correct", CURATE_ACTION, trace_id),
         ],
     }
 
@@ -184,7 +196,12 @@ def feedback_choice(action: dict[str, Any]) -> tuple[str, int] | None:
 
 def answer_stream_end(answer: AgentAnswer, notes: list[str] | None = None) -> list[Block]:
     """What ``chat.stopStream`` adds under a streamed answer's text: notes, sources, footer and native feedback."""
-    return [*_answer_extras(answer, notes), *_answer_tail(answer, native_feedback(answer.trace_id))]
+    correct = {
+        "type": "actions",
+        "block_id": "curate",
+        "elements": [button(":pencil2: Correct", CURATE_ACTION, answer.trace_id)],
+    }
+    return [*_answer_extras(answer, notes), *_answer_tail(answer, native_feedback(answer.trace_id)), correct]
 
 
 def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list[SlackMessage]:
@@ -375,6 +392,21 @@ def _text_input(
     }
 
 
+def _radio_input(block_id: str, label: str, options: list[Block]) -> Block:
+    """Radio buttons in a form, the first option chosen."""
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {
+            "type": "radio_buttons",
+            "action_id": EVAL_INPUT_ACTION,
+            "options": options,
+            "initial_option": options[0],
+        },
+    }
+
+
 def evaluation_case_modal(
     trace_id: str, question: str, *, answer: str, sources: list[str], rating: int | None, channel_id: str
 ) -> Block:
@@ -406,17 +438,33 @@ def evaluation_case_modal(
             _text_input(
                 EVAL_SOURCES_BLOCK, "Sources it should cite (URLs or paths, one per line)", initial="\n".join(sources)
             ),
-            {
-                "type": "input",
-                "block_id": EVAL_ANSWERABLE_BLOCK,
-                "label": {"type": "plain_text", "text": "Does the knowledge contain the answer?"},
-                "element": {
-                    "type": "radio_buttons",
-                    "action_id": EVAL_INPUT_ACTION,
-                    "options": answerable_options,
-                    "initial_option": answerable_options[0],
-                },
-            },
+            _radio_input(EVAL_ANSWERABLE_BLOCK, "Does the knowledge contain the answer?", answerable_options),
+        ],
+    }
+
+
+def curated_answer_modal(trace_id: str, question: str, *, answer: str, sources: list[str], channel_id: str) -> Block:
+    """The form "Correct" opens: the right answer to the question (served to later askers of it), its sources, and
+    whether it holds in this channel only."""
+    scope_options = [
+        {"text": {"type": "plain_text", "text": "Every channel"}, "value": "everywhere"},
+        {"text": {"type": "plain_text", "text": "This channel only"}, "value": "channel"},
+    ]
+    return {
+        "type": "modal",
+        "callback_id": CURATE_MODAL,
+        "private_metadata": json.dumps({"trace_id": trace_id, "channel_id": channel_id}),
+        "title": {"type": "plain_text", "text": "Correct this answer"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            context("Later questions that closely match are answered with this text, marked as verified by you."),
+            _text_input(CURATE_QUESTION_BLOCK, "Question", initial=question, optional=False),
+            _text_input(CURATE_ANSWER_BLOCK, "The right answer", initial=answer, optional=False),
+            _text_input(
+                CURATE_SOURCES_BLOCK, "Sources (indexed URLs or paths, one per line)", initial="\n".join(sources)
+            ),
+            _radio_input(CURATE_SCOPE_BLOCK, "Where it applies", scope_options),
         ],
     }
 

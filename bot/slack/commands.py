@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 COMMANDS: dict[str, str] = {
     "/prompt": "read and change the prompts the bot answers with",
-    "/kb": "the knowledge base: status, sources, sync",
+    "/kb": "the knowledge base: status, sources, sync, curated answers",
     "/schedule": "scheduled agent runs that post to a channel",
     "/memory": "what the bot remembers about you",
 }
@@ -40,6 +40,7 @@ SUBCOMMAND_ACTIONS: dict[tuple[str, str], Action] = {
     ("/prompt", "rollback"): "prompt.change",
     ("/prompt", "test"): "prompt.change",
     ("/kb", "sync"): "knowledge.sync",
+    ("/kb", "curated"): "curated.change",
     ("/schedule", "add"): "schedule.change",
     ("/schedule", "remove"): "schedule.change",
 }

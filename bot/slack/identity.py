@@ -85,6 +85,7 @@ class IdentityResolver:
             scope=ReaderScope(readers=await self.readers(readers)),
             roles=self._settings.roles_of(user_id),
             sources=tuple(sources) if sources is not None else None,
+            conversation_id=channel_id,
         )
 
     async def person(self, user_id: str, channel: Channel) -> Asker:

@@ -275,6 +275,7 @@ class PromptCommands:
             thread_id=f"prompt-test:{uuid.uuid4().hex}",
             asker=asker,
             prompt_overrides={name: tried.version},
+            use_curated=False,
         )
         answer = await self.runner.answer(request)
         return CommandReply(text=render_test_answer(name, tried.version, answer))

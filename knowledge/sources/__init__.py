@@ -3,7 +3,10 @@
 from knowledge.sources.abc import FetchFailure, FetchResult, KnownDocument, Source, Unchanged
 from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.gdrive import GoogleDriveSource, GoogleDriveSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
+from knowledge.sources.jira import JiraSource, JiraSourceConfig
+from knowledge.sources.notion import NotionAccess, NotionSource, NotionSourceConfig
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
 from knowledge.sources.registry import (
     BUILTIN_CONNECTORS,
@@ -29,7 +32,14 @@ __all__ = [
     "ConfluenceSourceConfig",
     "ExternalGroup",
     "GitHubSource",
+    "GoogleDriveSource",
+    "GoogleDriveSourceConfig",
     "GitHubSourceConfig",
+    "JiraSource",
+    "JiraSourceConfig",
+    "NotionAccess",
+    "NotionSource",
+    "NotionSourceConfig",
     "PermissionedSource",
     "SaaSSourceConfig",
     "SourceSecrets",

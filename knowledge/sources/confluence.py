@@ -35,7 +35,7 @@ from knowledge.errors import DocumentParseError, SourceAuthError, SourceUnavaila
 from knowledge.parsing import parse_document
 from knowledge.sources.abc import FetchFailure, KnownDocument, Unchanged
 from knowledge.sources.api_client import SourceApiClient
-from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource
+from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource, intersect_access
 from knowledge.sources.saas_config import ENVIRONMENT_VARIABLE_PATTERN, SaaSSourceConfig, SourceSecrets
 
 logger = logging.getLogger(__name__)
@@ -446,26 +446,8 @@ class ConfluenceSource(PermissionedSource):
         levels = [level for level in self._restriction_chain(item) if level is not None]
         if not space.public:
             levels.insert(0, space.principals)
-        if not levels:
-            return AccessList()
-        if len(levels) == 1:
-            return AccessList.restricted(principals=levels[0])
         prefix = external_group_principal(self.name, "")
-        failed = [name for level in levels for name in self._group_names(level, prefix) if name in self._groups.failed]
-        if failed:
-            return AccessList.unreadable(f"the members of group {failed[0]} could not be listed")
-        people = [self._people(level, prefix) for level in levels]
-        return AccessList.restricted(principals=frozenset.intersection(*people))
-
-    @staticmethod
-    def _group_names(level: frozenset[str], prefix: str) -> list[str]:
-        return [p.removeprefix(prefix) for p in level if p.startswith(prefix)]
-
-    def _people(self, level: frozenset[str], prefix: str) -> frozenset[str]:
-        people = {p for p in level if not p.startswith(prefix)}
-        for name in self._group_names(level, prefix):
-            people |= self._groups.members.get(name, frozenset())
-        return frozenset(people)
+        return intersect_access(levels, prefix, self._groups.members, self._groups.failed)
 
     async def external_groups(self) -> AsyncIterator[ExternalGroup]:
         # Permission sync starts here: one metadata listing (no bodies) of every page, kept for current_access.

@@ -9,7 +9,7 @@ document's permissions says so (``AccessList.unreadable``): that document is vis
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -53,3 +53,34 @@ class PermissionedSource(Source):
         Documents it does not yield keep their stored access (e.g. gone upstream: the next deletion check removes
         them); a document whose permissions cannot be read is yielded with ``AccessList.unreadable``.
         """
+
+
+def intersect_access(
+    levels: Sequence[frozenset[str]],
+    group_prefix: str,
+    members: Mapping[str, frozenset[str]],
+    failed: Mapping[str, str],
+) -> AccessList:
+    """Who passes every level of access (a space and its page restrictions, a project and an issue's security level).
+
+    One level is stored as it is, groups kept as groups (synced with their members); several are intersected person
+    by person through the synced members of the groups named ``group_prefix + name``. A group whose members could not
+    be listed makes the intersection unknowable, so the document is readable by nobody (fail closed).
+    """
+    if not levels:
+        return AccessList()
+    if len(levels) == 1:
+        return AccessList.restricted(principals=levels[0])
+    names = [p.removeprefix(group_prefix) for level in levels for p in level if p.startswith(group_prefix)]
+    unlisted = [name for name in names if name in failed]
+    if unlisted:
+        return AccessList.unreadable(f"the members of group {unlisted[0]} could not be listed")
+
+    def people(level: frozenset[str]) -> frozenset[str]:
+        found = {p for p in level if not p.startswith(group_prefix)}
+        for principal in level:
+            if principal.startswith(group_prefix):
+                found |= members.get(principal.removeprefix(group_prefix), frozenset())
+        return frozenset(found)
+
+    return AccessList.restricted(principals=frozenset.intersection(*(people(level) for level in levels)))

@@ -24,7 +24,10 @@ from knowledge.errors import SourceConfigError
 from knowledge.sources.abc import Source
 from knowledge.sources.confluence import ConfluenceSource, ConfluenceSourceConfig
 from knowledge.sources.folder import FolderSource, FolderSourceConfig
+from knowledge.sources.gdrive import GoogleDriveSource, GoogleDriveSourceConfig
 from knowledge.sources.github import GitHubSource, GitHubSourceConfig
+from knowledge.sources.jira import JiraSource, JiraSourceConfig
+from knowledge.sources.notion import NotionSource, NotionSourceConfig
 from knowledge.sources.saas_config import SourceSecrets
 from knowledge.sources.slack_channels import SlackChannelsSource, SlackChannelsSourceConfig
 from knowledge.sources.source_config import SourceConfigBase
@@ -52,11 +55,21 @@ BUILTIN_CONNECTORS: tuple[SourceConnector, ...] = (
     SourceConnector("github", GitHubSourceConfig, GitHubSource, takes_secrets=True),
     SourceConnector("slack", SlackChannelsSourceConfig, SlackChannelsSource, takes_secrets=True),
     SourceConnector("confluence", ConfluenceSourceConfig, ConfluenceSource, takes_secrets=True),
+    SourceConnector("jira", JiraSourceConfig, JiraSource, takes_secrets=True),
+    SourceConnector("notion", NotionSourceConfig, NotionSource, takes_secrets=True),
+    SourceConnector("gdrive", GoogleDriveSourceConfig, GoogleDriveSource, takes_secrets=True),
 )
 
 # The built-in configs as a pydantic discriminated union on ``type`` (for schemas and typed construction).
 BuiltinSourceConfig = Annotated[
-    FolderSourceConfig | WebSourceConfig | GitHubSourceConfig | SlackChannelsSourceConfig | ConfluenceSourceConfig,
+    FolderSourceConfig
+    | WebSourceConfig
+    | GitHubSourceConfig
+    | SlackChannelsSourceConfig
+    | ConfluenceSourceConfig
+    | JiraSourceConfig
+    | NotionSourceConfig
+    | GoogleDriveSourceConfig,
     Field(discriminator="type"),
 ]
 

@@ -61,7 +61,7 @@ async def test_mention_is_answered_in_its_thread_with_sources_footer_and_both_bu
     footer = [block for block in answer["blocks"] if block["type"] == "context"][0]
     assert "answer v1" in footer["elements"][0]["text"]
     buttons = [block for block in answer["blocks"] if block["type"] == "actions"][0]["elements"]
-    assert {button["action_id"] for button in buttons} == {"feedback_up", "feedback_down"}
+    assert {button["action_id"] for button in buttons} == {"feedback_up", "feedback_down", "curated_open"}
     assert len({button["value"] for button in buttons}) == 1 and len(buttons[0]["value"]) == 32
 
 

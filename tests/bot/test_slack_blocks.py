@@ -81,6 +81,7 @@ def test_answer_message_has_sources_notes_footer_and_feedback_buttons() -> None:
     assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
         ("feedback_up", "t123"),
         ("feedback_down", "t123"),
+        ("curated_open", "t123"),
     ]
 
 

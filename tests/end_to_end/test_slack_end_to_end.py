@@ -51,8 +51,12 @@ async def test_a_mention_is_answered_in_thread_from_the_wiki_and_a_thumbs_up_is_
     assert "nwvpn cert renew" in _section_text(answer)
     assert f"<{WIKI_URL}{VPN_PAGE}" in json.dumps(answer["blocks"])  # the page's absolute URL as a source link
     assert f"answer v{live}" in _footer(answer)
-    up, down = _actions(answer)
-    assert (up["action_id"], down["action_id"]) == ("feedback_up", "feedback_down")
+    up, down, correct = _actions(answer)
+    assert (up["action_id"], down["action_id"], correct["action_id"]) == (
+        "feedback_up",
+        "feedback_down",
+        "curated_open",
+    )
     trace_id = up["value"]
     assert down["value"] == trace_id
     trace = await switchboard.service.runner.traces.get(trace_id)
@@ -114,5 +118,5 @@ async def test_the_trace_an_answer_s_buttons_point_at_is_stored_before_the_answe
     await switchboard.mention("How do I rotate the VPN certificate?", ts="300.000001")
     answer = await switchboard.answer_of("300.000001")
 
-    up, _ = _actions(answer)
+    up, _, _ = _actions(answer)
     assert stored_when_posted == {up["value"]: True}

@@ -10,13 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from knowledge.documents import AccessList, SourceDocument
+from knowledge.errors import SourceAuthError
 from knowledge.sources import (
     FolderSource,
     FolderSourceConfig,
+    GoogleDriveSourceConfig,
+    JiraSource,
+    JiraSourceConfig,
+    NotionSource,
+    NotionSourceConfig,
     SourceConfig,
+    SourceSecrets,
     WebSource,
     WebSourceConfig,
     create_source,
@@ -61,8 +68,45 @@ def test_sources_from_toml_are_validated_by_type_and_built_by_the_registry() -> 
     assert isinstance(create_source(docs), WebSource)
 
 
+SAAS_SOURCES = """
+[[sources]]
+type = "jira"
+name = "ops-tickets"
+base_url = "https://acme.atlassian.net"
+projects = ["OPS", "IT"]
+email_env = "JIRA_EMAIL"
+
+[[sources]]
+type = "notion"
+name = "wiki-notion"
+access_map = { workspace = { groups = ["engineering"] }, "1f2e3d4c5b6a79881f2e3d4c5b6a7988" = { groups = ["hr"] } }
+
+[[sources]]
+type = "gdrive"
+name = "team-drive"
+folders = ["1AbCdEfGhIjKlMnOpQrStUvWxYz012345"]
+credentials_env = "GOOGLE_KEY"
+impersonate = "it-admin@acme.example"
+"""
+
+
+def test_jira_notion_and_drive_entries_are_validated_and_name_their_secret_variables() -> None:
+    jira, notion, drive = ConfigFile.model_validate(tomllib.loads(SAAS_SOURCES)).sources
+
+    assert isinstance(jira, JiraSourceConfig) and jira.secret_variables() == ("JIRA_TOKEN", "JIRA_EMAIL")
+    assert isinstance(notion, NotionSourceConfig) and notion.secret_variables() == ("NOTION_TOKEN",)
+    assert isinstance(drive, GoogleDriveSourceConfig) and drive.secret_variables() == ("GOOGLE_KEY",)
+    secrets = SourceSecrets(values={name: SecretStr("x") for name in ("JIRA_TOKEN", "JIRA_EMAIL", "NOTION_TOKEN")})
+    assert isinstance(create_source(jira, secrets), JiraSource)
+    assert isinstance(create_source(notion, secrets), NotionSource)
+    with pytest.raises(SourceAuthError, match="GOOGLE_KEY"):
+        create_source(drive, secrets)
+
+
 def test_unknown_types_and_misspelt_fields_are_reported_with_what_to_do() -> None:
-    with pytest.raises(ValidationError, match="known types: confluence, folder, github, slack, web"):
+    with pytest.raises(
+        ValidationError, match="known types: confluence, folder, gdrive, github, jira, notion, slack, web"
+    ):
         ConfigFile.model_validate({"sources": [{"type": "sharepoint", "name": "sp"}]})
     with pytest.raises(ValidationError, match="ignores"):
         ConfigFile.model_validate({"sources": [{"type": "folder", "name": "h", "path": ".", "ignores": ["x"]}]})
