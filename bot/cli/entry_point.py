@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from agents import AgentError
 from bot import __version__
 from bot.cli.agent import add_agent_commands
-from bot.cli.jobs import add_jobs_commands
 from bot.cli.bot_file import add_bot_file_commands
 from bot.cli.curated import add_curated_commands
+from bot.cli.jobs import add_jobs_commands
 from bot.cli.knowledge import add_knowledge_commands
 from bot.cli.prompts import add_prompts_commands
 from bot.cli.tools import add_tools_commands
