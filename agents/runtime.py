@@ -65,8 +65,8 @@ MODEL_FAILED_LABEL = "Retrieval-only answer (the chat model failed)"
 NO_INDEX = "Retrieval-only mode, and no knowledge index is configured, so there is nothing to search."
 NOTHING_FOUND = "nothing in the knowledge matches this question."
 EXCERPT_CHARS = 400
-# How long past the time budget a thread's lease outlives a replica that died mid-run.
-LEASE_MARGIN_SECONDS = 60.0
+# How long a thread's lease outlives a replica that died mid-run (the holder renews it while it runs).
+THREAD_LEASE_SECONDS = 15.0
 
 
 class AgentRuntime:
@@ -121,9 +121,9 @@ class AgentRuntime:
         self._tracer = run_tracer(tracer_provider)
         self._on_run = on_run
         # One run at a time per thread (e.g. two quick messages must not interleave checkpoints): a lock in this
-        # process, then a lease in the database for the other replicas. A run ends within its time budget.
+        # process, then a renewed lease in the database for the other replicas.
         self._thread_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._leases = ThreadLeases(sessions, lease_seconds=self.config.max_seconds + LEASE_MARGIN_SECONDS)
+        self._leases = ThreadLeases(sessions, lease_seconds=THREAD_LEASE_SECONDS)
 
     def _thread_lock(self, thread_id: str) -> asyncio.Lock:
         lock = self._thread_locks.get(thread_id)

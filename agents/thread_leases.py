@@ -2,8 +2,9 @@
 
 Two replicas answering in one thread at once would both continue from the same checkpoint and one turn would be
 lost from the thread's memory. An advisory lock would pin a database connection for the whole run (a minute or
-more, per busy thread); a lease row costs two short statements per run instead, and a replica that dies holding
-one only delays that thread until the lease expires.
+more, per busy thread); a lease row costs a few short statements per run instead. The holder renews its lease
+while the run lasts, so the lease itself can be short: a replica that dies holding one delays that thread only
+until it runs out (seconds), and the retried job continues the run from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ _ACQUIRE = text(
     RETURNING token
     """
 )
+_RENEW = text(
+    """
+    UPDATE agent_thread_leases SET expires_at = now() + make_interval(secs => :seconds)
+    WHERE thread_id = :thread_id AND token = :token
+    """
+)
 _RELEASE = text("DELETE FROM agent_thread_leases WHERE thread_id = :thread_id AND token = :token")
 
 
@@ -57,7 +64,7 @@ class ThreadLeases:
         poll_seconds: float = 0.05,
         max_poll_seconds: float = 1.0,
     ) -> None:
-        """``lease_seconds`` must outlast any run (the agent's time budget plus a margin)."""
+        """``lease_seconds`` is how long a lease outlives its holder; it is renewed every third of that."""
         self._sessions = sessions
         self._lease_seconds = lease_seconds
         self._poll_seconds = poll_seconds
@@ -74,11 +81,25 @@ class ThreadLeases:
                 waited = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._max_poll_seconds)
+        renewal = asyncio.get_running_loop().create_task(self._renew_forever(thread_id, token))
         try:
             yield
         finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
             # Shielded: a cancelled run must still give the thread back rather than leave it until expiry.
             await asyncio.shield(self._release(thread_id, token))
+
+    async def _renew_forever(self, thread_id: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            try:
+                async with self._sessions.begin() as session:
+                    await session.execute(
+                        _RENEW, {"thread_id": thread_id, "token": token, "seconds": self._lease_seconds}
+                    )
+            except Exception:  # the next renewal tries again; the lease lasts three intervals
+                logger.warning("renewing the lease on thread %s failed", thread_id, exc_info=True)
 
     async def _try_acquire(self, thread_id: str, token: str) -> bool:
         async with self._sessions.begin() as session:

@@ -166,6 +166,16 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = "auto"
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
+    # --- durable work: the job queue ---
+    # Worker processes `serve` starts and restarts (0: none; run `switchboard worker` beside it).
+    job_workers: int = Field(default=1, ge=0)
+    # Work jobs on `serve`'s own event loop instead: one process and the least memory, but answers then compete with
+    # acknowledgements for the same CPU.
+    jobs_in_process: bool = False
+    # Jobs one worker process runs at once; a job is retried after a crash this many times in all.
+    job_concurrency: int = Field(default=16, gt=0)
+    job_max_attempts: int = Field(default=3, gt=0)
+
     # --- service edges and operations ---
     # Every POST route refuses a larger body with 413 before parsing, verifying or storing it.
     max_request_bytes: int = Field(default=1024 * 1024, gt=0)

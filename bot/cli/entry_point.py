@@ -13,6 +13,7 @@ from bot import __version__
 from bot.cli.agent import add_agent_commands
 from bot.cli.bot_file import add_bot_file_commands
 from bot.cli.curated import add_curated_commands
+from bot.cli.jobs import add_jobs_commands
 from bot.cli.knowledge import add_knowledge_commands
 from bot.cli.prompts import add_prompts_commands
 from bot.cli.tools import add_tools_commands
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bot_file_commands(commands)
     # --- end agent runtime
     add_tools_commands(commands)
+    add_jobs_commands(commands)
     manifest = commands.add_parser(
         "slack-manifest", help="print the Slack app manifest (scopes, events, slash commands, interactivity URL)"
     )

@@ -1,4 +1,5 @@
-"""The channels the service runs beside its health routes: Slack, the phone line, MCP clients and the scheduler.
+"""The channels the service runs beside its health routes: Slack, the phone line, MCP clients, the scheduler and
+the work on the job queue.
 
 Built once per ``serve`` from the started ``Service``; each registers its own shutdown on the caller's exit stack,
 so they stop in reverse order of starting, before the service closes the database.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from starlette.routing import BaseRoute
 
 from bot.composition.background_tasks import cancel_background, start_background
+from bot.composition.job_work import start_job_work
 from bot.composition.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
 from bot.composition.service import Service
 from bot.composition.trace_retention import schedule_trace_retention
@@ -108,6 +110,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             prompts=runner.prompts,
             memory=runner.memory,
             schedules=scheduling.schedules,
+            queue=service.queue,
             count_event=service.metrics.count_slack_event,
             evaluation=service.evaluation_runner(),
             curated=runner.curated,
@@ -122,5 +125,8 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         await slack.start()
         stack.push_async_callback(slack.aclose, settings.shutdown_grace_seconds)
         routes += slack.routes()
+
+    # Jobs (answers to Slack questions): worker processes this one supervises, this process, or elsewhere.
+    await start_job_work(service, stack)
 
     return Channels(routes=routes, phone_line=phone_line, scheduling=scheduling, slack=slack)

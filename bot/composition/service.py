@@ -15,6 +15,7 @@ from bot.database.schema_migrations import upgrade_database
 from bot.errors import BotError
 from bot.http_server.dependency_checks import DependencyMonitor
 from bot.http_server.metrics import ServiceMetrics
+from bot.jobs import JobQueue
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.settings import Settings
 from knowledge import Embedder, HybridRetriever, SyncEngine, create_embedder, create_engine, session_factory
@@ -40,6 +41,8 @@ class Service:
     # Set by ``bot.composition.channels.start_channels``: the background reachability checks /healthz reports.
     dependencies: DependencyMonitor | None = None
 
+    # The one job queue (durable work across replicas); opened by ``start``.
+    queue: JobQueue = field(init=False)
     # The knowledge index: what the agent searches, and what keeps it in step with the sources.
     retriever: HybridRetriever = field(init=False)
     sync_engine: SyncEngine = field(init=False)
@@ -53,6 +56,7 @@ class Service:
     def __post_init__(self) -> None:
         self.retriever = HybridRetriever(self.sessions, self.embedder, self.settings.retrieval)
         self.sync_engine = SyncEngine(self.sessions, self.embedder)
+        self.queue = JobQueue(self.database_url)
 
     @property
     def runner(self) -> AgentRuntime:
@@ -116,6 +120,7 @@ class Service:
             logger.info("Slack is disabled: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set")
         service = cls.on_database(settings, database_url, engine, chat_model=chat_model, embedded_postgres=embedded)
         try:
+            await service.queue.open()
             await service._start_agent_runtime()
         except BaseException:
             await service.aclose()
@@ -173,6 +178,7 @@ class Service:
         if self.chat_model is not None:
             await self.chat_model.aclose()
         await self.embedder.aclose()
+        await self.queue.aclose()
         await self.engine.dispose()
         if self.embedded_postgres is not None:
             await asyncio.to_thread(self.embedded_postgres.stop)

@@ -28,6 +28,11 @@ async def healthz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
+    try:
+        queue = service.queue
+        service.metrics.observe_queue(await queue.counts(), await queue.live_workers(), await queue.latencies())
+    except Exception:  # the rest of the metrics are still worth serving; /healthz says what is down
+        logger.warning("could not read the job queue for /metrics", exc_info=True)
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from agents import TraceRecord
 from bot import __version__
+from bot.jobs import JobCount, JobLatency
 from knowledge import SyncSummary
 
 SLOW_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300)
@@ -85,6 +86,41 @@ class ServiceMetrics:
             ["outcome"],
             registry=self.registry,
         )
+
+        # The job queue as the database sees it (every replica's and worker's jobs), read at each scrape.
+        self.jobs = Gauge(
+            "switchboard_jobs", "Jobs on the queue, by kind and status", ["kind", "status"], registry=self.registry
+        )
+        self.jobs_stalled = Gauge(
+            "switchboard_jobs_stalled",
+            "Running jobs whose worker stopped sending heartbeats",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.job_workers = Gauge(
+            "switchboard_job_workers", "Job workers with a recent heartbeat, across replicas", registry=self.registry
+        )
+        self.job_latency = Gauge(
+            "switchboard_job_seconds",
+            "Seconds jobs finished in the last 15 minutes spent queued (phase=wait) and running (phase=run)",
+            ["kind", "phase", "quantile"],
+            registry=self.registry,
+        )
+
+    def observe_queue(self, counts: list[JobCount], workers: int, latencies: list[JobLatency]) -> None:
+        """Replace the queue gauges with a fresh reading (kinds and statuses that vanished are dropped)."""
+        for gauge in (self.jobs, self.jobs_stalled, self.job_latency):
+            gauge.clear()
+        for count in counts:
+            self.jobs.labels(kind=count.kind, status=count.status).set(count.jobs)
+            if count.status == "doing":
+                self.jobs_stalled.labels(kind=count.kind).set(count.stalled)
+        self.job_workers.set(workers)
+        for latency in latencies:
+            for phase in ("wait", "run"):
+                for quantile in ("p50", "p95"):
+                    value = getattr(latency, f"{phase}_{quantile}")
+                    self.job_latency.labels(kind=latency.kind, phase=phase, quantile=quantile).set(value)
 
     def observe_run(self, record: TraceRecord, persona_prompt: str) -> None:
         """Count one finished (or paused) agent run from its trace."""

@@ -29,7 +29,9 @@ from agents import (
     ProgressCallback,
     ProgressEvent,
 )
+from bot.jobs import JobAttempt, SlackAnswerJob
 from bot.logging_config import current_run_id, run_context
+from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream
 from bot.slack.attachments import AttachmentReader
@@ -47,6 +49,7 @@ from bot.slack.identity import IdentityResolver, is_direct_message
 
 logger = logging.getLogger(__name__)
 
+GAVE_UP = "I could not finish this answer; please ask again."
 # Message subtypes that are a person writing something; edits, deletions, joins and bot posts are not questions.
 QUESTION_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
@@ -128,6 +131,33 @@ class AnswerFlow:
     # Workspaces whose Slack refused chat.startStream: not asked again until the service restarts.
     _no_streaming_teams: set[str] = field(default_factory=set, init=False)
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        sessions: store.Sessions,
+        runner: AgentRunner,
+        client: AsyncWebClient,
+        *,
+        count_event: Callable[[str], None] = lambda outcome: None,
+        progress_interval_seconds: float = 1.0,
+    ) -> AnswerFlow:
+        """The flow as both the Slack channel (approvals) and a job worker (answers) build it."""
+        if client.token is None:
+            raise ValueError("answering in Slack needs a Web API client with the bot token")
+        return cls(
+            sessions=sessions,
+            runner=runner,
+            client=client,
+            identity=IdentityResolver(settings, client, sessions),
+            attachments=AttachmentReader(client.token, settings.slack_api_url),
+            progress_interval_seconds=progress_interval_seconds,
+            count_event=count_event,
+        )
+
+    async def aclose(self) -> None:
+        await self.attachments.aclose()
+
     @property
     def approvals(self) -> ApprovalStore:
         """The runtime's approvals table: the one record of each approval, pointing at the message showing it."""
@@ -142,7 +172,7 @@ class AnswerFlow:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self, grace_seconds: float) -> None:
-        """Wait up to ``grace_seconds`` for running work; what is cut off is recovered from its stored event."""
+        """Wait up to ``grace_seconds`` for the work started here (approval resumes, slash commands)."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=grace_seconds)
 
@@ -154,19 +184,29 @@ class AnswerFlow:
 
     # --- events ----------------------------------------------------------------------------------------------
 
-    async def handle_event(self, body: dict[str, Any]) -> None:
-        """Answer one stored event (or mark it ignored), then mark it finished so it never runs again."""
-        event_id = body.get("event_id", "?")
+    async def answer_job(self, job: SlackAnswerJob, attempt: JobAttempt) -> None:
+        """Answer one queued event (or decide it is not a question). A retried job (its worker died) answers in
+        the message that already said "working on it", continuing the agent run from its last checkpoint."""
         with run_context():
             try:
-                question = IncomingQuestion.from_body(body)
-                status = await self._answer_event(question)
+                question = IncomingQuestion.from_body(job.body)
+                status = await self._answer_event(question, attempt)
             except Exception:
-                # The edge of a background job: the user already got a message in the thread if one could be posted.
-                logger.exception("answering Slack event %s failed", event_id)
+                # The edge of a job: the user already got a message in the thread if one could be posted.
+                logger.exception("answering Slack event %s failed", job.event_id)
                 status = "failed"
-            await store.finish_event(self.sessions, event_id, status)
             self.count_event("answered" if status == "done" else status)
+
+    async def give_up(self, job: SlackAnswerJob) -> None:
+        """The job died too often: say so where the answer would have been, rather than leave "working on it"."""
+        question = IncomingQuestion.from_body(job.body)
+        message = notice_message(GAVE_UP)
+        working = await store.working_message_of(self.sessions, job.event_id)
+        if working is not None:
+            await self._update(question.channel_id, working, message)
+        else:
+            await self._post(question.channel_id, question.reply_thread_ts, message)
+        self.count_event("failed")
 
     async def should_answer(self, question: IncomingQuestion) -> bool:
         bot_user_id = await self.bot_user_id()
@@ -186,11 +226,14 @@ class AnswerFlow:
             )
         return self.identity.channel_settings(question.channel_id).respond_to == "all"
 
-    async def _answer_event(self, question: IncomingQuestion) -> str:
+    async def _answer_event(self, question: IncomingQuestion, attempt: JobAttempt) -> str:
         if not await self.should_answer(question):
             return "ignored"
         channel, thread_ts = question.channel_id, question.reply_thread_ts
-        working = await self._post(channel, thread_ts, working_message())
+        working = await store.working_message_of(self.sessions, question.event_id) if attempt.number > 1 else None
+        if working is None:
+            working = await self._post(channel, thread_ts, working_message())
+            await store.remember_working_message(self.sessions, question.event_id, working_ts=working)
         await store.remember_thread(self.sessions, question.team_id, channel, thread_ts)
         text = question.question_text(await self.bot_user_id())
         files = await self.attachments.read(question.files) if question.files else None
@@ -217,7 +260,8 @@ class AnswerFlow:
                 attachments=files.attachments if files is not None else [],
                 approver_present=True,
             )
-            stream = self._answer_stream(question)
+            # A retry answers by editing the working message: a stream the dead worker began cannot be continued.
+            stream = self._answer_stream(question) if attempt.number == 1 else None
             on_answer_text: AnswerTextCallback | None = stream.write if stream is not None else None
             async with self._run_slot():
                 answer = await self.runner.answer(

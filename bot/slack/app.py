@@ -1,10 +1,9 @@
 """The Slack channel: the Bolt ``AsyncApp`` with its middleware and listeners, mounted at ``POST /slack/events``
-(HTTP mode) or connected over Socket Mode, plus the background work it owns."""
+(HTTP mode) or connected over Socket Mode. Questions become answer jobs on the queue before they are acknowledged;
+workers answer them (``bot.slack.answer_jobs``)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,17 +22,15 @@ from starlette.routing import Route
 from agents import AgentRunner, MemoryStore, PromptStore
 from agents.curated import CuratedStore
 from agents.evaluation import EvaluationRunner
+from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answering import AnswerFlow
 from bot.slack.approvals import register_approval_listeners
-from bot.slack.attachments import AttachmentReader
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
 from bot.slack.curated_answers import register_curated_commands, register_curated_listeners
 from bot.slack.evaluation_cases import register_evaluation_case_listeners
-from bot.slack.events import register_event_listeners
 from bot.slack.feedback import register_feedback_listeners
-from bot.slack.identity import IdentityResolver
 from bot.slack.memory_commands import register_memory_commands
 from bot.slack.middleware import install_middleware
 from bot.slack.prompt_commands import register_prompt_commands
@@ -62,35 +59,36 @@ class SlackChannel:
         memory: MemoryStore | None = None,
         schedules: ScheduleService | None = None,
         evaluation: EvaluationRunner | None = None,
+        queue: JobQueue,
         curated: CuratedStore | None = None,
         progress_interval_seconds: float = 1.0,
-        recovery_interval_seconds: float = 60.0,
         count_event: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         """``prompts``, ``memory`` and ``schedules`` are the runtime's own instances (so a change applies at once);
         the ``/prompt``, ``/memory`` and ``/schedule`` subcommands over each exist only when it is given.
-        ``count_event`` is told what became of each Events API delivery (received, retried, answered, ignored,
-        failed), for the service's metrics."""
+        ``queue`` takes each question as an answer job (a worker answers it); ``count_event`` is told what became of
+        each Events API delivery here (received, retried), for the service's metrics."""
         if settings.slack_signing_secret is None or client.token is None:
             raise ValueError("the Slack channel needs SLACK_SIGNING_SECRET and a Web API client with the bot token")
         self.settings = settings
         self.sessions = sessions
         self.client = client
+        self.queue = queue
         # Without a shared HTTP session slack_sdk opens and closes one per API call, which costs more CPU than the
         # call itself under a burst and slows acknowledgements; the channel owns this one and closes it.
         self._http_session: aiohttp.ClientSession | None = None
         if client.session is None:
             self._http_session = client.session = aiohttp.ClientSession()
-        self.identity = IdentityResolver(settings, client, sessions)
-        self.flow = AnswerFlow(
-            sessions=sessions,
-            runner=runner,
-            client=client,
-            identity=self.identity,
-            attachments=AttachmentReader(client.token, settings.slack_api_url),
-            progress_interval_seconds=progress_interval_seconds,
+        # Answers to questions run as jobs; approvals resumed by a click and slash commands run here.
+        self.flow = AnswerFlow.from_settings(
+            settings,
+            sessions,
+            runner,
+            client,
             count_event=count_event,
+            progress_interval_seconds=progress_interval_seconds,
         )
+        self.identity = self.flow.identity
         self.commands = CommandRegistry()
         register_builtin_commands(self.commands, sessions, prompts)
         # The token lives in the client only; Bolt reads it from there (and calls auth.test once).
@@ -111,11 +109,11 @@ class SlackChannel:
             settings=settings,
             sessions=sessions,
             ack_engine=self._ack_engine,
+            queue=queue,
             identity=self.identity,
             commands=self.commands,
             count_event=count_event,
         )
-        register_event_listeners(self.app, self.flow)
         register_feedback_listeners(self.app, sessions)
         register_evaluation_case_listeners(self.app, sessions)
         register_approval_listeners(self.app, self.flow)
@@ -131,8 +129,6 @@ class SlackChannel:
             register_curated_commands(self.commands, curated)
         self.app.error(self._on_error)
         self._handler = AsyncSlackRequestHandler(self.app)
-        self._recovery_interval = recovery_interval_seconds
-        self._recovery: asyncio.Task[None] | None = None
         self._socket_mode: Any = None
 
     def _register_commands(self) -> None:
@@ -161,8 +157,7 @@ class SlackChannel:
         return [Route(EVENTS_PATH, slack_events, methods=["POST"])]
 
     async def start(self) -> None:
-        """Pick up events a stopped process left unfinished, then keep doing so; connect Socket Mode if configured."""
-        self._recovery = asyncio.get_running_loop().create_task(self._recover_forever())
+        """Connect Socket Mode if configured (HTTP mode needs nothing started)."""
         if self.settings.slack_app_token is not None:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -172,33 +167,12 @@ class SlackChannel:
         else:
             logger.info("Slack: receiving events at POST %s", EVENTS_PATH)
 
-    async def recover_abandoned(self) -> int:
-        """Resume events whose worker died before finishing (their lease ran out); returns how many."""
-        payloads = await store.reclaim_abandoned_events(self.sessions)
-        for payload in payloads:
-            logger.info("resuming unfinished Slack event %s", payload.get("event_id"))
-            self.flow.spawn(self.flow.handle_event(payload))
-        return len(payloads)
-
-    async def _recover_forever(self) -> None:
-        while True:
-            try:
-                await self.recover_abandoned()
-                await store.prune_finished_events(self.sessions)
-            except Exception:
-                logger.exception("recovering unfinished Slack events failed; trying again later")
-            await asyncio.sleep(self._recovery_interval)
-
     async def aclose(self, grace_seconds: float = 10.0) -> None:
         """Stop taking work, let running answers finish (bounded), and close the connections."""
-        if self._recovery is not None:
-            self._recovery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._recovery
         if self._socket_mode is not None:
             await self._socket_mode.close_async()
         await self.flow.drain(grace_seconds)
-        await self.flow.attachments.aclose()
+        await self.flow.aclose()
         if self._http_session is not None:
             await self._http_session.close()
         await self._ack_engine.dispose()

@@ -1,7 +1,8 @@
 """Bolt middleware: what every request passes through before a listener sees it, so handlers stay thin.
 
-Order (after Bolt's own signature check, authorization and self-event filter): trace -> event store (dedupe,
-persist before the acknowledgement) -> identity (roles) -> audit trail -> permission check for change commands.
+Order (after Bolt's own signature check, authorization and self-event filter): trace -> event queue (dedupe and
+queue the answer job before the acknowledgement; events stop here) -> identity (roles) -> audit trail ->
+permission check for change commands.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.response import BoltResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.jobs import JobQueue
 from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
@@ -39,13 +41,14 @@ def install_middleware(
     settings: Settings,
     sessions: store.Sessions,
     ack_engine: AsyncEngine,
+    queue: JobQueue,
     identity: IdentityResolver,
     commands: CommandRegistry,
     count_event: Callable[[str], None],
 ) -> None:
-    """Install the middleware; ``count_event`` is told ``received`` or ``retried`` for each stored or dropped
+    """Install the middleware; ``count_event`` is told ``received`` or ``retried`` for each queued or dropped
     Events API delivery (the service's metrics)."""
-    claimer = store.EventClaimer(ack_engine)
+    claimer = store.EventClaimer(ack_engine, queue)
 
     async def trace(body: dict[str, Any], next_: Next) -> BoltResponse:
         if current_run_id() != "-":  # HTTP mode: the server's request middleware already gave this request an id
@@ -55,8 +58,9 @@ def install_middleware(
             logger.debug("slack request: %s", kind)
             return await next_()
 
-    async def event_store(body: dict[str, Any], next_: Next) -> BoltResponse:
-        """Persist a question-like event before acknowledging it; a retried delivery is acknowledged and dropped."""
+    async def event_queue(body: dict[str, Any], next_: Next) -> BoltResponse:
+        """Queue the answer to a question-like event before acknowledging it; a retried delivery is acknowledged
+        and dropped. A worker (maybe another process) answers it, so no listener runs here."""
         if body.get("type") != "event_callback":
             return await next_()
         event = body.get("event") or {}
@@ -71,7 +75,7 @@ def install_middleware(
             count_event("retried")
             return _acknowledged()
         count_event("received")
-        return await next_()
+        return _acknowledged()
 
     async def identity_roles(context: AsyncBoltContext, next_: Next) -> BoltResponse:
         if context.user_id:
@@ -106,7 +110,7 @@ def install_middleware(
             return BoltResponse(status=200, body={"response_type": "ephemeral", "text": text})
         return await next_()
 
-    for middleware in (trace, event_store, identity_roles, audit_trail, change_permission):
+    for middleware in (trace, event_queue, identity_roles, audit_trail, change_permission):
         app.use(middleware)
 
 

@@ -1,23 +1,21 @@
-"""Database access for the Slack channel's own state: event dedupe and recovery, answered threads, posted answers.
-Each function is one short transaction."""
+"""Database access for the Slack channel's own state: event dedupe (with the queued answer job), answered threads,
+posted answers. Each function is one short transaction."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from pydantic import BaseModel
+from sqlalchemy import delete, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer
+from bot.jobs import JobKind, JobQueue, SlackAnswerJob
 from bot.slack.tables import SlackAnswer, SlackEvent, SlackThread
 
-# Longer than any agent run: an event still pending after this is taken to be lost with its process and retried.
-EVENT_LEASE = timedelta(minutes=10)
-MAX_EVENT_ATTEMPTS = 3
 # Slack retries an event for about an hour at most; a day keeps every possible retry deduplicated.
 EVENT_RETENTION = timedelta(days=1)
 
@@ -26,49 +24,40 @@ Sessions = async_sessionmaker[AsyncSession]
 
 _CLAIM_EVENTS = text(
     """
-    INSERT INTO slack_events (event_id, payload, status, attempts, lease_until)
-    SELECT incoming.event_id, incoming.payload, 'pending', 1, now() + make_interval(secs => :lease_seconds)
-    FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS incoming(event_id text, payload jsonb)
+    INSERT INTO slack_events (event_id)
+    SELECT incoming.event_id FROM unnest(CAST(:event_ids AS text[])) AS incoming(event_id)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING event_id
     """
 )
 
 
-async def claim_event(sessions: Sessions, event_id: str, payload: dict[str, Any]) -> bool:
-    """Store an incoming event; False when it was already stored (a Slack retry, or a replica got it first)."""
-    async with sessions.begin() as session:
-        connection = await session.connection()
-        return event_id in await claim_events(connection, [(event_id, payload)])
+async def claim_events(connection: AsyncConnection, event_ids: list[str]) -> set[str]:
+    """Record several events in one statement (one fixed SQL text, so no per-batch compiling); returns the new ids.
 
-
-async def claim_events(connection: AsyncConnection, events: list[tuple[str, dict[str, Any]]]) -> set[str]:
-    """Store several events in one statement (one fixed SQL text, so no per-batch compiling); returns the new ids.
-
-    Commits only if ``connection`` is in autocommit mode or its caller commits.
+    Commits with the caller's transaction.
     """
-    rows = [{"event_id": event_id, "payload": payload} for event_id, payload in dict(events).items()]
-    result = await connection.execute(
-        _CLAIM_EVENTS, {"events": json.dumps(rows), "lease_seconds": EVENT_LEASE.total_seconds()}
-    )
+    result = await connection.execute(_CLAIM_EVENTS, {"event_ids": list(dict.fromkeys(event_ids))})
     return {row[0] for row in result}
 
 
 class EventClaimer:
-    """Stores events before they are acknowledged, many at once under a burst.
+    """Deduplicates events and queues their answers before they are acknowledged, many at once under a burst.
 
-    Concurrent claims wait for the batch in flight and go into the next one, so a burst of 50 events costs a few
-    INSERTs and commits instead of 50 connections queueing for the pool; the acknowledgement stays fast.
+    An event's dedupe row and its job are written in one transaction: a Slack retry finds the row and queues nothing,
+    and no event is ever recorded without its job. Concurrent claims wait for the batch in flight and go into the
+    next one, so a burst of 50 events costs a few statements and commits instead of 50 connections queueing for the
+    pool; the acknowledgement stays fast.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        # Autocommit: the INSERT is its own transaction, without BEGIN / COMMIT round trips.
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    def __init__(self, engine: AsyncEngine, queue: JobQueue) -> None:
+        self._engine = engine
+        self._queue = queue
         self._waiting: list[tuple[str, dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def claim(self, event_id: str, payload: dict[str, Any]) -> bool:
-        """True when this is the first delivery of ``event_id`` (now stored); False for a repeat."""
+        """True when this is the first delivery of ``event_id`` (now queued); False for a repeat."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((event_id, payload, future))
         if self._flusher is None or self._flusher.done():
@@ -79,68 +68,51 @@ class EventClaimer:
         while self._waiting:
             batch, self._waiting = self._waiting, []
             try:
-                async with self._engine.connect() as connection:
-                    new = await claim_events(connection, [(event_id, payload) for event_id, payload, _ in batch])
+                first = await self._claim_and_queue(batch)
             except Exception as error:  # handed to every waiting request, which fails its acknowledgement
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
-            for event_id, _, future in batch:
-                # A retry in the same batch as its original is a repeat: only the first one claims the id.
-                first = event_id in new
-                new.discard(event_id)
+            for index, (_, _, future) in enumerate(batch):
                 if not future.done():
-                    future.set_result(first)
+                    future.set_result(index in first)
+
+    async def _claim_and_queue(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[bool]]]) -> set[int]:
+        """The positions in ``batch`` that were first deliveries, each now queued as an answer job."""
+        async with self._engine.begin() as connection:
+            new = await claim_events(connection, [event_id for event_id, _, _ in batch])
+            first: set[int] = set()
+            jobs: list[tuple[BaseModel, str | None, str | None]] = []
+            for index, (event_id, payload, _) in enumerate(batch):
+                # A retry in the same batch as its original is a repeat: only the first one claims the id.
+                if event_id in new:
+                    new.discard(event_id)
+                    first.add(index)
+                    job = SlackAnswerJob(event_id=event_id, body=payload)
+                    jobs.append((job, job.thread_lock, None))
+            raw = await connection.get_raw_connection()
+            await self._queue.defer_many(JobKind.SLACK_ANSWER, jobs, connection=raw.driver_connection)
+        return first
 
 
-async def finish_event(sessions: Sessions, event_id: str, status: str) -> None:
-    """Mark an event ``done``, ``ignored`` or ``failed`` so neither a retry nor recovery runs it again."""
+async def remember_working_message(sessions: Sessions, event_id: str, *, working_ts: str) -> None:
+    """Keep the "working on it" message of an event's answer: a retried job answers in it instead of a new one."""
     async with sessions.begin() as session:
-        await session.execute(
-            update(SlackEvent)
-            .where(SlackEvent.event_id == event_id)
-            .values(status=status, finished_at=datetime.now(UTC))
-        )
+        await session.execute(update(SlackEvent).where(SlackEvent.event_id == event_id).values(working_ts=working_ts))
 
 
-async def reclaim_abandoned_events(sessions: Sessions, limit: int = 20) -> list[dict[str, Any]]:
-    """Take over events whose worker vanished (lease expired, still pending); gives up after a few attempts."""
-    now = datetime.now(UTC)
-    async with sessions.begin() as session:
-        await session.execute(
-            update(SlackEvent)
-            .where(
-                SlackEvent.status == "pending",
-                SlackEvent.lease_until < now,
-                SlackEvent.attempts >= MAX_EVENT_ATTEMPTS,
-            )
-            .values(status="failed", finished_at=now)
-        )
-        candidates = (
-            select(SlackEvent.event_id)
-            .where(SlackEvent.status == "pending", SlackEvent.lease_until < now)
-            .order_by(SlackEvent.received_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        result = await session.execute(
-            update(SlackEvent)
-            .where(SlackEvent.event_id.in_(candidates))
-            .values(lease_until=now + EVENT_LEASE, attempts=SlackEvent.attempts + 1)
-            .returning(SlackEvent.payload)
-        )
-        return [row[0] for row in result]
+async def working_message_of(sessions: Sessions, event_id: str) -> str | None:
+    async with sessions() as session:
+        found = await session.get(SlackEvent, event_id)
+        return None if found is None else found.working_ts
 
 
-async def prune_finished_events(sessions: Sessions, older_than: timedelta = EVENT_RETENTION) -> int:
-    """Forget finished events once Slack can no longer retry them, so the table stays small; returns how many."""
+async def prune_old_events(sessions: Sessions, older_than: timedelta = EVENT_RETENTION) -> int:
+    """Forget events once Slack can no longer retry them, so the table stays small; returns how many."""
     async with sessions.begin() as session:
         result = await session.execute(
-            delete(SlackEvent).where(
-                SlackEvent.status != "pending", SlackEvent.received_at < datetime.now(UTC) - older_than
-            )
+            delete(SlackEvent).where(SlackEvent.received_at < datetime.now(UTC) - older_than)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 

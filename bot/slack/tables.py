@@ -4,9 +4,8 @@ and the audit log of changes made from the chat."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, SmallInteger, String, Text, func
+from sqlalchemy import BigInteger, DateTime, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,19 +13,14 @@ from knowledge import Base
 
 
 class SlackEvent(Base):
-    """One Events API delivery, stored before it is acknowledged so that a retry or a restart never answers twice
-    and work interrupted by a crash is picked up again once its lease runs out."""
+    """One Events API delivery, recorded in the same transaction that queues its answer job, so that a Slack retry
+    never queues it twice; a retried job finds the "working on it" message it answers in."""
 
     __tablename__ = "slack_events"
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    # pending -> done | ignored | failed
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    working_ts: Mapped[str | None] = mapped_column(String(32))
 
 
 class SlackThread(Base):

@@ -66,3 +66,20 @@ async def test_a_lease_left_by_a_dead_replica_expires(sessions: async_sessionmak
     async with sessions() as session:
         left = (await session.execute(text("SELECT count(*) FROM agent_thread_leases"))).scalar_one()
     assert left == 0  # released after the turn
+
+
+async def test_a_run_longer_than_the_lease_keeps_its_thread_because_it_renews_the_lease(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Leases are short so a dead replica holds a thread only seconds; a live one renews while its run lasts."""
+    holder = ThreadLeases(sessions, lease_seconds=0.3)
+    async with holder.hold("thread-long"):
+        for _ in range(4):  # four lease lengths: without renewal the lease would have run out three times over
+            await asyncio.sleep(0.3)
+            async with sessions() as session:
+                live = (
+                    await session.execute(
+                        text("SELECT expires_at > now() FROM agent_thread_leases WHERE thread_id = 'thread-long'")
+                    )
+                ).scalar_one()
+            assert live

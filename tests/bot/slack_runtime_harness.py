@@ -27,7 +27,7 @@ class RuntimeSlack(SlackHarness):
         """The ``count``-th response_url post (commands answer there once their work is done)."""
         return (await self.slack.wait_for_responses(count))[count - 1]
 
-    async def answer_of(self, ts: str) -> dict[str, Any]:
+    async def answer_of(self, ts: str, within_seconds: float = 20.0) -> dict[str, Any]:
         """The finished answer in the thread of ``ts``: the working message once it carries the feedback buttons."""
 
         def finished_answer() -> dict[str, Any] | None:
@@ -37,7 +37,9 @@ class RuntimeSlack(SlackHarness):
                     return update
             return None
 
-        answer = await eventually(finished_answer, what=f"an answer in the thread of {ts}")
+        answer = await eventually(
+            finished_answer, what=f"an answer in the thread of {ts}", within_seconds=within_seconds
+        )
         assert answer is not None
         return answer
 
@@ -69,7 +71,7 @@ async def slack_on_runtime(
         embeddings_provider="openai",
         embeddings_base_url=model.base_url,
         embeddings_model="scripted",
-        **overrides,
+        **({"jobs_in_process": True} | overrides),
     )
     async with AsyncExitStack() as stack:
         service = await Service.start(settings, migrate=False)

@@ -51,6 +51,8 @@ def test_serve_on_embedded_defaults_answers_health_and_stops_on_sigterm(tmp_path
             "slack": "disabled",
             "model": "disabled",
             "scheduler": "leader",
+            # Nothing to answer without Slack, so no worker process is started and the queue is empty.
+            "jobs": {"queued": 0, "running": 0, "stalled": 0, "failed": 0, "workers": 0},
             "reasons": {},
             "mcp_servers": {},
         }

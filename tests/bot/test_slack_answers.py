@@ -118,7 +118,7 @@ async def test_reply_in_an_answered_thread_continues_without_a_mention(
                 "thread_ts": "200.000001",
             }
         )
-        await slack.channel.flow.drain(10)
+        await slack.settle()
 
     assert [request.question for request in runner.requests] == ["what is the on-call rota?", "and on weekends?"]
     assert runner.requests[1].thread_id == runner.requests[0].thread_id
@@ -140,10 +140,10 @@ async def test_a_retried_event_is_answered_once_even_after_a_restart(
     async with running_slack(slack_api, runner, **harness_args) as slack:
         first = await slack.event(event, event_id=event_id)
         retry = await slack.event(event, event_id=event_id, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "x"})
-        await slack.channel.flow.drain(10)
+        await slack.settle()
     async with running_slack(slack_api, runner, **harness_args) as restarted:
         after_restart = await restarted.event(event, event_id=event_id, **{"X-Slack-Retry-Num": "2"})
-        await restarted.channel.flow.drain(10)
+        await restarted.settle()
 
     assert (first.status_code, retry.status_code, after_restart.status_code) == (200, 200, 200)
     assert len(runner.requests) == 1
@@ -205,7 +205,7 @@ async def test_dm_uses_the_askers_scope_and_a_channel_uses_every_members(
         # In an answer-everything channel a mention arrives twice (message + app_mention): answered once.
         await slack.event({**everything, "ts": "700.5", "text": "<@UBOT> who approves expenses?"})
         await slack.mention("who approves expenses?", user="U2", channel="CALL", ts="700.5")
-        await slack.channel.flow.drain(10)
+        await slack.settle()
 
     by_question = {request.question: request.asker for request in runner.requests}
     assert sorted(request.question for request in runner.requests) == [
@@ -239,7 +239,7 @@ async def test_long_answer_is_split_into_messages_within_slacks_limits(
     async with running_slack(slack_api, ScriptedAgentRunner(reply=long_answer), **harness_args) as slack:
         await slack.mention("explain deployment in detail", ts="800.1")
         await _answer_message(slack_api)
-        await slack.channel.flow.drain(10)
+        await slack.settle()
 
     final_update = [call for call in slack_api.calls_to("chat.update") if "Working" not in call["text"]]
     follow_ups = slack_api.calls_to("chat.postMessage")[1:]

@@ -86,7 +86,7 @@ async def test_metrics_count_an_answer_a_sync_a_scheduler_fire_and_slack_events(
         assert scheduler is not None
         await eventually(scheduler.check_leadership, what="this replica to become the scheduler's leader")
         fired = await scheduler.fire(system_job_key("sync:wiki"), datetime.now(UTC), trigger="manual")
-        await switchboard.channel.flow.drain(15)  # the answer's event is marked finished, then counted
+        await switchboard.settle()  # the answer's event is marked finished, then counted
         response = await switchboard.http.get("/metrics")
 
     assert fired == "ran"

@@ -60,7 +60,7 @@ def embed_text(text: str, dimensions: int = 16) -> list[float]:
 
 
 class ScriptedModelServer:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
         self._queue: deque[ScriptedReply] = deque()
@@ -75,7 +75,7 @@ class ScriptedModelServer:
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
-        self._server = BackgroundServer(app)
+        self._server = BackgroundServer(app, port=port)
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,22 @@
+"""Durable work on one PostgreSQL job queue: the kinds of jobs, queuing them, and the workers that run them."""
+
+from bot.jobs.errors import JobError, JobNotFoundError, JobNotRetryableError
+from bot.jobs.kinds import JOB_ARGUMENTS, JobKind, SlackAnswerJob
+from bot.jobs.queue import JobCount, JobLatency, JobQueue, JobSummary
+from bot.jobs.worker import JobAttempt, JobHandler, JobWorker
+
+__all__ = [
+    "JOB_ARGUMENTS",
+    "JobAttempt",
+    "JobCount",
+    "JobError",
+    "JobHandler",
+    "JobKind",
+    "JobLatency",
+    "JobNotFoundError",
+    "JobNotRetryableError",
+    "JobQueue",
+    "JobSummary",
+    "JobWorker",
+    "SlackAnswerJob",
+]
