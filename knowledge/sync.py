@@ -34,6 +34,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.advisory_locks import holding_advisory_lock
+from knowledge.bulk_load import (
+    enter_bulk_load,
+    estimated_chunks,
+    finish_bulk_load,
+    recount_lexeme_stats,
+    restore_after_interrupted_bulk_load,
+    should_enter,
+)
 from knowledge.chunk_embeddings import cached_embeddings, replace_embeddings, stale_chunks
 from knowledge.chunking import MarkdownChunker
 from knowledge.connector_state import load_checkpoint, record_access_failures, save_checkpoint
@@ -88,6 +96,10 @@ class _Run:
     unsaved_failures: list[DocumentFailure] = field(default_factory=list)
     source: Source | None = None
     stored_checkpoint: dict[str, Any] | None = None
+    # Chunks in the whole index when the run began, chunks this run wrote, and whether it is in bulk-load mode.
+    chunks_at_start: int = 0
+    written_chunks: int = 0
+    bulk_load: bool = False
 
 
 class SyncEngine:
@@ -125,7 +137,7 @@ class SyncEngine:
         known_documents = known_documents_view(run.known)
         total = len(run.known) or None
         try:
-            await self._ensure_vector_index(run.model)
+            await self._prepare_indexes(run)
             async for result in source.fetch(known_documents):
                 await self._take(run, result, full)
                 if run.pending and (
@@ -147,11 +159,13 @@ class SyncEngine:
             run.summary.listing_complete = source.listing_complete
             if source.listing_complete:
                 await self._delete_missing(run)
+            await self._finish_bulk_load(run)
             run.summary.status = "succeeded"
             await self._analyze_after_bulk_changes(run)
         except asyncio.CancelledError:
             run.summary.status = "interrupted"
             run.summary.error = "the sync was cancelled"
+            await asyncio.shield(self._finish_bulk_load(run))
             await self._finish(run, started)
             raise
         except Exception as error:
@@ -160,13 +174,38 @@ class SyncEngine:
             run.summary.status = "failed"
             run.summary.listing_complete = False
             run.summary.error = f"{type(error).__name__}: {error}"
+            await self._finish_bulk_load(run)
         await self._finish(run, started)
         return run.summary
 
-    async def _ensure_vector_index(self, model: RegisteredModel) -> None:
+    async def _prepare_indexes(self, run: _Run) -> None:
+        """Repair what an interrupted bulk load left, make sure the model's vector index exists, size the index."""
+        async with self._sessions() as session, self._sessions() as recount_session:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await restore_after_interrupted_bulk_load(connection, recount_session)
+            await ensure_model_index(connection, run.model.id, run.model.dimensions)
+            run.chunks_at_start = await estimated_chunks(connection)
+
+    async def _maybe_enter_bulk_load(self, run: _Run) -> None:
+        if run.bulk_load or not should_enter(
+            run.written_chunks, run.chunks_at_start, self.config.bulk_load_after_chunks
+        ):
+            return
         async with self._sessions() as session:
             connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            await ensure_model_index(connection, model.id, model.dimensions)
+            await enter_bulk_load(connection, run.model.id)
+        run.bulk_load = True
+
+    async def _finish_bulk_load(self, run: _Run) -> None:
+        """Rebuild what bulk mode dropped; runs on every way out of a run that entered it."""
+        if not run.bulk_load:
+            return
+        run.bulk_load = False
+        async with self._sessions() as session, session.begin():
+            await recount_lexeme_stats(session, run.source_id)
+        async with self._sessions() as session:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await finish_bulk_load(connection, run.model.id, run.model.dimensions)
 
     async def _analyze_after_bulk_changes(self, run: _Run) -> None:
         """A first sync or a big change leaves the planner guessing; fresh statistics keep queries on their indexes."""
@@ -308,7 +347,9 @@ class SyncEngine:
 
     async def _write(self, run: _Run, batch: list[PreparedDocument]) -> None:
         async with self._sessions() as session, session.begin():
-            ids = await write_documents(session, run.source_id, run.model, batch, run.known)
+            ids = await write_documents(
+                session, run.source_id, run.model, batch, run.known, lexeme_stats=not run.bulk_load
+            )
             unreadable = {
                 ids[item.document.external_id]: item.document.access.unreadable_reason
                 for item in batch
@@ -327,6 +368,8 @@ class SyncEngine:
             run.known[external_id] = KnownRow(
                 ids[external_id], item.content_hash, item.document.etag, item.document.last_modified, run.model.id
             )
+        run.written_chunks += sum(len(item.chunks) for item in batch)
+        await self._maybe_enter_bulk_load(run)
 
     async def _reembed(self, run: _Run) -> None:
         """Give documents embedded by another model vectors from the current one, batch by batch."""
