@@ -100,6 +100,8 @@ class _Run:
     chunks_at_start: int = 0
     written_chunks: int = 0
     bulk_load: bool = False
+    # The batch being written while the next one is chunked and embedded (Python and PostgreSQL work side by side).
+    writing: asyncio.Task[None] | None = None
 
 
 class SyncEngine:
@@ -154,6 +156,7 @@ class SyncEngine:
                         )
                     )
             await self._flush(run)
+            await self._drain(run)
             await self._reembed(run)
             await self._delete_refused(run)
             run.summary.listing_complete = source.listing_complete
@@ -165,6 +168,7 @@ class SyncEngine:
         except asyncio.CancelledError:
             run.summary.status = "interrupted"
             run.summary.error = "the sync was cancelled"
+            await self._abandon_write(run)
             await asyncio.shield(self._finish_bulk_load(run))
             await self._finish(run, started)
             raise
@@ -216,10 +220,15 @@ class SyncEngine:
 
     async def _keep_fetched(self, run: _Run) -> None:
         """After the source failed, still write the documents it delivered, so the next run has less to do."""
+        try:
+            await self._drain(run)
+        except Exception:
+            logger.exception("could not write the batch under way when the sync failed")
         if not run.pending:
             return
         try:
             await self._flush(run)
+            await self._drain(run)
         except Exception:
             logger.exception("could not write the %d documents fetched before the failure", len(run.pending))
 
@@ -322,8 +331,14 @@ class SyncEngine:
         return vectors
 
     async def _flush(self, run: _Run) -> None:
-        """Embed and write the pending batch, one transaction; a batch PostgreSQL refuses is retried per document."""
+        """Embed the pending batch, then hand it to a writer task once the previous batch is written.
+
+        The write (PostgreSQL's work) overlaps the chunking and embedding of the next batch (Python's work); only one
+        batch is ever being written, so batches still commit in order.
+        """
         batch, run.pending, run.pending_chunks = run.pending, [], 0
+        # Everything yielded before this checkpoint is in this batch or an earlier one: stored once they are written.
+        checkpoint = run.source.checkpoint if run.source is not None else None
         if batch:
             async with self._sessions() as session:
                 hashes = [digest for item in batch for digest in item.text_hashes]
@@ -332,6 +347,24 @@ class SyncEngine:
                 await session.rollback()
             for item in batch:
                 item.embeddings = [vectors[digest] for digest in item.text_hashes]
+        await self._drain(run)
+        run.writing = asyncio.create_task(self._write_batch(run, batch, checkpoint))
+
+    async def _drain(self, run: _Run) -> None:
+        """Wait for the batch being written; its failure is raised here."""
+        writing, run.writing = run.writing, None
+        if writing is not None:
+            await writing
+
+    async def _abandon_write(self, run: _Run) -> None:
+        writing, run.writing = run.writing, None
+        if writing is not None:
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+
+    async def _write_batch(self, run: _Run, batch: list[PreparedDocument], checkpoint: dict[str, Any] | None) -> None:
+        """Write one batch in one transaction; a batch PostgreSQL refuses is retried per document."""
+        if batch:
             try:
                 await self._write(run, batch)
             except DBAPIError as batch_error:
@@ -343,7 +376,7 @@ class SyncEngine:
                         await self._write(run, [item])
                     except DBAPIError as error:
                         self._fail(run, _failure(item.document, f"the database refused it: {error.orig}"))
-        await self._save_progress(run)
+        await self._save_progress(run, cut=(checkpoint,))
 
     async def _write(self, run: _Run, batch: list[PreparedDocument]) -> None:
         async with self._sessions() as session, session.begin():
@@ -407,15 +440,23 @@ class SyncEngine:
             run.summary.deleted += len(gone[start : start + step])
         await self._save_progress(run)
 
-    async def _save_progress(self, run: _Run, **extra: Any) -> None:
-        """Store the run's counts and new failures, so `/kb status` is current even if the process dies."""
+    async def _save_progress(self, run: _Run, *, cut: tuple[dict[str, Any] | None] | None = None, **extra: Any) -> None:
+        """Store the run's counts and new failures, so `/kb status` is current even if the process dies.
+
+        ``cut`` holds the source's checkpoint when the batch just written was cut (a writer task stores that one);
+        without it the current checkpoint is stored, but only if nothing is pending and no batch is being written.
+        """
         failures, run.unsaved_failures = run.unsaved_failures, []
         counts = run.summary.model_dump(include={"added", "updated", "unchanged", "deleted", "failed", "reembedded"})
         async with self._sessions() as session, session.begin():
             await session.execute(update(SyncRun).where(SyncRun.id == run.summary.run_id).values(**counts, **extra))
-            # Only once every document yielded before the checkpoint is written (nothing pending) may it be stored.
-            checkpoint = run.source.checkpoint if run.source is not None else None
-            if not run.pending and checkpoint != run.stored_checkpoint:
+            # Only once every document yielded before the checkpoint is written may it be stored.
+            if cut is not None:
+                ready, checkpoint = True, cut[0]
+            else:
+                ready = not run.pending and run.writing is None
+                checkpoint = run.source.checkpoint if run.source is not None else None
+            if ready and checkpoint != run.stored_checkpoint:
                 await save_checkpoint(session, run.source_id, checkpoint)
                 run.stored_checkpoint = checkpoint
             if failures:
