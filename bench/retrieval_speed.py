@@ -1,4 +1,4 @@
-"""Hybrid retrieval latency and recall at 100,000 chunks.
+"""First-sync throughput, then hybrid retrieval latency and recall with access filters, at 100,000 passages or any size.
 
 Generates documents from the sentences of BEIR SciFact (real scientific vocabulary, so term frequencies are
 realistic; falls back to a synthetic Zipf vocabulary if the dataset is missing), indexes them through the sync
@@ -8,7 +8,12 @@ over a deeper candidate list (``--reference-depth``), so it counts both what the
 short default vector list leaves out. The HNSW index alone is reported too: ``vector_recall@10`` is vector-only
 search against the exact 10 nearest passages.
 
-    .venv/bin/python bench/retrieval_speed.py [--quick] [--chunks N] [--queries N] [--reference-depth N]
+Access is a realistic mix: 85% of documents public, the rest restricted to one of 40 team groups. The timed reader is
+a channel of 50 members who all belong to ``team-0`` (plus a personal group each). Latency is also reported for one
+user without groups, a channel of 2,000 members and a user in 200 groups (``principal_readers``): the access filter
+must not cost more per member. Memory beside the latencies: PostgreSQL's ``shared_buffers`` and the index sizes.
+
+    .venv/bin/python bench/retrieval_speed.py [--quick] [--passages N] [--queries N] [--reference-depth N]
 """
 
 from __future__ import annotations
@@ -26,14 +31,44 @@ from pathlib import Path
 
 from knowledge_bench_setup import MemorySource, database_sessions, embedded_database_url
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from knowledge import HybridRetriever, Passage, ReaderScope, RetrievalConfig, SourceDocument, SyncEngine, vacuum_index
+from knowledge import (
+    AccessList,
+    HybridRetriever,
+    Passage,
+    Reader,
+    ReaderScope,
+    RetrievalConfig,
+    SourceDocument,
+    SyncEngine,
+    vacuum_index,
+)
 from knowledge.embeddings import WordLlamaEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 SCIFACT = REPO.parent / "shared" / "data" / "beir-scifact"
-SCOPE = ReaderScope.single("benchmark")
 SECTION_CHARS = 600
+TEAMS = 40
+RESTRICTED_SHARE = 0.15
+
+
+def channel(members: int) -> ReaderScope:
+    """A channel whose members all belong to team-0, each with a personal group too."""
+    return ReaderScope(
+        readers=tuple(
+            Reader(user_id=f"U{index}", groups=frozenset({"team-0", f"personal-{index}"})) for index in range(members)
+        )
+    )
+
+
+SCOPE = channel(50)
+READERS = {
+    "single_user": ReaderScope.single("benchmark"),
+    "channel_50": SCOPE,
+    "channel_2000": channel(2000),
+    "user_in_200_groups": ReaderScope.single("U_MANY", groups=[f"team-{index}" for index in range(200)]),
+}
 
 
 def vocabulary(rng: random.Random) -> tuple[list[str], list[str]]:
@@ -68,6 +103,9 @@ def generate(chunks: int, rng: random.Random) -> tuple[list[SourceDocument], lis
             title=rng.choice(sentences)[:60],
             url=f"https://bench.invalid/doc-{index}",
             content=f"## Findings\n\n{section()}\n\n## Methods\n\n{section()}",
+            access=AccessList.restricted(groups=[f"team-{rng.randrange(TEAMS)}"])
+            if rng.random() < RESTRICTED_SHARE
+            else AccessList(),
         )
         for index in range(chunks // 2)
     ]
@@ -84,7 +122,10 @@ async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, 
             began = time.perf_counter()
             summary = await SyncEngine(sessions, embedder).sync(MemorySource("speed", documents))
             index_seconds = time.perf_counter() - began
-            print(f"indexed {summary.added} documents in {index_seconds:.0f} s", file=sys.stderr)
+            print(f"indexed {summary.added} documents in {index_seconds:.0f} s ({summary.status})", file=sys.stderr)
+            began = time.perf_counter()
+            resync = await SyncEngine(sessions, embedder).sync(MemorySource("speed", documents))
+            resync_seconds = time.perf_counter() - began
             del documents
             gc.collect()  # the generated corpus is garbage now; do not let its collection land in a timed query
             # What autovacuum and the checkpointer would have done a few minutes after a bulk load; without the
@@ -97,6 +138,19 @@ async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, 
             sample = rng.sample(questions, min(query_count, len(questions)))
             for question in sample[:20]:  # warm caches and the embedder
                 await retriever.rank(question, SCOPE, limit=10)
+            memory = await memory_report(engine)
+            principal_readers = {}
+            for name, scope in READERS.items():
+                timings = []
+                for question in sample[:100]:
+                    started = time.perf_counter()
+                    await retriever.rank(question, scope, limit=10)
+                    timings.append((time.perf_counter() - started) * 1000)
+                timings.sort()
+                principal_readers[name] = {
+                    "p50_ms": round(statistics.median(timings), 2),
+                    "p95_ms": percentile(timings),
+                }
             latencies, overlaps, found = [], [], []
             for question in sample:
                 started = time.perf_counter()
@@ -112,15 +166,46 @@ async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, 
                 indexed = await retriever.rank(question, SCOPE, method="vector", limit=10)
                 vector_overlaps.append(overlap({passage.chunk_id for passage in indexed}, nearest))
     latencies.sort()
+    single = principal_readers["single_user"]["p50_ms"]
     return {
-        "chunks": summary.added * 2,
+        "passages": summary.added * 2,
+        "documents": summary.added,
         "queries": len(sample),
-        "index_seconds": round(index_seconds, 1),
+        "first_sync_seconds": round(index_seconds, 1),
+        "first_sync_docs_per_s": round(summary.added / index_seconds, 1),
+        "embedding_seconds": round(summary.embedding_seconds, 1),
+        "first_sync_docs_per_s_without_embedding": round(
+            summary.added / max(index_seconds - summary.embedding_seconds, 1e-9), 1
+        ),
+        "resync_seconds": round(resync_seconds, 2),
+        "resync_unchanged": resync.unchanged,
         "p50_ms": round(statistics.median(latencies), 2),
-        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 2),
+        "p95_ms": percentile(latencies),
         "recall@10": round(statistics.mean(overlaps), 4),
         "vector_recall@10": round(statistics.mean(vector_overlaps), 4),
+        "principal_readers": principal_readers,
+        "channel_2000_over_single_p50": round(principal_readers["channel_2000"]["p50_ms"] / single, 2),
+        "groups_200_over_single_p50": round(principal_readers["user_in_200_groups"]["p50_ms"] / single, 2),
+        "memory": memory,
     }
+
+
+def percentile(sorted_ms: list[float], share: float = 0.95) -> float:
+    return round(sorted_ms[int(share * (len(sorted_ms) - 1))], 2)
+
+
+async def memory_report(engine: AsyncEngine) -> dict[str, str]:
+    """PostgreSQL's shared buffers and the sizes of the tables and indexes a search reads."""
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT 'shared_buffers', current_setting('shared_buffers') UNION ALL "
+                "SELECT relname, pg_size_pretty(pg_relation_size(oid)) FROM pg_class "
+                "WHERE relname IN ('kb_chunks', 'kb_postings', 'kb_postings_pkey', 'kb_postings_lexeme_impact_idx', "
+                "'kb_chunks_principals_idx', 'kb_lexeme_stats') OR relname LIKE 'kb_chunks_embedding_model_%'"
+            )
+        )
+        return {row[0]: row[1] for row in rows}
 
 
 def overlap(found: set[int], expected: list[Passage]) -> float:
@@ -131,14 +216,14 @@ def overlap(found: set[int], expected: list[Passage]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="10,000 chunks and 100 queries")
-    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--quick", action="store_true", help="10,000 passages and 100 queries")
+    parser.add_argument("--passages", "--chunks", type=int, default=100_000, help="passages (two per document)")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument(
         "--reference-depth", type=int, default=100, help="vector candidates of the exact reference (default 100)"
     )
     args = parser.parse_args()
-    chunks, queries = (10_000, 100) if args.quick else (args.chunks, args.queries)
+    chunks, queries = (10_000, 100) if args.quick else (args.passages, args.queries)
     print(json.dumps(asyncio.run(run(chunks, queries, args.reference_depth))))
 
 

@@ -31,8 +31,7 @@ _REMOVE_POSTINGS = text(
     """
 )
 
-_ADD_POSTINGS = text(
-    """
+_ADD_POSTINGS = """
     WITH terms AS (
         SELECT l.lexeme, c.id AS chunk_id, c.is_public, coalesce(array_length(l.positions, 1), 1) AS tf
         FROM kb_chunks c CROSS JOIN LATERAL unnest(c.tsv) AS l
@@ -50,18 +49,21 @@ _ADD_POSTINGS = text(
                tf * 1.9 / (tf + 0.9 * (0.6 + 0.4 * chunk_length / coalesce(corpus.avgdl, chunk_length)))
         FROM sized CROSS JOIN corpus
         RETURNING lexeme, tf
-    ),
-    per_lexeme AS (
-        INSERT INTO kb_lexeme_stats (lexeme, source_id, df)
-        SELECT lexeme, :source_id, count(*) FROM added GROUP BY lexeme ORDER BY lexeme
-        ON CONFLICT (lexeme, source_id) DO UPDATE SET df = kb_lexeme_stats.df + EXCLUDED.df
-    )
+    ),{per_lexeme}
     UPDATE kb_corpus_stats SET
         chunk_count = chunk_count + (SELECT count(*) FROM kb_chunks WHERE document_id = ANY(:document_ids)),
         total_length = total_length + coalesce((SELECT sum(tf) FROM added), 0)
     WHERE source_id = :source_id
     """
-)
+_PER_LEXEME = """
+    per_lexeme AS (
+        INSERT INTO kb_lexeme_stats (lexeme, source_id, df)
+        SELECT lexeme, :source_id, count(*) FROM added GROUP BY lexeme ORDER BY lexeme
+        ON CONFLICT (lexeme, source_id) DO UPDATE SET df = kb_lexeme_stats.df + EXCLUDED.df
+    )"""
+_ADD_POSTINGS_WITH_STATS = text(_ADD_POSTINGS.format(per_lexeme=_PER_LEXEME))
+# A bulk load (knowledge.bulk_load) recounts document frequencies once at its end instead.
+_ADD_POSTINGS_WITHOUT_STATS = text(_ADD_POSTINGS.format(per_lexeme="").replace("),\n    UPDATE", ")\n    UPDATE"))
 
 
 async def remove_postings(session: AsyncSession, source_id: int, document_ids: Sequence[int]) -> None:
@@ -72,6 +74,12 @@ async def remove_postings(session: AsyncSession, source_id: int, document_ids: S
     await session.execute(_REMOVE_POSTINGS, {"document_ids": list(document_ids), "source_id": source_id})
 
 
-async def add_postings(session: AsyncSession, source_id: int, document_ids: Sequence[int]) -> None:
-    """Write the postings of these documents' (just inserted) chunks and add them to the source's statistics."""
-    await session.execute(_ADD_POSTINGS, {"document_ids": list(document_ids), "source_id": source_id})
+async def add_postings(
+    session: AsyncSession, source_id: int, document_ids: Sequence[int], *, lexeme_stats: bool = True
+) -> None:
+    """Write the postings of these documents' (just inserted) chunks and add them to the source's statistics.
+
+    ``lexeme_stats=False`` leaves the per-lexeme document frequencies alone (a bulk load recounts them at its end).
+    """
+    statement = _ADD_POSTINGS_WITH_STATS if lexeme_stats else _ADD_POSTINGS_WITHOUT_STATS
+    await session.execute(statement, {"document_ids": list(document_ids), "source_id": source_id})

@@ -12,8 +12,8 @@ Why this shape (measured on BEIR SciFact, see bench/RESULTS.md):
 * pgvector's ``hnsw.ef_search`` (default 40) silently caps how many rows an HNSW scan returns, so it is raised to
   at least the candidate depth for each query, with iterative scans so the access filter cannot starve the result.
 * A chunk is returned only if it is public or *every* reader in the scope shares a principal with its access list
-  (``principals && reader_principals`` once per distinct reader); the filter is applied inside both candidate
-  scans, so a restricted passage never even takes a rank.
+  (``knowledge.access_filter``: a few array parameters, not a clause per reader); the filter is applied inside both
+  candidate scans, so a restricted passage never even takes a rank.
 * Near-duplicate passages (the same FAQ pasted into three pages) collapse into the best-ranked one, which names
   the others under ``also_in``. Fusion fetches a few more passages than asked for, and their stored MinHash
   signatures are compared in memory (``knowledge.near_duplicates``): no second query, and because only passages
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from knowledge.access_filter import access_filter
 from knowledge.chunk_embeddings import vector_literal
 from knowledge.documents import ReaderScope
 from knowledge.embedding_models import RegisteredModel, embedder_dimensions
@@ -127,7 +128,7 @@ class HybridRetriever:
         collapse = self.config.collapse_near_duplicates
         fused_limit = limit * self.config.collapse_overfetch if collapse else limit
         params: dict[str, Any] = {"query": query_text, "limit": fused_limit}
-        access_sql = _access_filter(scope, params)
+        access_sql = access_filter(scope, params)
         source_sql = ""
         if sources is not None:
             params["source_names"] = list(sources)
@@ -334,16 +335,6 @@ JOIN kb_documents d ON d.id = c.document_id
 JOIN kb_sources s ON s.id = c.source_id
 ORDER BY fused.score DESC, fused.chunk_id
 """
-
-
-def _access_filter(scope: ReaderScope, params: dict[str, Any]) -> str:
-    """SQL (with ``{alias}`` for the table) true when every reader shares a principal with a restricted chunk."""
-    distinct = sorted({tuple(sorted(reader.principals())) for reader in scope.readers})
-    clauses = []
-    for index, principals in enumerate(distinct):
-        params[f"reader_{index}"] = list(principals)
-        clauses.append(f"{{alias}}.principals && CAST(:reader_{index} AS text[])")
-    return "(" + " AND ".join(clauses) + ")"
 
 
 def _with_copies(representative: Passage, copies: list[Passage]) -> Passage:

@@ -13,15 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from knowledge.bm25_postings import add_postings, remove_postings
+from knowledge.chunk_embeddings import vector_literal
 from knowledge.chunking import Chunk, ChunkingConfig
 from knowledge.documents import SourceDocument
 from knowledge.embedding_models import RegisteredModel
-from knowledge.index_tables import CorpusStats, IndexedChunk, IndexedDocument, KnowledgeSource
+from knowledge.index_tables import CorpusStats, IndexedDocument, KnowledgeSource
 from knowledge.near_duplicates import passage_signature
 
 
@@ -117,8 +119,13 @@ async def write_documents(
     model: RegisteredModel,
     prepared: Sequence[PreparedDocument],
     known: dict[str, KnownRow],
+    *,
+    lexeme_stats: bool = True,
 ) -> dict[str, int]:
-    """Replace the chunks of changed documents (and insert new ones); returns their ids by external id."""
+    """Replace the chunks of changed documents (and insert new ones); returns their ids by external id.
+
+    ``lexeme_stats=False`` (bulk load) skips the per-lexeme document frequencies, recounted when the load ends.
+    """
     if not prepared:
         return {}
     previous = [known[item.document.external_id].id for item in prepared if item.document.external_id in known]
@@ -162,26 +169,42 @@ async def write_documents(
     ).returning(IndexedDocument.external_id, IndexedDocument.id)
     ids = {row[0]: row[1] for row in await session.execute(upsert, document_rows)}
     chunk_rows = [
-        {
-            "document_id": ids[item.document.external_id],
-            "source_id": source_id,
-            "ordinal": chunk.ordinal,
-            "text": chunk.text,
-            "search_text": chunk.search_text,
-            "heading_path": chunk.heading_path,
-            "anchor": chunk.anchor,
-            "url": chunk.url(item.document.url),
-            "text_hash": chunk_hash,
-            "model_id": model.id,
-            "embedding": vector,
-            "is_public": item.document.access.public,
-            "principals": item.document.access.principals(),
-            "minhash": passage_signature(chunk.text),
-        }
+        (
+            ids[item.document.external_id],
+            source_id,
+            chunk.ordinal,
+            chunk.text,
+            chunk.search_text,
+            chunk.heading_path,
+            chunk.anchor,
+            chunk.url(item.document.url),
+            chunk_hash,
+            model.id,
+            vector_literal(vector),
+            item.document.access.public,
+            item.document.access.principals(),
+            passage_signature(chunk.text),
+        )
         for item in prepared
         for chunk, chunk_hash, vector in zip(item.chunks, item.text_hashes, item.embeddings, strict=True)
     ]
     if chunk_rows:
-        await session.execute(insert(IndexedChunk), chunk_rows)
-        await add_postings(session, source_id, list(ids.values()))
+        await _copy_chunks(session, chunk_rows)
+        await add_postings(session, source_id, list(ids.values()), lexeme_stats=lexeme_stats)
     return ids
+
+
+_COPY_CHUNKS = (
+    "COPY kb_chunks (document_id, source_id, ordinal, text, search_text, heading_path, anchor, url, text_hash, "
+    "model_id, embedding, is_public, principals, minhash) FROM STDIN"
+)
+
+
+async def _copy_chunks(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
+    """Insert chunk rows with COPY, in the session's transaction: a third of the time of a multi-row INSERT."""
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)  # noqa: S101 - the engine is always psycopg's (database.py)
+    async with driver.cursor() as cursor, cursor.copy(_COPY_CHUNKS) as copy:
+        for row in rows:
+            await copy.write_row(row)

@@ -34,6 +34,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge.advisory_locks import holding_advisory_lock
+from knowledge.bulk_load import (
+    enter_bulk_load,
+    estimated_chunks,
+    finish_bulk_load,
+    recount_lexeme_stats,
+    restore_after_interrupted_bulk_load,
+    should_enter,
+)
 from knowledge.chunk_embeddings import cached_embeddings, replace_embeddings, stale_chunks
 from knowledge.chunking import MarkdownChunker
 from knowledge.connector_state import load_checkpoint, record_access_failures, save_checkpoint
@@ -88,6 +96,12 @@ class _Run:
     unsaved_failures: list[DocumentFailure] = field(default_factory=list)
     source: Source | None = None
     stored_checkpoint: dict[str, Any] | None = None
+    # Chunks in the whole index when the run began, chunks this run wrote, and whether it is in bulk-load mode.
+    chunks_at_start: int = 0
+    written_chunks: int = 0
+    bulk_load: bool = False
+    # The batch being written while the next one is chunked and embedded (Python and PostgreSQL work side by side).
+    writing: asyncio.Task[None] | None = None
 
 
 class SyncEngine:
@@ -125,7 +139,7 @@ class SyncEngine:
         known_documents = known_documents_view(run.known)
         total = len(run.known) or None
         try:
-            await self._ensure_vector_index(run.model)
+            await self._prepare_indexes(run)
             async for result in source.fetch(known_documents):
                 await self._take(run, result, full)
                 if run.pending and (
@@ -142,16 +156,20 @@ class SyncEngine:
                         )
                     )
             await self._flush(run)
+            await self._drain(run)
             await self._reembed(run)
             await self._delete_refused(run)
             run.summary.listing_complete = source.listing_complete
             if source.listing_complete:
                 await self._delete_missing(run)
+            await self._finish_bulk_load(run)
             run.summary.status = "succeeded"
             await self._analyze_after_bulk_changes(run)
         except asyncio.CancelledError:
             run.summary.status = "interrupted"
             run.summary.error = "the sync was cancelled"
+            await self._abandon_write(run)
+            await asyncio.shield(self._finish_bulk_load(run))
             await self._finish(run, started)
             raise
         except Exception as error:
@@ -160,13 +178,38 @@ class SyncEngine:
             run.summary.status = "failed"
             run.summary.listing_complete = False
             run.summary.error = f"{type(error).__name__}: {error}"
+            await self._finish_bulk_load(run)
         await self._finish(run, started)
         return run.summary
 
-    async def _ensure_vector_index(self, model: RegisteredModel) -> None:
+    async def _prepare_indexes(self, run: _Run) -> None:
+        """Repair what an interrupted bulk load left, make sure the model's vector index exists, size the index."""
+        async with self._sessions() as session, self._sessions() as recount_session:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await restore_after_interrupted_bulk_load(connection, recount_session)
+            await ensure_model_index(connection, run.model.id, run.model.dimensions)
+            run.chunks_at_start = await estimated_chunks(connection)
+
+    async def _maybe_enter_bulk_load(self, run: _Run) -> None:
+        if run.bulk_load or not should_enter(
+            run.written_chunks, run.chunks_at_start, self.config.bulk_load_after_chunks
+        ):
+            return
         async with self._sessions() as session:
             connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            await ensure_model_index(connection, model.id, model.dimensions)
+            await enter_bulk_load(connection, run.model.id)
+        run.bulk_load = True
+
+    async def _finish_bulk_load(self, run: _Run) -> None:
+        """Rebuild what bulk mode dropped; runs on every way out of a run that entered it."""
+        if not run.bulk_load:
+            return
+        run.bulk_load = False
+        async with self._sessions() as session, session.begin():
+            await recount_lexeme_stats(session, run.source_id)
+        async with self._sessions() as session:
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            await finish_bulk_load(connection, run.model.id, run.model.dimensions)
 
     async def _analyze_after_bulk_changes(self, run: _Run) -> None:
         """A first sync or a big change leaves the planner guessing; fresh statistics keep queries on their indexes."""
@@ -177,10 +220,15 @@ class SyncEngine:
 
     async def _keep_fetched(self, run: _Run) -> None:
         """After the source failed, still write the documents it delivered, so the next run has less to do."""
+        try:
+            await self._drain(run)
+        except Exception:
+            logger.exception("could not write the batch under way when the sync failed")
         if not run.pending:
             return
         try:
             await self._flush(run)
+            await self._drain(run)
         except Exception:
             logger.exception("could not write the %d documents fetched before the failure", len(run.pending))
 
@@ -283,8 +331,14 @@ class SyncEngine:
         return vectors
 
     async def _flush(self, run: _Run) -> None:
-        """Embed and write the pending batch, one transaction; a batch PostgreSQL refuses is retried per document."""
+        """Embed the pending batch, then hand it to a writer task once the previous batch is written.
+
+        The write (PostgreSQL's work) overlaps the chunking and embedding of the next batch (Python's work); only one
+        batch is ever being written, so batches still commit in order.
+        """
         batch, run.pending, run.pending_chunks = run.pending, [], 0
+        # Everything yielded before this checkpoint is in this batch or an earlier one: stored once they are written.
+        checkpoint = run.source.checkpoint if run.source is not None else None
         if batch:
             async with self._sessions() as session:
                 hashes = [digest for item in batch for digest in item.text_hashes]
@@ -293,6 +347,24 @@ class SyncEngine:
                 await session.rollback()
             for item in batch:
                 item.embeddings = [vectors[digest] for digest in item.text_hashes]
+        await self._drain(run)
+        run.writing = asyncio.create_task(self._write_batch(run, batch, checkpoint))
+
+    async def _drain(self, run: _Run) -> None:
+        """Wait for the batch being written; its failure is raised here."""
+        writing, run.writing = run.writing, None
+        if writing is not None:
+            await writing
+
+    async def _abandon_write(self, run: _Run) -> None:
+        writing, run.writing = run.writing, None
+        if writing is not None:
+            writing.cancel()
+            await asyncio.gather(writing, return_exceptions=True)
+
+    async def _write_batch(self, run: _Run, batch: list[PreparedDocument], checkpoint: dict[str, Any] | None) -> None:
+        """Write one batch in one transaction; a batch PostgreSQL refuses is retried per document."""
+        if batch:
             try:
                 await self._write(run, batch)
             except DBAPIError as batch_error:
@@ -304,11 +376,13 @@ class SyncEngine:
                         await self._write(run, [item])
                     except DBAPIError as error:
                         self._fail(run, _failure(item.document, f"the database refused it: {error.orig}"))
-        await self._save_progress(run)
+        await self._save_progress(run, cut=(checkpoint,))
 
     async def _write(self, run: _Run, batch: list[PreparedDocument]) -> None:
         async with self._sessions() as session, session.begin():
-            ids = await write_documents(session, run.source_id, run.model, batch, run.known)
+            ids = await write_documents(
+                session, run.source_id, run.model, batch, run.known, lexeme_stats=not run.bulk_load
+            )
             unreadable = {
                 ids[item.document.external_id]: item.document.access.unreadable_reason
                 for item in batch
@@ -327,6 +401,8 @@ class SyncEngine:
             run.known[external_id] = KnownRow(
                 ids[external_id], item.content_hash, item.document.etag, item.document.last_modified, run.model.id
             )
+        run.written_chunks += sum(len(item.chunks) for item in batch)
+        await self._maybe_enter_bulk_load(run)
 
     async def _reembed(self, run: _Run) -> None:
         """Give documents embedded by another model vectors from the current one, batch by batch."""
@@ -364,15 +440,23 @@ class SyncEngine:
             run.summary.deleted += len(gone[start : start + step])
         await self._save_progress(run)
 
-    async def _save_progress(self, run: _Run, **extra: Any) -> None:
-        """Store the run's counts and new failures, so `/kb status` is current even if the process dies."""
+    async def _save_progress(self, run: _Run, *, cut: tuple[dict[str, Any] | None] | None = None, **extra: Any) -> None:
+        """Store the run's counts and new failures, so `/kb status` is current even if the process dies.
+
+        ``cut`` holds the source's checkpoint when the batch just written was cut (a writer task stores that one);
+        without it the current checkpoint is stored, but only if nothing is pending and no batch is being written.
+        """
         failures, run.unsaved_failures = run.unsaved_failures, []
         counts = run.summary.model_dump(include={"added", "updated", "unchanged", "deleted", "failed", "reembedded"})
         async with self._sessions() as session, session.begin():
             await session.execute(update(SyncRun).where(SyncRun.id == run.summary.run_id).values(**counts, **extra))
-            # Only once every document yielded before the checkpoint is written (nothing pending) may it be stored.
-            checkpoint = run.source.checkpoint if run.source is not None else None
-            if not run.pending and checkpoint != run.stored_checkpoint:
+            # Only once every document yielded before the checkpoint is written may it be stored.
+            if cut is not None:
+                ready, checkpoint = True, cut[0]
+            else:
+                ready = not run.pending and run.writing is None
+                checkpoint = run.source.checkpoint if run.source is not None else None
+            if ready and checkpoint != run.stored_checkpoint:
                 await save_checkpoint(session, run.source_id, checkpoint)
                 run.stored_checkpoint = checkpoint
             if failures:

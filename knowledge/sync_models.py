@@ -22,6 +22,8 @@ class SyncConfig(BaseModel):
     batch_documents: int = Field(default=64, ge=1)
     # Flush earlier when a batch holds this many chunks, so one embedding call stays a sensible size.
     batch_chunks: int = Field(default=512, ge=1)
+    # Chunks a run writes before a large load switches to bulk mode (knowledge.bulk_load; measured crossover).
+    bulk_load_after_chunks: int = Field(default=1000, ge=1)
 
 
 class DocumentFailure(BaseModel):

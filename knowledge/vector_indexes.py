@@ -48,14 +48,45 @@ async def ensure_model_index(connection: AsyncConnection, model_id: int, dimensi
         if valid is not None:
             logger.warning("index %s is INVALID (an interrupted concurrent build); dropping and rebuilding it", name)
             await connection.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
-        began = time.perf_counter()
-        # Model id and dimension are integers from the database, safe to place in DDL (which takes no parameters).
-        await connection.execute(
-            text(
-                f"CREATE INDEX CONCURRENTLY {name} ON kb_chunks "
-                f"USING hnsw (({indexed_embedding(dimensions)}) halfvec_cosine_ops) "
-                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {int(model_id)}"
-            )
-        )
-        logger.info("built %s in %.1f s", name, time.perf_counter() - began)
+        await _create(connection, name, model_id, dimensions, concurrently=True)
     return True
+
+
+async def drop_model_index(connection: AsyncConnection, model_id: int) -> None:
+    """Drop model ``model_id``'s index (a bulk load builds it again at its end). AUTOCOMMIT connection."""
+    await connection.execute(text(f"DROP INDEX IF EXISTS {model_index_name(model_id)}"))
+
+
+async def build_model_index(
+    connection: AsyncConnection, model_id: int, dimensions: int, *, concurrently: bool, memory: str
+) -> None:
+    """Build model ``model_id``'s index if it is missing, with ``memory`` as ``maintenance_work_mem``.
+
+    Without ``concurrently`` the build blocks other writers of ``kb_chunks`` (never readers) and is faster; the end of
+    a bulk load uses it. The graph is built in memory when it fits (``memory``), far faster than on disk.
+    """
+    name = model_index_name(model_id)
+    async with holding_schema_lock(connection, purpose=f"building {name}"):
+        if await connection.scalar(_INDEX_VALIDITY, {"name": name}):
+            return
+        await connection.execute(text(f"DROP INDEX IF EXISTS {name}"))
+        await connection.execute(text("SELECT set_config('maintenance_work_mem', :memory, false)"), {"memory": memory})
+        try:
+            await _create(connection, name, model_id, dimensions, concurrently=concurrently)
+        finally:
+            await connection.execute(text("RESET maintenance_work_mem"))
+
+
+async def _create(
+    connection: AsyncConnection, name: str, model_id: int, dimensions: int, *, concurrently: bool
+) -> None:
+    began = time.perf_counter()
+    # Model id and dimension are integers from the database, safe to place in DDL (which takes no parameters).
+    await connection.execute(
+        text(
+            f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}{name} ON kb_chunks "
+            f"USING hnsw (({indexed_embedding(dimensions)}) halfvec_cosine_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE model_id = {int(model_id)}"
+        )
+    )
+    logger.info("built %s in %.1f s", name, time.perf_counter() - began)

@@ -9,7 +9,7 @@ Slack events were a lease table with a recovery loop; a queued job now carries t
 deduplicates Slack's retries (its id) and remembers the "working on it" message a retried job answers in.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-02
 """
 
@@ -21,7 +21,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -46,12 +46,23 @@ async def retriever(sessions: async_sessionmaker[AsyncSession], offline_embedder
         )
     )
     await engine.sync(ListSource("wiki", [document("wiki-copy", "Wiki copy of the playbook", AccessList(), "wiki")]))
+    await engine.sync(
+        ListSource(
+            "teams",
+            [
+                document("red-blue", "Red and blue runbook", AccessList.restricted(groups=["red", "blue"]), "teams"),
+                document("red", "Red runbook", AccessList.restricted(groups=["red"]), "teams"),
+            ],
+        )
+    )
     return HybridRetriever(sessions, offline_embedder)
 
 
-async def visible_titles(retriever: HybridRetriever, scope: ReaderScope, method: str) -> set[str]:
+async def visible_titles(
+    retriever: HybridRetriever, scope: ReaderScope, method: str, source: str = "policies"
+) -> set[str]:
     """Titles of the passages returned and of the copies they name (these documents share one text)."""
-    query = SearchQuery(text=QUERY, scope=scope, limit=20, sources=("policies",))
+    query = SearchQuery(text=QUERY, scope=scope, limit=20, sources=(source,))
     passages = await getattr(retriever, method)(query)
     return {passage.title for passage in passages} | {copy.title for passage in passages for copy in passage.also_in}
 
@@ -83,6 +94,39 @@ async def test_a_channel_gets_only_what_every_member_may_read(retriever: HybridR
 
     assert mixed == {"Public security overview"}
     assert security_only == {"Public security overview", "Security team playbook"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_a_large_channel_reads_through_a_group_every_member_shares(
+    retriever: HybridRetriever, method: str
+) -> None:
+    members = tuple(
+        Reader(user_id=f"U{index}", groups=frozenset({"security", f"team-{index}"})) for index in range(2000)
+    )
+    outsider = Reader(user_id="U_SALES", groups=frozenset({"sales"}))
+
+    everyone_in_security = await visible_titles(retriever, ReaderScope(readers=members), method)
+    with_outsider = await visible_titles(retriever, ReaderScope(readers=(*members, outsider)), method)
+
+    assert everyone_in_security == {"Public security overview", "Security team playbook"}
+    assert with_outsider == {"Public security overview"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+async def test_a_channel_split_between_two_granted_groups_reads_what_grants_both(
+    retriever: HybridRetriever, method: str
+) -> None:
+    red = tuple(Reader(user_id=f"R{index}", groups=frozenset({"red", f"r-{index}"})) for index in range(300))
+    blue = tuple(Reader(user_id=f"B{index}", groups=frozenset({"blue"})) for index in range(300))
+    grey = Reader(user_id="G1", groups=frozenset({"grey", "r-1"}))
+
+    split = await visible_titles(retriever, ReaderScope(readers=red + blue), method, source="teams")
+    all_red = await visible_titles(retriever, ReaderScope(readers=red), method, source="teams")
+    with_grey = await visible_titles(retriever, ReaderScope(readers=(*red, *blue, grey)), method, source="teams")
+
+    assert split == {"Red and blue runbook"}
+    assert all_red == {"Red and blue runbook", "Red runbook"}
+    assert with_grey == set()
 
 
 async def test_source_filter_limits_the_sources_searched(retriever: HybridRetriever) -> None:
