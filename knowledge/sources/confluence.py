@@ -22,7 +22,7 @@ import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
@@ -34,9 +34,9 @@ from knowledge.documents import AccessList, SourceDocument, email_principal, ext
 from knowledge.errors import DocumentParseError, SourceAuthError, SourceUnavailableError
 from knowledge.parsing import parse_document
 from knowledge.sources.abc import FetchFailure, KnownDocument, Unchanged
-from knowledge.sources.api_client import SourceApiClient
+from knowledge.sources.atlassian_site import AtlassianSiteConfig, GroupMembers, atlassian_api_client
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource, intersect_access
-from knowledge.sources.saas_config import ENVIRONMENT_VARIABLE_PATTERN, SaaSSourceConfig, SourceSecrets
+from knowledge.sources.saas_config import ENVIRONMENT_VARIABLE_PATTERN, SourceSecrets
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ _ATTACHMENT_TYPES = {
 _CQL_TIME = "%Y/%m/%d %H:%M"
 
 
-class ConfluenceSourceConfig(SaaSSourceConfig):
+class ConfluenceSourceConfig(AtlassianSiteConfig):
     """``[[sources]]`` entry of ``type = "confluence"``.
 
     Cloud: ``email_env`` names the variable with the account's email, ``token_env`` its API token (basic auth).
@@ -70,20 +70,9 @@ class ConfluenceSourceConfig(SaaSSourceConfig):
 
     type: Literal["confluence"] = "confluence"
     token_env: str = Field(default="CONFLUENCE_TOKEN", pattern=ENVIRONMENT_VARIABLE_PATTERN)
-    email_env: str | None = Field(default=None, pattern=ENVIRONMENT_VARIABLE_PATTERN)
-    base_url: str = Field(description="The site, e.g. https://acme.atlassian.net/wiki or https://wiki.acme.example")
     spaces: tuple[str, ...] = Field(min_length=1, description="Space keys.")
     include_attachments: bool = True
     max_attachment_bytes: int = Field(default=25_000_000, gt=0)
-    # Confluence hides many emails; this maps account ids (Cloud) or usernames (Data Center) to Slack emails.
-    user_emails: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("spaces")
     @classmethod
@@ -92,9 +81,6 @@ class ConfluenceSourceConfig(SaaSSourceConfig):
             if not re.fullmatch(r"~?[A-Za-z0-9_-]+", key):
                 raise ValueError(f"spaces are space keys such as ENG, got {key!r}")
         return spaces
-
-    def secret_variables(self) -> tuple[str, ...]:
-        return (self.token_env,) + ((self.email_env,) if self.email_env else ())
 
 
 @dataclass
@@ -124,12 +110,6 @@ class _Space:
     unreadable: str | None = None
 
 
-@dataclass
-class _Groups:
-    members: dict[str, frozenset[str]] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-
-
 class ConfluenceSource(PermissionedSource):
     """Pages (and PDF/Word attachments) of the configured spaces."""
 
@@ -137,27 +117,11 @@ class ConfluenceSource(PermissionedSource):
         self.config = config
         self.name = config.name
         self.permission_sync_minutes = config.permission_sync_minutes
-        token = secrets.require(config.name, config.token_env)
-        auth: httpx.Auth | None = None
-        headers = {"Accept": "application/json"}
-        if config.email_env:
-            auth = httpx.BasicAuth(secrets.require(config.name, config.email_env), token)
-        else:
-            headers["Authorization"] = f"Bearer {token}"
-        self._api = SourceApiClient(
-            source=config.name,
-            base_url=config.base_url,
-            headers=headers,
-            token_variable=config.token_env,
-            max_concurrency=config.max_concurrency,
-            max_retries=config.max_retries,
-            timeout_seconds=config.timeout_seconds,
-            auth=auth,
-        )
+        self._api = atlassian_api_client(config, secrets)
         self._emails = {key.lower(): email for key, email in config.user_emails.items()}
         self._items: dict[str, _Item] = {}
         self._spaces: dict[str, _Space] = {}
-        self._groups = _Groups()
+        self._groups = GroupMembers()
         self._previous: dict[str, Any] = {}
 
     def resume(self, checkpoint: dict[str, Any] | None) -> None:
@@ -453,7 +417,7 @@ class ConfluenceSource(PermissionedSource):
         # Permission sync starts here: one metadata listing (no bodies) of every page, kept for current_access.
         self._items.clear()
         self._spaces.clear()
-        self._groups = _Groups()
+        self._groups = GroupMembers()
         self.groups_error = None
         async for results in self._search(self._cql(), _META_EXPAND, _LIST_PAGE):
             for result in results:

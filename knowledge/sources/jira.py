@@ -24,18 +24,16 @@ import logging
 import math
 import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from knowledge.documents import AccessList, SourceDocument, email_principal, external_group_principal
 from knowledge.errors import SourceAuthError, SourceUnavailableError
 from knowledge.sources.abc import FetchFailure, KnownDocument, Unchanged
-from knowledge.sources.api_client import SourceApiClient
 from knowledge.sources.atlassian_document import adf_to_markdown
+from knowledge.sources.atlassian_site import GroupMembers, atlassian_api_client
 from knowledge.sources.jira_config import JiraSourceConfig
 from knowledge.sources.permissioned import AccessUpdate, ExternalGroup, PermissionedSource, intersect_access
 from knowledge.sources.saas_config import SourceSecrets
@@ -81,12 +79,6 @@ class _Level:
     unreadable: str | None = None
 
 
-@dataclass
-class _Groups:
-    members: dict[str, frozenset[str]] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)
-
-
 class JiraSource(PermissionedSource):
     """Issues of the configured projects (or JQL), with their comments, readable as Jira says."""
 
@@ -94,30 +86,14 @@ class JiraSource(PermissionedSource):
         self.config = config
         self.name = config.name
         self.permission_sync_minutes = config.permission_sync_minutes
-        token = secrets.require(config.name, config.token_env)
-        auth: httpx.Auth | None = None
-        headers = {"Accept": "application/json"}
-        if config.email_env:
-            auth = httpx.BasicAuth(secrets.require(config.name, config.email_env), token)
-        else:
-            headers["Authorization"] = f"Bearer {token}"
-        self._api = SourceApiClient(
-            source=config.name,
-            base_url=config.base_url,
-            headers=headers,
-            token_variable=config.token_env,
-            max_concurrency=config.max_concurrency,
-            max_retries=config.max_retries,
-            timeout_seconds=config.timeout_seconds,
-            auth=auth,
-        )
+        self._api = atlassian_api_client(config, secrets)
         self._rest = "/rest/api/3" if config.cloud else "/rest/api/2"
         self._emails = {key.lower(): email for key, email in config.user_emails.items()}
         self._group_prefix = external_group_principal(self.name, "")
         self._issues: dict[str, _Issue] = {}
         self._projects: dict[str, _Project] = {}
         self._levels: dict[str, _Level] = {}
-        self._groups = _Groups()
+        self._groups = GroupMembers()
         self._previous: dict[str, Any] = {}
 
     def resume(self, checkpoint: dict[str, Any] | None) -> None:
@@ -451,7 +427,7 @@ class JiraSource(PermissionedSource):
         self._issues.clear()
         self._projects.clear()
         self._levels.clear()
-        self._groups = _Groups()
+        self._groups = GroupMembers()
         self.groups_error = None
         async for raws in self._search(self._jql(), _ACCESS_FIELDS):
             for raw in raws:

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from knowledge.sources.saas_config import ENVIRONMENT_VARIABLE_PATTERN, SaaSSourceConfig
+from knowledge.sources.atlassian_site import AtlassianSiteConfig
+from knowledge.sources.saas_config import ENVIRONMENT_VARIABLE_PATTERN
 
 
-class JiraSourceConfig(SaaSSourceConfig):
+class JiraSourceConfig(AtlassianSiteConfig):
     """``[[sources]]`` entry of ``type = "jira"``.
 
     Cloud: ``email_env`` names the variable with the account's email, ``token_env`` its API token (basic auth, REST
@@ -19,19 +20,8 @@ class JiraSourceConfig(SaaSSourceConfig):
 
     type: Literal["jira"] = "jira"
     token_env: str = Field(default="JIRA_TOKEN", pattern=ENVIRONMENT_VARIABLE_PATTERN)
-    email_env: str | None = Field(default=None, pattern=ENVIRONMENT_VARIABLE_PATTERN)
-    base_url: str = Field(description="The site, e.g. https://acme.atlassian.net or https://jira.acme.example")
     projects: tuple[str, ...] = Field(default=(), description="Project keys.")
     jql: str | None = Field(default=None, description="A JQL filter instead of projects, without ORDER BY.")
-    # Jira hides many emails; this maps account ids (Cloud) or usernames (Data Center) to Slack emails.
-    user_emails: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("projects")
     @classmethod
@@ -53,10 +43,3 @@ class JiraSourceConfig(SaaSSourceConfig):
         if bool(self.projects) == bool(self.jql):
             raise ValueError("a jira source needs exactly one of `projects` (keys) or `jql`")
         return self
-
-    @property
-    def cloud(self) -> bool:
-        return self.email_env is not None
-
-    def secret_variables(self) -> tuple[str, ...]:
-        return (self.token_env,) + ((self.email_env,) if self.email_env else ())
