@@ -8,13 +8,11 @@ submitted by anyone who has it open). ``/kb curated`` is for editors as a whole 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import CuratedAnswerError, TraceStore
@@ -34,9 +32,8 @@ from bot.slack.blocks import (
 from bot.slack.commands import CommandError, CommandInvocation, CommandRegistry, CommandReply
 from bot.slack.ratings import Sessions
 from bot.slack.store import find_answer
+from bot.slack.web_client import tell_privately
 from tools import permits
-
-logger = logging.getLogger(__name__)
 
 EDITORS_ONLY = (
     ":lock: Only prompt editors and admins may correct answers: a correction is given to everyone who asks a "
@@ -54,12 +51,7 @@ def register_curated_listeners(app: AsyncApp, sessions: Sessions, curated: Curat
     traces = TraceStore(sessions)
 
     async def tell(client: AsyncWebClient, channel_id: str, user_id: str, text: str) -> None:
-        if not channel_id:
-            return
-        try:
-            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-        except SlackApiError as error:
-            logger.warning("could not tell %s about the correction: %s", user_id, error.response.get("error"))
+        await tell_privately(client, channel_id, user_id, text, about="the correction")
 
     async def on_open(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient

@@ -8,13 +8,11 @@ saving stores a new case (or a new version of the same question's case) in the c
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from agents import EvaluationError, TraceStore
@@ -33,9 +31,8 @@ from bot.slack.blocks import (
 )
 from bot.slack.ratings import Sessions, find_rating
 from bot.slack.store import find_answer
+from bot.slack.web_client import tell_privately
 from tools import permits
-
-logger = logging.getLogger(__name__)
 
 EDITORS_ONLY = "Only prompt editors and admins may turn answers into evaluation cases."
 
@@ -49,12 +46,7 @@ def register_evaluation_case_listeners(app: AsyncApp, sessions: Sessions) -> Non
     cases = EvaluationSetStore(sessions)
 
     async def tell(client: AsyncWebClient, channel_id: str, user_id: str, text: str) -> None:
-        if not channel_id:
-            return
-        try:
-            await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
-        except SlackApiError as error:
-            logger.warning("could not tell %s about the evaluation case: %s", user_id, error.response.get("error"))
+        await tell_privately(client, channel_id, user_id, text, about="the evaluation case")
 
     async def on_open(
         ack: AsyncAck,

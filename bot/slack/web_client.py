@@ -3,6 +3,8 @@ and the one lookup of who is in a channel, which decides what a post there may b
 
 from __future__ import annotations
 
+import logging
+
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -12,6 +14,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
 from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 # conversations.members returns at most 1000 ids a page; fewer pages means fewer chances to be rate limited.
 MEMBERS_PAGE_SIZE = 1000
@@ -68,3 +72,13 @@ def slack_error_code(error: SlackApiError) -> str:
     if isinstance(data, dict) and data.get("error"):
         return str(data["error"])
     return f"HTTP {error.response.status_code}"
+
+
+async def tell_privately(client: AsyncWebClient, channel_id: str, user_id: str, text: str, *, about: str) -> None:
+    """An ephemeral note to one person; a failure is logged (``about`` names what it was for), never raised."""
+    if not channel_id:
+        return
+    try:
+        await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+    except SlackApiError as error:
+        logger.warning("could not tell %s about %s: %s", user_id, about, error.response.get("error"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.thread_leases import ThreadLeases
+from testing_support.waiting import eventually
 
 
 async def test_a_second_replica_waits_until_the_first_turn_in_the_thread_is_done(
@@ -73,13 +75,23 @@ async def test_a_run_longer_than_the_lease_keeps_its_thread_because_it_renews_th
 ) -> None:
     """Leases are short so a dead replica holds a thread only seconds; a live one renews while its run lasts."""
     holder = ThreadLeases(sessions, lease_seconds=0.3)
-    async with holder.hold("thread-long"):
-        for _ in range(4):  # four lease lengths: without renewal the lease would have run out three times over
-            await asyncio.sleep(0.3)
-            async with sessions() as session:
-                live = (
-                    await session.execute(
-                        text("SELECT expires_at > now() FROM agent_thread_leases WHERE thread_id = 'thread-long'")
+    expiries: list[Any] = []
+
+    async def renewed_past_its_first_lease() -> bool:
+        async with sessions() as session:
+            row = (
+                await session.execute(
+                    text(
+                        "SELECT expires_at, expires_at > now() AS live, now() AS at "
+                        "FROM agent_thread_leases WHERE thread_id = 'thread-long'"
                     )
-                ).scalar_one()
-            assert live
+                )
+            ).one()
+        assert row.live, "the lease ran out while its holder was still running"
+        if not expiries or row.expires_at != expiries[-1]:
+            expiries.append(row.expires_at)
+        # Held well past the first lease's end, and still live: only renewals can do that.
+        return len(expiries) >= 4 and row.at > expiries[0]
+
+    async with holder.hold("thread-long"):
+        await eventually(renewed_past_its_first_lease, what="the lease to be renewed several times", every_seconds=0.05)
