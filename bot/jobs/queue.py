@@ -20,7 +20,9 @@ from pydantic import BaseModel
 from bot.jobs.errors import JobNotFoundError, JobNotRetryableError
 from bot.jobs.kinds import JobKind, OccurrenceJob
 
-QUEUE = "default"
+# Each kind has a queue of its own (named after it), and a worker takes jobs only from the queues of the kinds it
+# can run: a worker built without Slack never takes (and fails) a Slack answer, nor does an older replica's worker
+# a job of a kind it does not know yet.
 # A worker that has not written its heartbeat for this long is taken to be dead and its running jobs are retried.
 STALLED_AFTER_SECONDS = 15.0
 
@@ -144,6 +146,7 @@ class JobQueue:
 
     def __init__(self, database_url: str, *, max_connections: int = 4) -> None:
         """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``)."""
+        self.database_url = database_url
         self.app = App(
             connector=PsycopgConnector(
                 conninfo=database_url,
@@ -185,7 +188,7 @@ class JobQueue:
         planned = [
             procrastinate_jobs.Job(
                 id=None,
-                queue=QUEUE,
+                queue=kind.value,
                 lock=lock,
                 queueing_lock=queueing_lock,
                 task_name=kind.value,
@@ -222,7 +225,7 @@ class JobQueue:
         try:
             rows = await self.app.connector.execute_query_all_async(
                 _DEFER_OCCURRENCE,
-                queue=QUEUE,
+                queue=kind.value,
                 lock=lock,
                 queueing_lock=queueing_lock,
                 task_name=kind.value,

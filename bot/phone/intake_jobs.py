@@ -25,20 +25,20 @@ class IntakeJobs:
     """Queues intakes and their posts, and runs them (``handlers``) in a worker."""
 
     def __init__(self, queue: JobQueue, store: CallStore, filer: IntakeFiler) -> None:
-        self._queue = queue
+        self.queue = queue
         self._store = store
         self._filer = filer
 
     async def queue_intake(self, call_sid: str) -> bool:
         """Queue the call's intake; False when it is already waiting in the queue (a repeated callback)."""
-        job_id = await self._queue.defer_if_absent(
+        job_id = await self.queue.defer_if_absent(
             JobKind.PHONE_INTAKE, PhoneIntakeJob(call_sid=call_sid), queueing_lock=f"phone-intake:{call_sid}"
         )
         return job_id is not None
 
     async def queue_post(self, intake_id: int) -> bool:
         lock = f"phone-intake-post:{intake_id}"
-        job_id = await self._queue.defer_if_absent(
+        job_id = await self.queue.defer_if_absent(
             JobKind.INTAKE_POST, IntakePostJob(intake_id=intake_id), queueing_lock=lock, lock=lock
         )
         return job_id is not None

@@ -11,15 +11,22 @@ from testing_support.waiting import eventually
 
 
 @asynccontextmanager
-async def working_jobs(queue: JobQueue, handlers: Mapping[JobKind, JobHandler]) -> AsyncIterator[JobWorker]:
-    """Run a worker with ``handlers`` until the block ends; jobs queued before the end are left as they are."""
-    worker = JobWorker(queue, handlers, grace_seconds=1)
+async def working_jobs(
+    queue: JobQueue, handlers: Mapping[JobKind, JobHandler], *, max_attempts: int = 3
+) -> AsyncIterator[JobWorker]:
+    """Run a worker with ``handlers`` on the queue's database until the block ends, then stop it as SIGTERM would
+    (running jobs get a second, then go back in the queue). Each worker has a queue connection of its own, as a
+    worker process would."""
+    own_queue = JobQueue(queue.database_url)
+    await own_queue.open()
+    worker = JobWorker(own_queue, handlers, grace_seconds=1, max_attempts=max_attempts)
     task = asyncio.get_running_loop().create_task(worker.run())
     try:
         yield worker
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await own_queue.aclose()
 
 
 async def settle(queue: JobQueue, *, within_seconds: float = 30.0) -> None:
