@@ -30,9 +30,14 @@ class IntakeJobs:
         self._filer = filer
 
     async def queue_intake(self, call_sid: str) -> bool:
-        """Queue the call's intake; False when it is already waiting in the queue (a repeated callback)."""
+        """Queue the call's intake; False when it is already waiting in the queue (a repeated callback).
+
+        A repeat queued while the first is being filed waits for it (the lock), then finds the intake filed: the
+        summary model is asked once.
+        """
+        lock = f"phone-intake:{call_sid}"
         job_id = await self.queue.defer_if_absent(
-            JobKind.PHONE_INTAKE, PhoneIntakeJob(call_sid=call_sid), queueing_lock=f"phone-intake:{call_sid}"
+            JobKind.PHONE_INTAKE, PhoneIntakeJob(call_sid=call_sid), queueing_lock=lock, lock=lock
         )
         return job_id is not None
 
