@@ -61,6 +61,7 @@ from agents.model_gateway import (
 from agents.persistence import AgentPersistence
 from agents.prompts import PromptStore, PromptSummary, PromptVersion
 from agents.runtime import AgentRuntime
+from agents.tool_effects import ToolEffectLedger
 from agents.traces import TraceRecord, TraceStore
 from agents.voice_answers import VoiceEvent
 
@@ -77,6 +78,7 @@ __all__ = [
     "ApprovalNotFoundError",
     "ApprovalRecord",
     "ApprovalStore",
+    "ToolEffectLedger",
     "ApprovalSurface",
     "Memory",
     "MemoryNotFoundError",

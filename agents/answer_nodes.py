@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
@@ -40,6 +41,7 @@ from agents.prompt_assembly import (
     wrap_tool_output,
 )
 from agents.question_routing import choose_route, search_query_for
+from agents.tool_effects import unfinished_call_result
 from tools import ToolResult
 
 logger = logging.getLogger(__name__)
@@ -379,6 +381,8 @@ async def run_tools(state: AnswerState, runtime: Context) -> dict[str, Any]:
                 f"{decision['decided_by'] or 'the approver'} declined this {call.name} call, so it did not run. "
                 "Do not try it again; tell the user it was not done."
             )
+        elif decision is not None:
+            result = await _invoke_once(context, call.name, call.arguments, decision["approval_id"])
         else:
             result = await context.tools.invoke(call.name, call.arguments, context.tool_context)
         if result.note and result.note not in notes:
@@ -402,6 +406,16 @@ async def run_tools(state: AnswerState, runtime: Context) -> dict[str, Any]:
         "steps": state["steps"] + len(last.tool_calls),
         "latency_ms": _latency(state, "tools", started),
     }
+
+
+async def _invoke_once(context: AnswerContext, name: str, arguments: dict[str, Any], call_key: str) -> ToolResult:
+    """An approved side-effect call, made at most once under its idempotency key (``tool_effects``)."""
+    earlier = await context.effects.begin(call_key, name)
+    if earlier is not None:
+        return earlier.result or unfinished_call_result(name)
+    result = await context.tools.invoke(name, arguments, replace(context.tool_context, call_key=call_key))
+    await context.effects.finish(call_key, result)
+    return result
 
 
 async def reflect(state: AnswerState, runtime: Context) -> Command[Literal["act", "respond"]]:

@@ -18,6 +18,7 @@ from agents.config import AgentConfig
 from agents.long_term_memory import MemoryStore
 from agents.model_gateway import ChatModel
 from agents.prompts import PromptVersion
+from agents.tool_effects import ToolEffectLedger
 from tools import ToolContext, ToolRegistry
 
 
@@ -98,6 +99,7 @@ class AnswerContext:
     prompts: dict[str, PromptVersion]
     config: AgentConfig
     approvals: ApprovalStore
+    effects: ToolEffectLedger
     memory: MemoryStore | None = None
     on_progress: ProgressCallback | None = None
     # Where the answer's text goes as it is written (a streaming channel); None: the answer arrives whole.

@@ -139,8 +139,9 @@ class AgentRunner(Protocol):
         all of) ``AgentAnswer.text``, with citations numbered as in the answer."""
         ...
 
-    async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
-        """Continue a run paused for approval, from its checkpoint (also after a restart)."""
+    async def resume(self, approval_id: str, *, approved: bool, decided_by: str, again: bool = False) -> AgentAnswer:
+        """Continue a run paused for approval, from its checkpoint (also after a restart); ``again`` when a worker
+        that was resuming it died (the decision it recorded then is kept)."""
         ...
 
     def speak(self, request: AgentRequest, earlier: Sequence[CallTurn] = ()) -> AsyncGenerator[VoiceEvent, None]:

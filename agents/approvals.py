@@ -158,8 +158,13 @@ class ApprovalStore:
             raise ApprovalNotFoundError(f"the {row.tool_name} action {approval_id} was already {row.status}{by}")
         return PendingApproval.model_validate(row, from_attributes=True)
 
-    async def decide(self, approval_id: str, *, approved: bool, decided_by: str) -> DecidedApproval:
+    async def decide(
+        self, approval_id: str, *, approved: bool, decided_by: str, again: bool = False
+    ) -> DecidedApproval:
         """Mark a pending approval decided, exactly once.
+
+        ``again`` is a retry of the same resume (its first worker died after deciding): the decision it made, and
+        only that one, is handed back instead of refused.
 
         Raises:
             ApprovalNotFoundError: unknown id, or someone already decided it.
@@ -175,22 +180,15 @@ class ApprovalStore:
                 existing = await session.get(ApprovalRow, approval_id)
                 if existing is None:
                     raise ApprovalNotFoundError(f"no action is waiting for approval under id {approval_id!r}")
+                status = "approved" if approved else "rejected"
+                if again and existing.status == status and existing.decided_by == decided_by:
+                    row = existing
+                    return _decided(row, approved=approved, decided_by=decided_by)
                 raise ApprovalNotFoundError(
                     f"the {existing.tool_name} action {approval_id} was already {existing.status}"
                     + (f" by {existing.decided_by}" if existing.decided_by else "")
                 )
-            return DecidedApproval(
-                approval_id=row.approval_id,
-                thread_id=row.thread_id,
-                tool_name=row.tool_name,
-                arguments=row.arguments,
-                description=row.description,
-                requested_by=row.requested_by,
-                trace_id=row.trace_id,
-                request=AgentRequest.model_validate(row.request),
-                approved=approved,
-                decided_by=decided_by,
-            )
+            return _decided(row, approved=approved, decided_by=decided_by)
 
     async def supersede(self, thread_id: str) -> int:
         """Close the thread's undecided approvals because a new question replaced the paused run."""
@@ -201,3 +199,18 @@ class ApprovalStore:
                 .values(status="superseded", decided_at=func.now())
             )
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _decided(row: ApprovalRow, *, approved: bool, decided_by: str) -> DecidedApproval:
+    return DecidedApproval(
+        approval_id=row.approval_id,
+        thread_id=row.thread_id,
+        tool_name=row.tool_name,
+        arguments=row.arguments,
+        description=row.description,
+        requested_by=row.requested_by,
+        trace_id=row.trace_id,
+        request=AgentRequest.model_validate(row.request),
+        approved=approved,
+        decided_by=decided_by,
+    )

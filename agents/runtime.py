@@ -50,6 +50,7 @@ from agents.prompts import PromptStore, PromptVersion
 from agents.question_routing import choose_route
 from agents.telemetry import export_run, run_tracer
 from agents.thread_leases import ThreadLeases
+from agents.tool_effects import ToolEffectLedger
 from agents.trace_privacy import TraceRedactor
 from agents.traces import TraceRecord, TraceStatus, TraceStore
 from agents.voice_answers import VoiceEvent, voice_messages
@@ -106,6 +107,7 @@ class AgentRuntime:
         self.prompts = PromptStore(sessions, live_cache_seconds=self.config.prompt_cache_seconds)
         self.traces = TraceStore(sessions, redact=TraceRedactor(self.config.trace_privacy).record)
         self.approvals = ApprovalStore(sessions)
+        self.effects = ToolEffectLedger(sessions)
         self.curated = CuratedStore(sessions, embedder)
         self.curated_matcher = CuratedMatcher(sessions, self.curated, embedder, self.config.curated)
         self.memory = (
@@ -258,43 +260,62 @@ class AgentRuntime:
         yield VoiceEvent(answer=answer)
 
     async def resume(
-        self, approval_id: str, *, approved: bool, decided_by: str, on_progress: ProgressCallback | None = None
+        self,
+        approval_id: str,
+        *,
+        approved: bool,
+        decided_by: str,
+        on_progress: ProgressCallback | None = None,
+        again: bool = False,
     ) -> AgentAnswer:
         """Continue the run waiting for ``approval_id`` from its checkpoint (works in a new process).
+
+        ``again``: this resume was started before, by a worker that died; it continues from the run's last
+        checkpoint with the decision recorded then (an approved side-effect call is still made only once).
 
         Raises:
             ApprovalNotFoundError: no run is waiting for this id (unknown, already decided, or superseded).
         """
         started = time.perf_counter()
-        pending = await self.approvals.pending(approval_id)
-        async with self._thread_lock(pending.thread_id), self._leases.hold(pending.thread_id):
-            return await self._resume_in_thread(pending, approved, decided_by, on_progress, started)
+        found = await self.approvals.find(approval_id)
+        if found is None or (found.status != "pending" and not again):
+            await self.approvals.pending(approval_id)  # raises, saying why
+        thread_id = found.thread_id if found is not None else ""
+        async with self._thread_lock(thread_id), self._leases.hold(thread_id):
+            return await self._resume_in_thread(
+                approval_id, thread_id, approved, decided_by, on_progress, started, again
+            )
 
     async def _resume_in_thread(
         self,
-        pending: PendingApproval,
+        approval_id: str,
+        thread_id: str,
         approved: bool,
         decided_by: str,
         on_progress: ProgressCallback | None,
         started: float,
+        again: bool,
     ) -> AgentAnswer:
-        approval_id = pending.approval_id
-        config = _thread(pending.thread_id)
+        config = _thread(thread_id)
         snapshot = await self._graph.aget_state(config)
         waiting = [
             i for i in snapshot.interrupts if isinstance(i.value, dict) and i.value.get("approval_id") == approval_id
         ]
-        if not waiting:
-            await self.approvals.supersede(pending.thread_id)
+        # A retried resume whose first attempt got past the approval: carry on from the last checkpoint.
+        continuing = again and not waiting and bool(snapshot.next) and not snapshot.interrupts
+        if not waiting and not continuing:
+            await self.approvals.supersede(thread_id)
             raise ApprovalNotFoundError(
                 f"the run that asked for approval {approval_id} is no longer waiting (a newer question replaced it)"
             )
         if self._model is None:
             raise ModelNotConfiguredError("cannot resume a paused run: no chat model is configured (LLM_PROVIDER=none)")
-        decided = await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
+        decided = await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by, again=again)
         prompts = await self._load_prompts(decided.request, pinned=snapshot.values.get("loaded_prompts"))
         logger.info("approval %s %s by %s", approval_id, "granted" if approved else "declined", decided_by)
-        resume: Command[Any] = Command(resume={"approved": approved, "decided_by": decided_by})
+        resume: Command[Any] | None = (
+            None if continuing else Command(resume={"approved": approved, "decided_by": decided_by})
+        )
         # Somebody decided, so the run has an approver, whatever the stored request says (requests stored before
         # the field existed say no).
         request = decided.request.model_copy(update={"approver_present": True})
@@ -335,6 +356,7 @@ class AgentRuntime:
             prompts=prompts,
             config=self.config,
             approvals=self.approvals,
+            effects=self.effects,
             memory=memory,
             on_progress=on_progress,
             answer_text=AnswerTextStream(on_answer_text) if on_answer_text is not None else None,

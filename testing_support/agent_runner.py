@@ -81,9 +81,9 @@ class ScriptedAgentRunner:
             yield VoiceEvent(delta=word if index == 0 else " " + word)
         yield VoiceEvent(answer=answer)
 
-    async def resume(self, approval_id: str, *, approved: bool, decided_by: str) -> AgentAnswer:
+    async def resume(self, approval_id: str, *, approved: bool, decided_by: str, again: bool = False) -> AgentAnswer:
         if self.approvals is not None:
-            await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by)
+            await self.approvals.decide(approval_id, approved=approved, decided_by=decided_by, again=again)
         pending = self._pending.pop(approval_id)
         self.resumed.append((approval_id, approved, decided_by))
         verdict = "done" if approved else "cancelled"

@@ -70,6 +70,10 @@ class ToolContext:
     # A person can approve side-effect calls where this run is answered; without one they are neither offered to
     # the model nor run.
     approver_present: bool = False
+    # The idempotency key of the side-effect call being made (one per run and tool call; the same when a retried
+    # run repeats the step). The runtime never makes such a call twice; a tool calling an outside API should pass
+    # it on (an ``Idempotency-Key`` header, say) so the other side, too, acts once. None for read-only calls.
+    call_key: str | None = None
 
     def has_role(self, role: Role | None) -> bool:
         """Admins may do everything editors may."""

@@ -20,6 +20,7 @@ Origin = Literal["chat", "config"]
 # "interrupted": the service stopped (or died) while the run was in flight; the next occurrence runs as usual.
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
 INTERRUPTED_REASON = "the service stopped during the run; the next occurrence runs as usual"
+RETRIED_REASON = "the worker running it stopped; the run was started again"
 RunTrigger = Literal["scheduled", "catch-up", "manual"]
 
 

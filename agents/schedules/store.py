@@ -18,6 +18,7 @@ from agents.errors import ScheduleInputError, ScheduleNotFoundError, SchedulePer
 from agents.schedules.destinations import ScheduleDestinations
 from agents.schedules.models import (
     INTERRUPTED_REASON,
+    RETRIED_REASON,
     RunStatus,
     RunTrigger,
     Schedule,
@@ -182,7 +183,18 @@ class ScheduleStore:
     async def start_run(
         self, schedule_id: int, fire_time: datetime, trigger: RunTrigger, *, requested_by: str | None = None
     ) -> ScheduleRun:
+        """Record a run starting. An earlier run of the same occurrence still ``running`` was cut off (its worker
+        died and the queue retried it): it is marked interrupted, so the history shows both attempts truthfully."""
         async with self._sessions.begin() as session:
+            await session.execute(
+                update(ScheduleRunRow)
+                .where(
+                    ScheduleRunRow.schedule_id == schedule_id,
+                    ScheduleRunRow.fire_time == fire_time,
+                    ScheduleRunRow.status == "running",
+                )
+                .values(status="interrupted", finished_at=self._clock(), error=RETRIED_REASON)
+            )
             row = ScheduleRunRow(
                 schedule_id=schedule_id,
                 fire_time=fire_time,
@@ -219,6 +231,21 @@ class ScheduleStore:
             row.message_link = message_link
             await session.flush()
             return ScheduleRun.from_row(row)
+
+    async def fail_unfinished_runs(self, schedule_id: int, fire_time: datetime, reason: str) -> Sequence[ScheduleRun]:
+        """Mark the occurrence's runs still ``running`` failed with ``reason`` (the queue gave the run up)."""
+        async with self._sessions.begin() as session:
+            rows = await session.scalars(
+                update(ScheduleRunRow)
+                .where(
+                    ScheduleRunRow.schedule_id == schedule_id,
+                    ScheduleRunRow.fire_time == fire_time,
+                    ScheduleRunRow.status == "running",
+                )
+                .values(status="failed", finished_at=self._clock(), error=reason)
+                .returning(ScheduleRunRow)
+            )
+            return [ScheduleRun.from_row(row) for row in rows]
 
     async def interrupt_stale_runs(self, older_than: timedelta) -> int:
         """Mark runs still ``running`` long after any run could finish as interrupted: their process died."""

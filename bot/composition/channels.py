@@ -67,12 +67,13 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         chat_model=service.chat_model,
         slack=slack_client,
         prompts=runner.prompts,
+        queue=service.queue,
     )
     stack.push_async_callback(phone_line.aclose)
     routes += phone_line.routes()
-    # Intakes a crash or a failed Slack post left behind, caught up in the background while the service answers.
+    # Intakes a crash or a failed Slack post left behind are queued again, in the background while it answers.
     intake_catch_up = start_background(
-        phone_line.file_pending_intakes(), name="phone-intake-catch-up", failure="catching up on phone intakes failed"
+        phone_line.intakes.queue_pending(), name="phone-intake-catch-up", failure="queueing phone intakes failed"
     )
     stack.push_async_callback(cancel_background, intake_catch_up)
 
@@ -126,7 +127,8 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
         stack.push_async_callback(slack.aclose, settings.shutdown_grace_seconds)
         routes += slack.routes()
 
-    # Jobs (answers to Slack questions): worker processes this one supervises, this process, or elsewhere.
+    # Jobs (answers, scheduled runs, syncs, intakes, approval resumes): worker processes this one supervises, this
+    # process, or elsewhere.
     await start_job_work(service, stack)
 
     return Channels(routes=routes, phone_line=phone_line, scheduling=scheduling, slack=slack)

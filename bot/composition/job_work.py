@@ -18,10 +18,28 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
+from pydantic import BaseModel
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.composition.background_tasks import cancel_background, start_background
+from bot.composition.knowledge_sync import source_config, sync_configured_permissions, sync_configured_source
 from bot.composition.service import Service
-from bot.jobs import JobHandler, JobKind, JobWorker
+from bot.composition.trace_retention import prune_traces
+from bot.jobs import (
+    JobAttempt,
+    JobHandler,
+    JobKind,
+    JobWorker,
+    PermissionSyncJob,
+    ScheduleRunJob,
+    SourceSyncJob,
+    TraceRetentionJob,
+)
+from bot.phone import PhoneConfig
+from bot.phone.calls import CallStore
+from bot.phone.intake import IntakeFiler
+from bot.phone.intake_jobs import IntakeJobs
+from bot.scheduling import schedule_executor
 from bot.settings import Settings
 from bot.slack.answering import AnswerFlow
 from bot.slack.web_client import create_slack_client
@@ -35,16 +53,18 @@ MAX_RESTART_DELAY_SECONDS = 60.0
 
 @asynccontextmanager
 async def job_handlers(service: Service) -> AsyncIterator[Mapping[JobKind, JobHandler]]:
-    """How this process runs each kind of job, built from the service (Slack answers only when Slack is set up)."""
+    """How this process runs each kind of job, built from the service (Slack answers and approval resumes only when
+    Slack is set up)."""
+    settings = service.settings
     handlers: dict[JobKind, JobHandler] = {}
     async with AsyncExitStack() as stack:
-        client = create_slack_client(service.settings)
+        client = create_slack_client(settings)
         if client is not None:
             # One HTTP session for every Web API call (slack_sdk would otherwise open one per call).
             client.session = aiohttp.ClientSession()
             stack.push_async_callback(client.session.close)
             flow = AnswerFlow.from_settings(
-                service.settings,
+                settings,
                 service.sessions,
                 service.runner,
                 client,
@@ -52,7 +72,64 @@ async def job_handlers(service: Service) -> AsyncIterator[Mapping[JobKind, JobHa
             )
             stack.push_async_callback(flow.aclose)
             handlers[JobKind.SLACK_ANSWER] = JobHandler(run=flow.answer_job, give_up=flow.give_up)
+            handlers[JobKind.APPROVAL_RESUME] = JobHandler(run=flow.resume_job, give_up=flow.give_up_resume)
+        handlers.update(_schedule_handlers(service, client))
+        handlers.update(_knowledge_handlers(service))
+        calls = CallStore(service.sessions)
+        intakes = IntakeJobs(
+            service.queue,
+            calls,
+            IntakeFiler(
+                calls,
+                service.chat_model,
+                client,
+                PhoneConfig.from_settings(settings).intake_channel,
+                service.runner.prompts,
+            ),
+        )
+        handlers.update(intakes.handlers())
         yield handlers
+
+
+def _schedule_handlers(service: Service, client: AsyncWebClient | None) -> dict[JobKind, JobHandler]:
+    executor = schedule_executor(service, service.runner, client)
+    max_attempts = service.settings.job_max_attempts
+
+    async def run(job: ScheduleRunJob, attempt: JobAttempt) -> None:
+        await executor.run(job.schedule_id, job.fire_time, job.trigger, requested_by=job.requested_by)
+
+    async def give_up(job: ScheduleRunJob) -> None:
+        await executor.give_up(job.schedule_id, job.fire_time, max_attempts)
+
+    return {JobKind.SCHEDULE_RUN: JobHandler(run=run, give_up=give_up)}
+
+
+def _knowledge_handlers(service: Service) -> dict[JobKind, JobHandler]:
+    async def sync(job: SourceSyncJob, attempt: JobAttempt) -> None:
+        config = source_config(service, job.source)
+        if config is None:
+            logger.warning("source %r is no longer in the config file; its queued sync is skipped", job.source)
+            return
+        await sync_configured_source(service, config, full=job.full)
+
+    async def repermission(job: PermissionSyncJob, attempt: JobAttempt) -> None:
+        config = source_config(service, job.source)
+        if config is None:
+            logger.warning("source %r is no longer in the config file; its permission sync is skipped", job.source)
+            return
+        await sync_configured_permissions(service, config)
+
+    async def prune(job: TraceRetentionJob, attempt: JobAttempt) -> None:
+        await prune_traces(service)
+
+    async def logged(job: BaseModel) -> None:
+        logger.error("%r failed on its last attempt and was given up; the next occurrence runs as usual", job)
+
+    return {
+        JobKind.SOURCE_SYNC: JobHandler(run=sync, give_up=logged),
+        JobKind.PERMISSION_SYNC: JobHandler(run=repermission, give_up=logged),
+        JobKind.TRACE_RETENTION: JobHandler(run=prune, give_up=logged),
+    }
 
 
 def job_worker(service: Service, handlers: Mapping[JobKind, JobHandler], *, signals: bool = False) -> JobWorker:
@@ -79,10 +156,6 @@ async def run_worker(settings: Settings) -> None:
 async def start_job_work(service: Service, stack: AsyncExitStack) -> None:
     """What ``serve`` does about jobs: supervise worker processes, work them in process, or neither."""
     settings = service.settings
-    if not settings.slack_enabled:
-        # Answers to Slack questions are the only jobs so far: without Slack there is nothing to work.
-        logger.info("jobs: Slack is disabled, so no job worker is started")
-        return
     if settings.jobs_in_process:
         handlers = await stack.enter_async_context(job_handlers(service))
         worker = start_background(

@@ -6,8 +6,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from agents.schedules import RunTrigger
 from bot.composition.background_tasks import start_background
 from bot.composition.service import Service
+from bot.jobs import JobKind, OccurrenceJob, PermissionSyncJob, SourceSyncJob
 from bot.scheduling import Scheduling
 from knowledge import (
     PermissionedSource,
@@ -60,51 +62,69 @@ async def sync_configured_permissions(service: Service, config: SourceConfigBase
     return await sync_permissions(service.sessions, source)
 
 
-def schedule_resyncs(service: Service, scheduling: Scheduling) -> None:
-    """Re-sync each source every ``sync_interval_minutes``, each occurrence once across replicas.
+def source_config(service: Service, name: str) -> SourceConfigBase | None:
+    """The configured source named ``name``; None when the config file no longer has it."""
+    return next((config for config in service.settings.sources if config.name == name), None)
 
-    Register before the scheduler starts, so a re-sync missed while the service was down runs once at start.
+
+def schedule_resyncs(service: Service, scheduling: Scheduling) -> None:
+    """Queue a re-sync of each source every ``sync_interval_minutes``, each occurrence once across replicas; one
+    sync of a source at a time, and none queued while the last still waits.
+
+    Register before the scheduler starts, so a re-sync missed while the service was down is queued once at start.
     """
     for config in service.settings.sources:
+        name = config.name
 
-        async def resync(fire_time: datetime, config: SourceConfigBase = config) -> SyncSummary:
-            return await sync_configured_source(service, config)
+        def sync_job(timestamp: int, trigger: RunTrigger, name: str = name) -> OccurrenceJob:
+            return SourceSyncJob(timestamp=timestamp, trigger=trigger, source=name)
 
         scheduling.scheduler.add_system_job(
-            f"sync:{config.name}", resync, interval_seconds=config.sync_interval_minutes * 60
+            f"sync:{name}",
+            JobKind.SOURCE_SYNC,
+            sync_job,
+            interval_seconds=config.sync_interval_minutes * 60,
+            lock=f"sync:{name}",
         )
         if isinstance(config, SaaSSourceConfig):
 
-            async def repermission(
-                fire_time: datetime, config: SourceConfigBase = config
-            ) -> PermissionSyncSummary | None:
-                return await sync_configured_permissions(service, config)
+            def permissions_job(timestamp: int, trigger: RunTrigger, name: str = name) -> OccurrenceJob:
+                return PermissionSyncJob(timestamp=timestamp, trigger=trigger, source=name)
 
             scheduling.scheduler.add_system_job(
-                f"permissions:{config.name}", repermission, interval_seconds=config.permission_sync_minutes * 60
+                f"permissions:{name}",
+                JobKind.PERMISSION_SYNC,
+                permissions_job,
+                interval_seconds=config.permission_sync_minutes * 60,
+                lock=f"permissions:{name}",
             )
 
 
-async def sync_overdue_sources(service: Service) -> list[SyncSummary]:
-    """Sync each source never synced, or not since its interval: the periodic jobs only fire on the next boundary,
-    and a fresh deployment should not wait that long. Safe on every replica at once: the engine serialises syncs
-    of one source, and a second sync of an unchanged source costs one hash comparison per document."""
+async def queue_overdue_syncs(service: Service) -> list[str]:
+    """Queue a sync of each source never synced, or not since its interval: the periodic jobs only fire on the next
+    boundary, and a fresh deployment should not wait that long. Safe on every replica at once: a sync already
+    waiting in the queue (its queueing lock) is not queued again. Returns the names of the sources queued."""
     status = await knowledge_status(service.sessions)
     last_started = {s.source: s.last_run.started_at for s in status.sources if s.last_run is not None}
     now = datetime.now(UTC)
-    summaries = []
+    queued = []
     for config in service.settings.sources:
         started = last_started.get(config.name)
         if started is not None and now - started < timedelta(minutes=config.sync_interval_minutes):
             continue
-        summaries.append(await sync_configured_source(service, config))
-    return summaries
+        lock = f"sync:{config.name}"
+        job = SourceSyncJob(timestamp=int(now.timestamp()), trigger="catch-up", source=config.name)
+        if await service.queue.defer_if_absent(JobKind.SOURCE_SYNC, job, queueing_lock=lock, lock=lock) is not None:
+            queued.append(config.name)
+    if queued:
+        logger.info("queued syncs of %d overdue source(s): %s", len(queued), ", ".join(queued))
+    return queued
 
 
-def start_catch_up_sync(service: Service) -> asyncio.Task[list[SyncSummary]]:
-    """Run ``sync_overdue_sources`` in the background, so the service answers while it syncs; errors are logged."""
+def start_catch_up_sync(service: Service) -> asyncio.Task[list[str]]:
+    """Run ``queue_overdue_syncs`` in the background, so the service answers at once; errors are logged."""
     return start_background(
-        sync_overdue_sources(service),
+        queue_overdue_syncs(service),
         name="knowledge-catch-up-sync",
-        failure="catching up on overdue knowledge syncs failed",
+        failure="queueing overdue knowledge syncs failed",
     )

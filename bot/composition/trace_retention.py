@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
+from agents.schedules import RunTrigger
 from agents.trace_privacy import delete_expired_traces
 from bot.composition.service import Service
+from bot.jobs import JobKind, OccurrenceJob, TraceRetentionJob
 from bot.scheduling import Scheduling
 
 logger = logging.getLogger(__name__)
@@ -24,11 +25,13 @@ async def prune_traces(service: Service) -> int:
 
 
 def schedule_trace_retention(service: Service, scheduling: Scheduling) -> None:
-    """Register the daily deletion (nothing when ``retention_days`` is unset)."""
+    """Queue the daily deletion (nothing when ``retention_days`` is unset); a worker runs ``prune_traces``."""
     if service.settings.agent.trace_privacy.retention_days is None:
         return
 
-    async def prune(fire_time: datetime) -> int:
-        return await prune_traces(service)
+    def prune_job(timestamp: int, trigger: RunTrigger) -> OccurrenceJob:
+        return TraceRetentionJob(timestamp=timestamp, trigger=trigger)
 
-    scheduling.scheduler.add_system_job(RETENTION_JOB, prune, cron=RETENTION_CRON)
+    scheduling.scheduler.add_system_job(
+        RETENTION_JOB, JobKind.TRACE_RETENTION, prune_job, cron=RETENTION_CRON, lock=RETENTION_JOB
+    )

@@ -13,13 +13,16 @@ from typing import Any, cast
 
 import psycopg
 from procrastinate import App, PsycopgConnector
+from procrastinate import exceptions as procrastinate_errors
 from procrastinate import jobs as procrastinate_jobs
 from pydantic import BaseModel
 
 from bot.jobs.errors import JobNotFoundError, JobNotRetryableError
-from bot.jobs.kinds import JobKind
+from bot.jobs.kinds import JobKind, OccurrenceJob
 
-QUEUE = "default"
+# Each kind has a queue of its own (named after it), and a worker takes jobs only from the queues of the kinds it
+# can run: a worker built without Slack never takes (and fails) a Slack answer, nor does an older replica's worker
+# a job of a kind it does not know yet.
 # A worker that has not written its heartbeat for this long is taken to be dead and its running jobs are retried.
 STALLED_AFTER_SECONDS = 15.0
 
@@ -41,6 +44,21 @@ _LIST_JOBS = """
       AND (%(job_id)s::bigint IS NULL OR job.id = %(job_id)s)
     ORDER BY job.id DESC
     LIMIT %(limit)s
+"""
+
+# An occurrence is queued once per (key, fire time), by procrastinate's own periodic-defer record (unique on task,
+# key and timestamp), and never when a later occurrence of the key was already queued: procrastinate keeps only the
+# newest record per key, so without that check a leader running late could queue an occurrence whose record a newer
+# one had replaced.
+_DEFER_OCCURRENCE = """
+    SELECT procrastinate_defer_periodic_job_v2(%(queue)s, %(lock)s, %(queueing_lock)s, %(task_name)s, 0,
+                                               %(key)s, %(timestamp)s, %(args)s) AS id
+    WHERE NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers
+                      WHERE periodic_id = %(key)s AND defer_timestamp >= %(timestamp)s)
+"""
+
+_LAST_OCCURRENCE = """
+    SELECT max(defer_timestamp) AS timestamp FROM procrastinate_periodic_defers WHERE periodic_id = %(key)s
 """
 
 _COUNTS = """
@@ -128,6 +146,7 @@ class JobQueue:
 
     def __init__(self, database_url: str, *, max_connections: int = 4) -> None:
         """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``)."""
+        self.database_url = database_url
         self.app = App(
             connector=PsycopgConnector(
                 conninfo=database_url,
@@ -169,7 +188,7 @@ class JobQueue:
         planned = [
             procrastinate_jobs.Job(
                 id=None,
-                queue=QUEUE,
+                queue=kind.value,
                 lock=lock,
                 queueing_lock=queueing_lock,
                 task_name=kind.value,
@@ -179,6 +198,51 @@ class JobQueue:
         ]
         deferred = await self.app.job_manager.batch_defer_jobs_async(jobs=planned, connection=connection)
         return [cast(int, job.id) for job in deferred]
+
+    async def defer_if_absent(
+        self, kind: JobKind, arguments: BaseModel, *, queueing_lock: str, lock: str | None = None
+    ) -> int | None:
+        """Queue a job unless one with the same ``queueing_lock`` is still waiting; None when one is."""
+        try:
+            return await self.defer(kind, arguments, lock=lock, queueing_lock=queueing_lock)
+        except procrastinate_errors.AlreadyEnqueued:
+            return None
+
+    async def defer_occurrence(
+        self,
+        kind: JobKind,
+        arguments: OccurrenceJob,
+        *,
+        key: str,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+    ) -> int | None:
+        """Queue one occurrence of the timed job ``key`` at ``arguments.timestamp``, once however many replicas try.
+
+        Returns the job's id, or None when this occurrence (or a later one of the same key) was already queued, or
+        when ``queueing_lock`` is held by a job still waiting (the previous occurrence has not even started).
+        """
+        try:
+            rows = await self.app.connector.execute_query_all_async(
+                _DEFER_OCCURRENCE,
+                queue=kind.value,
+                lock=lock,
+                queueing_lock=queueing_lock,
+                task_name=kind.value,
+                key=key,
+                timestamp=arguments.timestamp,
+                args=arguments.model_dump(mode="json"),
+            )
+        except procrastinate_errors.UniqueViolation:
+            return None  # the queueing lock: an earlier occurrence is still waiting
+        # No row: a later occurrence was queued already; a NULL id: this one was.
+        return int(rows[0]["id"]) if rows and rows[0]["id"] is not None else None
+
+    async def last_occurrence(self, key: str) -> datetime | None:
+        """The newest occurrence of the timed job ``key`` ever queued: where catching up after downtime starts."""
+        row = await self.app.connector.execute_query_one_async(_LAST_OCCURRENCE, key=key)
+        timestamp = row["timestamp"]
+        return None if timestamp is None else datetime.fromtimestamp(int(timestamp), UTC)
 
     async def list_jobs(
         self, *, status: str | None = None, kind: str | None = None, job_id: int | None = None, limit: int = 50

@@ -27,7 +27,7 @@ from procrastinate.worker import Worker
 from pydantic import BaseModel
 
 from bot.jobs.kinds import JOB_ARGUMENTS, JobKind
-from bot.jobs.queue import QUEUE, STALLED_AFTER_SECONDS, JobQueue
+from bot.jobs.queue import STALLED_AFTER_SECONDS, JobQueue
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +117,16 @@ class JobWorker:
                     await handler.give_up(arguments)
                 raise
 
-        self.queue.app.task(name=kind.value, pass_context=True, retry=self._policy, queue=QUEUE)(run)
+        self.queue.app.task(name=kind.value, pass_context=True, retry=self._policy, queue=kind.value)(run)
 
     async def run(self) -> None:
         """Work jobs until cancelled; cancelling is a graceful stop (see the module's docstring)."""
+        if not self.handlers:
+            logger.warning("job worker %s has no kinds of job to run; it takes none", self.name)
+            await asyncio.Event().wait()  # until cancelled, like a worker with nothing queued
         worker = Worker(
             self.queue.app,
-            queues=[QUEUE],
+            queues=[kind.value for kind in self.handlers],
             name=self.name,
             concurrency=self.concurrency,
             wait=True,

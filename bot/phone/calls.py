@@ -247,17 +247,15 @@ class CallStore:
 
     @asynccontextmanager
     async def claim_intake_post(self, intake_id: int) -> AsyncIterator[IntakePostClaim | None]:
-        """Hold the right to post one intake to Slack, or None when it is posted or being posted elsewhere.
+        """The intake to post to Slack, or None when it is posted already.
 
-        The claim is a row lock (``FOR UPDATE SKIP LOCKED``) held in one transaction around the post, so two
-        replicas (a status callback and a catch-up, or two catch-ups) never both post it; a post that fails
-        leaves ``slack_ts`` empty for the next catch-up. The ts recorded through the claim commits on exit.
+        Only its post job calls this, and the job queue runs one post job per intake at a time (its lock), so two
+        workers never both post it; a post that fails leaves ``slack_ts`` empty and the job is retried. The ts
+        recorded through the claim commits on exit.
         """
         async with self._sessions.begin() as session:
             intake = await session.scalar(
-                select(PhoneIntake)
-                .where(PhoneIntake.id == intake_id, PhoneIntake.slack_ts.is_(None))
-                .with_for_update(skip_locked=True)
+                select(PhoneIntake).where(PhoneIntake.id == intake_id, PhoneIntake.slack_ts.is_(None))
             )
             yield None if intake is None else IntakePostClaim(session, intake)
 

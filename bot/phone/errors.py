@@ -15,3 +15,7 @@ class UnknownCallError(PhoneError, LookupError):
     def __init__(self, call_sid: str) -> None:
         super().__init__(f"no phone call {call_sid} is on record; Twilio should start each call at /phone/voice")
         self.call_sid = call_sid
+
+
+class IntakePostError(PhoneError):
+    """Slack would not take an intake's post; it stays stored, and its post job is retried."""

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents import ChatModel, PromptStore, summarize_call
 from bot.phone.caller_numbers import mask_number
 from bot.phone.calls import CallStore
-from bot.phone.errors import UnknownCallError
+from bot.phone.errors import IntakePostError, UnknownCallError
 from bot.phone.intake_blocks import intake_blocks, intake_fallback_text
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,12 @@ INTAKE_PROMPT = "intake_summary"
 
 
 class IntakeFiler:
-    """Files each completed call's intake exactly once, however often Twilio repeats the status callback."""
+    """Files each completed call's intake exactly once, however often Twilio repeats the status callback.
+
+    It runs in job workers: ``file`` for a ``phone.intake`` job (queued once per call SID), ``post`` for a
+    ``phone.intake_post`` job (one per intake at a time), so a worker that dies half-way costs a retry, not the
+    intake.
+    """
 
     def __init__(
         self,
@@ -36,13 +41,14 @@ class IntakeFiler:
         self._channel = intake_channel
         self._prompts = prompts
 
-    async def file(self, call_sid: str) -> bool:
-        """Summarize, store and post the call's intake; False when it had already been filed."""
-        # A cheap check first so a repeated callback does not pay for another model call; the unique
-        # constraint in store_intake still decides when two callbacks race.
-        if await self._store.has_intake(call_sid):
-            logger.info("intake for call %s already filed; ignoring the repeated status callback", call_sid)
-            return False
+    async def file(self, call_sid: str) -> int:
+        """Summarize and store the call's intake unless it was stored already; returns the intake's id."""
+        # A cheap check first so a repeated job does not pay for another model call; the unique constraint in
+        # store_intake still decides when two race.
+        existing = await self._store.get_intake(call_sid)
+        if existing is not None:
+            logger.info("intake for call %s was filed already (intake %d)", call_sid, existing.id)
+            return existing.id
         call = await self._store.get_call(call_sid)
         if call is None:
             raise UnknownCallError(call_sid)
@@ -58,8 +64,11 @@ class IntakeFiler:
         summary = summary.model_copy(update={"handed_over": call.handed_over_at is not None})
         intake_id = await self._store.store_intake(call_sid, summary)
         if intake_id is None:
-            logger.info("intake for call %s was filed by a concurrent callback", call_sid)
-            return False
+            raced = await self._store.get_intake(call_sid)
+            if raced is None:
+                raise UnknownCallError(call_sid)
+            logger.info("intake for call %s was filed by a concurrent job", call_sid)
+            return raced.id
         logger.info(
             "filed intake %d for call %s from %s (%s summary, follow-up: %s)",
             intake_id,
@@ -68,11 +77,7 @@ class IntakeFiler:
             summary.mode,
             summary.follow_up,
         )
-        if self.can_post:
-            await self.post(intake_id)
-        else:
-            logger.info("intake %d stored only: INTAKE_CHANNEL or Slack is not configured", intake_id)
-        return True
+        return intake_id
 
     @property
     def can_post(self) -> bool:
@@ -80,16 +85,17 @@ class IntakeFiler:
         return self._slack is not None and self._channel is not None
 
     async def post(self, intake_id: int) -> bool:
-        """Post a stored intake to ``INTAKE_CHANNEL`` unless it is already posted (or being posted by another replica).
+        """Post a stored intake to ``INTAKE_CHANNEL`` unless it is posted already; True when this call posted it.
 
-        Returns True when this call posted it. A failed post is logged and leaves the intake unposted, for the
-        catch-up at the next start; it never raises for Slack's sake.
+        Raises:
+            IntakePostError: Slack refused or could not be reached; the intake stays stored and unposted (the
+                post job is retried with back-off).
         """
         if self._slack is None or self._channel is None:
             return False
         async with self._store.claim_intake_post(intake_id) as claim:
             if claim is None:
-                logger.info("intake %d is already posted or being posted by another replica", intake_id)
+                logger.info("intake %d is already posted", intake_id)
                 return False
             intake, summary = claim.intake, claim.summary
             try:
@@ -99,16 +105,11 @@ class IntakeFiler:
                     blocks=intake_blocks(summary, intake.call_sid),
                 )
             except (SlackClientError, aiohttp.ClientError, TimeoutError) as error:
-                # The intake is stored; a lost Slack post must not lose it: the next catch-up posts it again.
                 reason = error.response.get("error", error) if isinstance(error, SlackApiError) else error
-                logger.error(
-                    "intake %d for call %s is stored but could not be posted to %s (retried at the next start): %s",
-                    intake_id,
-                    intake.call_sid,
-                    self._channel,
-                    reason,
-                )
-                return False
+                raise IntakePostError(
+                    f"intake {intake_id} for call {intake.call_sid} is stored but Slack would not take its post to "
+                    f"{self._channel} ({reason}); it is tried again"
+                ) from error
             await claim.record_post(str(posted["channel"]), str(posted["ts"]))
             logger.info("posted intake %d for call %s to %s", intake_id, intake.call_sid, self._channel)
             return True

@@ -3,8 +3,8 @@
 Each request is checked against ``X-Twilio-Signature`` before anything is read or stored. A caller's question
 runs through the agent in a background task; if it is not done within ``hold_after_seconds`` the caller hears a
 holding phrase and Twilio is redirected back here to pick the answer up, so Twilio's 15-second limit is never hit.
-A finished call's intake is filed in a background task too; whatever a crash or shutdown leaves unfiled or
-unposted, ``file_pending_intakes`` catches up on at the next start.
+A finished call's intake is queued as a job (``intake_jobs``) and filed by a worker; whatever a crash leaves
+unqueued or unposted, ``IntakeJobs.queue_pending`` queues at the next start.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import re
-from datetime import UTC, datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,11 +21,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from agents import AgentAnswer, AgentRequest, AgentRunner, Asker, CallTurn, ChatModel, PromptStore
+from bot.jobs import JobQueue
 from bot.phone.caller_numbers import mask_number
 from bot.phone.calls import AnswerState, CallStore
 from bot.phone.config import PhoneConfig
 from bot.phone.errors import PhoneError
 from bot.phone.intake import IntakeFiler
+from bot.phone.intake_jobs import IntakeJobs
 from bot.phone.relay import ConversationRelay, is_handoff
 from bot.phone.signature import is_from_twilio, read_form, websocket_url
 from bot.phone.spoken_text import to_spoken_text
@@ -38,10 +39,6 @@ TWIML = "text/xml"
 PERSONA_PROMPT = "phone_persona"
 ESCALATION_WORDS = re.compile(r"\b(agent|human|person|representative)s?\b", re.IGNORECASE)
 POLL_SECONDS = 0.2
-# How long shutdown waits for intakes being filed before cancelling them (the next start's catch-up files those).
-INTAKE_GRACE_SECONDS = 5.0
-# How far back the catch-up at start looks for ended calls without an intake and intakes never posted.
-CATCH_UP_WINDOW = timedelta(days=7)
 
 REPROMPT = "Sorry, I did not catch that. Please say your question again."
 CLOSE_AFTER_SILENCE = "I still could not hear you, so I will end the call now. Please call again any time. Goodbye."
@@ -94,6 +91,7 @@ class PhoneLine:
         chat_model: the model for intake summaries; ``None`` in retrieval-only mode (plain summaries).
         slack: the Slack Web API client intakes are posted with; ``None`` when Slack is disabled.
         prompts: the versioned prompts; the intake summary uses the live ``intake_summary``.
+        queue: the job queue intakes are queued on.
     """
 
     def __init__(
@@ -104,16 +102,17 @@ class PhoneLine:
         chat_model: ChatModel | None,
         slack: AsyncWebClient | None,
         prompts: PromptStore,
+        queue: JobQueue,
     ) -> None:
         self.config = config
         self.store = CallStore(sessions)
         self._runner = runner
-        self._filer = IntakeFiler(self.store, chat_model, slack, config.intake_channel, prompts)
+        self.intakes = IntakeJobs(
+            queue, self.store, IntakeFiler(self.store, chat_model, slack, config.intake_channel, prompts)
+        )
         # Agent runs in flight in this process, by answer id: awaited directly when the redirect lands here,
         # polled through the database when it lands on another replica.
         self._runs: dict[str, asyncio.Task[None]] = {}
-        # Intakes being filed in this process after a status callback answered Twilio, by call sid.
-        self._intakes: dict[str, asyncio.Task[None]] = {}
         self._relay = ConversationRelay(config, self.store, runner, wants_person=_wants_person)
 
     def routes(self) -> list[BaseRoute]:
@@ -125,63 +124,12 @@ class PhoneLine:
             Route("/phone/relay/ended", self.relay_ended, methods=["POST"]),
         ]
 
-    async def aclose(self, intake_grace_seconds: float = INTAKE_GRACE_SECONDS) -> None:
-        """Cancel agent runs still in flight (their callers get the apology on the next redirect elsewhere).
-
-        Intakes being filed get ``intake_grace_seconds`` to finish; the rest are cancelled and filed by the
-        catch-up at the next start (their calls are ended in the database without an intake).
-        """
+    async def aclose(self) -> None:
+        """Cancel agent runs still in flight (their callers get the apology on the next redirect elsewhere)."""
         runs = list(self._runs.values())
         for run in runs:
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
-        left = await self.wait_for_intakes(intake_grace_seconds)
-        if left:
-            logger.warning("cancelling %d intake(s) still being filed; the next start files them", len(left))
-            for task in left:
-                task.cancel()
-            await asyncio.gather(*left, return_exceptions=True)
-
-    async def wait_for_intakes(self, timeout_seconds: float | None = None) -> set[asyncio.Task[None]]:
-        """Wait until the intakes being filed in this process are done; returns those still running at the timeout."""
-        if not self._intakes:
-            return set()
-        _, pending = await asyncio.wait(set(self._intakes.values()), timeout=timeout_seconds)
-        return pending
-
-    async def file_pending_intakes(self, window: timedelta = CATCH_UP_WINDOW) -> tuple[int, int]:
-        """Catch up on what a crash or a failed Slack post left behind, for calls ended within ``window``.
-
-        Files an intake for every ended call without one, then posts every stored intake whose Slack post never
-        succeeded (when Slack and ``INTAKE_CHANNEL`` are configured). Safe on several replicas at once: the
-        intake's unique constraint and the post's row claim in the database keep each filed and posted once.
-
-        Returns:
-            How many intakes this call filed (each posted as it is filed) and how many stored ones it re-posted.
-        """
-        since = datetime.now(UTC) - window
-        filed = posted = 0
-        unfiled = await self.store.ended_calls_without_intake(since)
-        for call_sid in unfiled:
-            try:
-                filed += int(await self._filer.file(call_sid))
-            except Exception:
-                # One bad call must not stop the others; the log gets the traceback.
-                logger.exception("catch-up could not file the intake for call %s", call_sid)
-        if self._filer.can_post:
-            unposted = await self.store.unposted_intakes(since)
-            for intake_id in unposted:
-                posted += int(await self._filer.post(intake_id))
-        else:
-            unposted = []
-        logger.info(
-            "intake catch-up: %d ended call(s) without an intake, %d filed; %d unposted intake(s), %d posted",
-            len(unfiled),
-            filed,
-            len(unposted),
-            posted,
-        )
-        return filed, posted
 
     # --- routes ---
 
@@ -271,14 +219,10 @@ class PhoneLine:
         if await self.store.get_call(call_sid) is None:
             await self.store.open_call(call_sid, form.get("From", ""), form.get("To", ""))
         await self.store.end_call(call_sid, call_status)
-        # Answer Twilio now: a slow summary model must not time out its callback. The ended call is in the
-        # database, so an intake lost to a crash from here on is filed by the catch-up at the next start.
-        if call_sid in self._intakes:
-            logger.info("intake for call %s is already being filed here; ignoring the repeated callback", call_sid)
-        else:
-            task = asyncio.create_task(self._file_intake(call_sid), name=f"phone-intake-{call_sid}")
-            self._intakes[call_sid] = task
-            task.add_done_callback(lambda _: self._intakes.pop(call_sid, None))
+        # Answer Twilio now: a worker files the intake (a slow summary model must not time out the callback). The
+        # ended call is in the database, so if this replica dies before queueing, the next start's catch-up does.
+        if not await self.intakes.queue_intake(call_sid):
+            logger.info("intake for call %s is already queued; ignoring the repeated callback", call_sid)
         return _twiml(empty())
 
     # --- pieces ---
@@ -343,16 +287,6 @@ class PhoneLine:
             await self.store.finish_answer(answer_id, spoken_text=FAILED, trace_id=None, failed=True)
         finally:
             self._runs.pop(answer_id, None)
-
-    async def _file_intake(self, call_sid: str) -> None:
-        """File one call's intake in the background; the edge of that task, so failures are logged here."""
-        try:
-            await self._filer.file(call_sid)
-        except asyncio.CancelledError:
-            logger.warning("filing the intake for call %s was cancelled; the next start files it", call_sid)
-            raise
-        except Exception:
-            logger.exception("filing the intake for call %s failed; the next start retries it", call_sid)
 
     async def _wait_for_answer(self, answer_id: str) -> AnswerState | None:
         """Wait up to ``hold_after_seconds`` for the answer, in process when the run is here, else via the database."""

@@ -12,7 +12,7 @@ from bot.scheduling.cluster_scheduler import (
 from bot.scheduling.leader import SCHEDULER_LOCK_KEY, AdvisoryLockLeader, scheduler_application_name
 from bot.scheduling.schedule_runs import ScheduledRunExecutor, ScheduleRunFailedError, describe_failure, run_thread_id
 from bot.scheduling.schedule_service import ScheduleService
-from bot.scheduling.startup import Scheduling, build_scheduling
+from bot.scheduling.startup import Scheduling, build_scheduling, schedule_executor
 
 __all__ = [
     "INTERVAL_ORIGIN",
@@ -29,6 +29,7 @@ __all__ = [
     "describe_failure",
     "latest_fire_time",
     "run_thread_id",
+    "schedule_executor",
     "schedule_job_key",
     "system_job_key",
     "scheduler_application_name",

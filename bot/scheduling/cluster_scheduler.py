@@ -1,15 +1,14 @@
-"""The scheduler inside ``switchboard serve``: APScheduler 3 for timing, PostgreSQL for exactly-once.
+"""The scheduler inside ``switchboard serve``: APScheduler 3 for timing, the job queue for running and exactly-once.
 
 Each replica runs its own ``AsyncIOScheduler`` with an in-memory job store loaded from the ``schedules`` table
 (never a shared APScheduler job store: APScheduler 3 does not support that, see its FAQ and issue #231) and
-reloaded when the table changes. Every replica times every job, but an occurrence runs only if
+reloaded when the table changes. Every replica times every job, but only the replica holding the advisory-lock
+leadership (``leader.py``) queues its occurrences, and the queue takes each (job, fire time) once
+(``JobQueue.defer_occurrence``), which covers a dying leader that has not yet noticed a follower took over. Workers
+run the queued occurrences: a replica that dies while running one costs a retry, not the occurrence.
 
-1. this replica holds the advisory-lock leadership (``leader.py``), and
-2. its claim row for (job, fire time) is the one that lands (``claims.py``), which covers a dying leader that has
-   not yet noticed a follower took over.
-
-On becoming leader (at start, or on taking over) each job's latest occurrence missed since its last claimed run,
-within the misfire grace window, runs once: a service that was down catches up once, not once per missed firing.
+On becoming leader (at start, or on taking over) each job's latest occurrence missed since its last queued one,
+within the misfire grace window, is queued once: a service that was down catches up once, not once per missed firing.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -28,31 +27,28 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.schedules import RunTrigger, Schedule, ScheduleStore, parse_when
 from bot.errors import SchedulerError
-from bot.scheduling.claims import FireClaims
+from bot.jobs import JobKind, JobQueue, OccurrenceJob, ScheduleRunJob
 from bot.scheduling.fire_time_executor import FireTimeExecutor
 from bot.scheduling.leader import AdvisoryLockLeader
 
 logger = logging.getLogger(__name__)
 
 SchedulerState = Literal["stopped", "follower", "leader"]
-FireOutcome = Literal["ran", "not-leader", "claimed-elsewhere", "missed", "unknown-job"]
-# Runs one occurrence of a job: (fire time, why it runs).
-OccurrenceRunner = Callable[[datetime, RunTrigger], Awaitable[object]]
-# Runs one schedule's occurrence; built by ``schedule_runs.ScheduledRunExecutor.run``.
-ScheduleOccurrenceRunner = Callable[[int, datetime, RunTrigger], Awaitable[object]]
+FireOutcome = Literal["queued", "not-leader", "queued-elsewhere", "missed", "unknown-job"]
+# The job that runs one occurrence, from its fire time (whole seconds) and why it runs.
+OccurrenceArguments = Callable[[int, RunTrigger], OccurrenceJob]
 
-# Interval jobs count from a fixed origin so every replica computes the same fire times (the claim key).
+# Interval jobs count from a fixed origin so every replica computes the same fire times (the queue's key).
 INTERVAL_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)
 _MAX_CATCH_UP_STEPS = 100_000
 _SCHEDULE_PREFIX = "schedule:"
 _SYSTEM_PREFIX = "system:"
 
 
-# How long ``stop`` waits for cancelled occurrences to record that they were interrupted.
+# How long ``stop`` waits for occurrences being queued.
 STOP_GRACE_SECONDS = 5.0
 
 
@@ -61,12 +57,12 @@ def _utcnow() -> datetime:
 
 
 def schedule_job_key(schedule_id: int) -> str:
-    """The job (and claim) key of a schedule: what ``fire`` takes."""
+    """The job key of a schedule: what ``fire`` takes, and what its occurrences are queued under."""
     return f"{_SCHEDULE_PREFIX}{schedule_id}"
 
 
 def system_job_key(name: str) -> str:
-    """The job (and claim) key of a system job registered with ``add_system_job``."""
+    """The job key of a system job registered with ``add_system_job``."""
     return f"{_SYSTEM_PREFIX}{name}"
 
 
@@ -85,10 +81,14 @@ def default_instance_name() -> str:
 class _Job:
     key: str
     trigger: Any
-    run: OccurrenceRunner
-    # Occurrences before this never count as missed (a schedule's creation); None: only after a claimed run.
+    kind: JobKind
+    arguments: OccurrenceArguments
+    # Occurrences before this never count as missed (a schedule's creation); None: only after a queued one.
     since: datetime | None
     fingerprint: str
+    # The queue's ``lock`` (one running at a time) and ``queueing_lock`` (one waiting at a time), if any.
+    lock: str | None = None
+    queueing_lock: str | None = None
 
 
 class ClusterScheduler:
@@ -98,9 +98,9 @@ class ClusterScheduler:
         self,
         *,
         database_url: str,
-        sessions: async_sessionmaker[AsyncSession],
+        queue: JobQueue,
         store: ScheduleStore | None = None,
-        run_schedule: ScheduleOccurrenceRunner | None = None,
+        run_schedules: bool = True,
         instance_name: str | None = None,
         leader_poll_seconds: float = 1.0,
         refresh_seconds: float = 5.0,
@@ -111,18 +111,20 @@ class ClusterScheduler:
         """Build the scheduler (not started: ``start`` it inside the running event loop).
 
         Args:
-            store, run_schedule: where schedules come from and how one runs; without them only system jobs run.
+            queue: where occurrences are queued (workers run them).
+            store, run_schedules: where schedules come from, and whether to queue their occurrences (False when
+                no agent runtime could run them); without them only system jobs are queued.
             leader_poll_seconds: how often a follower tries to take the lock (and a leader checks it still holds it).
             refresh_seconds: how often the schedules table's fingerprint is polled for changes.
             misfire_grace_seconds: how late an occurrence may still run (after downtime or a busy loop).
             clock: the time ``fire`` and catch-up judge lateness by; tests pass a fixed one.
             on_fire: told of each occurrence's job kind (``schedule`` or ``system``) and outcome (``fire``'s, or
-                ``failed`` when the job raised): the service's metrics.
+                ``failed`` when it could not be queued): the service's metrics.
         """
         self.instance_name = instance_name or default_instance_name()
         self._store = store
-        self._run_schedule = run_schedule
-        self._claims = FireClaims(sessions)
+        self._run_schedules = run_schedules
+        self._queue = queue
         self._leader = AdvisoryLockLeader(database_url, self.instance_name)
         self._leader_poll_seconds = leader_poll_seconds
         self._refresh_seconds = refresh_seconds
@@ -181,16 +183,20 @@ class ClusterScheduler:
     def add_system_job(
         self,
         name: str,
-        run: Callable[[datetime], Awaitable[object]],
+        kind: JobKind,
+        arguments: OccurrenceArguments,
         *,
         interval_seconds: float | None = None,
         cron: str | None = None,
         timezone: str = "UTC",
+        lock: str | None = None,
     ) -> None:
-        """Run ``run(fire_time)`` periodically on the leader, each occurrence once across replicas (e.g. a re-sync).
+        """Queue a job of ``kind`` periodically, each occurrence once across replicas (e.g. a re-sync).
 
-        Give exactly one of ``interval_seconds`` (counted from a fixed origin, so replicas agree) or ``cron``
-        (5 fields or a phrase such as "every 15 minutes"). Registering the same name again replaces the job.
+        ``arguments(timestamp, trigger)`` builds the job. Give exactly one of ``interval_seconds`` (counted from a
+        fixed origin, so replicas agree) or ``cron`` (5 fields or a phrase such as "every 15 minutes"). With
+        ``lock``, occurrences never run at the same time, and a new one is not queued while the last still waits.
+        Registering the same name again replaces the job.
         """
         if (interval_seconds is None) == (cron is None):
             raise SchedulerError(f"system job {name!r}: give exactly one of interval_seconds or cron")
@@ -205,11 +211,18 @@ class ClusterScheduler:
             trigger = CronTrigger.from_crontab(normalised, timezone=timezone)
             fingerprint = f"{normalised} {timezone}"
 
-        async def occurrence(fire_time: datetime, trigger_kind: RunTrigger) -> None:
-            logger.info("system job %s: running occurrence %s (%s)", name, fire_time.isoformat(), trigger_kind)
-            await run(fire_time)
-
-        self._install(_Job(system_job_key(name), trigger, occurrence, since=None, fingerprint=fingerprint))
+        self._install(
+            _Job(
+                system_job_key(name),
+                trigger,
+                kind,
+                arguments,
+                since=None,
+                fingerprint=f"{kind} {fingerprint}",
+                lock=lock,
+                queueing_lock=lock,
+            )
+        )
 
     async def check_leadership(self) -> bool:
         """Keep or take the lock; on taking it, first catch up on missed occurrences.
@@ -232,8 +245,7 @@ class ClusterScheduler:
 
     async def refresh(self, *, force: bool = False) -> None:
         """Reload the schedules into the in-memory job store if the table changed since the last look."""
-        run_schedule = self._run_schedule
-        if self._store is None or run_schedule is None:
+        if self._store is None or not self._run_schedules:
             return
         version = await self._store.version()
         if version == self._schedules_version and not force:
@@ -243,12 +255,13 @@ class ClusterScheduler:
         for key in [key for key in self._jobs if key.startswith(_SCHEDULE_PREFIX) and key not in wanted]:
             self._uninstall(key)
         for key, schedule in wanted.items():
-            self._install(_schedule_job(key, schedule, run_schedule))
+            self._install(_schedule_job(key, schedule))
         self._schedules_version = version
         logger.debug("scheduler %s loaded %d schedules", self.instance_name, len(wanted))
 
     async def fire(self, job_key: str, fire_time: datetime, *, trigger: RunTrigger = "scheduled") -> FireOutcome:
-        """Run one occurrence if this replica leads and wins the claim; what APScheduler calls at each fire time.
+        """Queue one occurrence if this replica leads and nobody queued it yet; what APScheduler calls at each fire
+        time.
 
         Public so that tests and operators can drive occurrences at explicit fire times.
         """
@@ -258,7 +271,7 @@ class ClusterScheduler:
         return outcome
 
     async def _fire(self, job_key: str, fire_time: datetime, trigger: RunTrigger) -> tuple[FireOutcome, bool]:
-        """The outcome, and whether the job raised (it still counts as ``ran``: the claim is spent)."""
+        """The outcome, and whether queueing failed (the database was unreachable: the next leader catches up)."""
         job = self._jobs.get(job_key)
         if job is None:
             return "unknown-job", False
@@ -267,23 +280,30 @@ class ClusterScheduler:
         if self._clock() - fire_time > self._grace:
             logger.warning("%s: occurrence %s is past the misfire grace; skipped", job_key, fire_time.isoformat())
             return "missed", False
-        if not await self._claims.claim(job_key, fire_time, self.instance_name):
-            logger.info("%s: occurrence %s already claimed by another run", job_key, fire_time.isoformat())
-            return "claimed-elsewhere", False
         try:
-            await job.run(fire_time, trigger)
+            job_id = await self._queue.defer_occurrence(
+                job.kind,
+                job.arguments(int(fire_time.timestamp()), trigger),
+                key=job_key,
+                lock=job.lock,
+                queueing_lock=job.queueing_lock,
+            )
         except Exception:
-            # The job wrapper is an edge: log the traceback, keep the scheduler going.
-            logger.exception("%s: occurrence %s failed", job_key, fire_time.isoformat())
-            return "ran", True
-        return "ran", False
+            # The scheduler's edge: log the traceback, keep timing; a later leader's catch-up queues it.
+            logger.exception("%s: occurrence %s could not be queued", job_key, fire_time.isoformat())
+            return "queued", True
+        if job_id is None:
+            logger.info("%s: occurrence %s was queued already (or its last one still waits)", job_key, fire_time)
+            return "queued-elsewhere", False
+        logger.info("%s: occurrence %s queued as job %d (%s)", job_key, fire_time.isoformat(), job_id, trigger)
+        return "queued", False
 
     async def catch_up(self) -> dict[str, FireOutcome]:
-        """Run, once, each job's latest occurrence missed since its last claimed run (within the grace window)."""
+        """Queue, once, each job's latest occurrence missed since its last queued one (within the grace window)."""
         now = self._clock()
         due: dict[str, datetime] = {}
         for job in list(self._jobs.values()):
-            last = await self._claims.last_claimed(job.key)
+            last = await self._queue.last_occurrence(job.key)
             start = last or job.since
             if start is None:
                 continue
@@ -323,14 +343,23 @@ class ClusterScheduler:
         return await self.fire(job_key, fire_time)
 
 
-def _schedule_job(key: str, schedule: Schedule, run_schedule: ScheduleOccurrenceRunner) -> _Job:
+def _schedule_job(key: str, schedule: Schedule) -> _Job:
     schedule_id = schedule.id
 
-    async def occurrence(fire_time: datetime, trigger_kind: RunTrigger) -> object:
-        return await run_schedule(schedule_id, fire_time, trigger_kind)
+    def arguments(timestamp: int, trigger: RunTrigger) -> OccurrenceJob:
+        return ScheduleRunJob(timestamp=timestamp, trigger=trigger, schedule_id=schedule_id)
 
     fingerprint = f"{schedule.cron} {schedule.timezone}"
-    return _Job(key, schedule.trigger(), occurrence, since=schedule.created_at, fingerprint=fingerprint)
+    # One run of a schedule at a time: a slow run and the next occurrence never post side by side.
+    return _Job(
+        key,
+        schedule.trigger(),
+        JobKind.SCHEDULE_RUN,
+        arguments,
+        since=schedule.created_at,
+        fingerprint=fingerprint,
+        lock=key,
+    )
 
 
 def latest_fire_time(trigger: Any, *, after: datetime, until: datetime) -> datetime | None:

@@ -1,8 +1,8 @@
 """Leader election across replicas with a PostgreSQL advisory lock held on a dedicated connection.
 
 The lock lives as long as the connection: when a leader process dies (or its connection drops), PostgreSQL
-releases the lock and the next follower to poll takes over. The claim rows (``claims.py``) cover the moment in
-between, when a dying leader has not yet noticed it lost the lock.
+releases the lock and the next follower to poll takes over. The queue (``JobQueue.defer_occurrence``, once per job and
+fire time) covers the moment in between, when a dying leader has not yet noticed it lost the lock.
 """
 
 from __future__ import annotations

@@ -104,6 +104,17 @@ class ScheduledRunExecutor:
             message_link=link,
         )
 
+    async def give_up(self, schedule_id: int, fire_time: datetime, attempts: int) -> None:
+        """The queue stopped retrying this occurrence (its workers kept dying): record that and tell the owner."""
+        reason = f"the run was started {attempts} times and did not finish any of them; it was given up"
+        failed = await self._store.fail_unfinished_runs(schedule_id, fire_time, reason)
+        try:
+            schedule = await self._store.get(schedule_id)
+        except ScheduleNotFoundError:
+            return
+        for run in failed:
+            await self._report_failure(schedule, run, reason)
+
     async def _record_interruption(self, schedule_id: int, run_id: int, trace_id: str | None) -> None:
         logger.warning("schedule #%d run %d interrupted: the service is stopping", schedule_id, run_id)
         try:

@@ -28,10 +28,12 @@ STALE_RUN_AFTER = timedelta(hours=1)
 
 @dataclass
 class Scheduling:
-    """The running scheduler, and the ``/schedule`` API (None until an agent runtime is there to run schedules)."""
+    """The running scheduler, the ``/schedule`` API and what runs a schedule's occurrence (both None until an
+    agent runtime is there to run schedules)."""
 
     scheduler: ClusterScheduler
     schedules: ScheduleService | None
+    executor: ScheduledRunExecutor | None = None
 
     async def start(self) -> None:
         """Start timing; register system jobs (``scheduler.add_system_job``) before this so missed ones catch up."""
@@ -41,28 +43,40 @@ class Scheduling:
         await self.scheduler.stop()
 
 
+def schedule_store(service: Service) -> ScheduleStore:
+    settings = service.settings
+    return ScheduleStore(
+        service.sessions, SlackScheduleDestinations(), default_timezone=settings.schedule_default_timezone
+    )
+
+
+def schedule_executor(
+    service: Service, agent_runner: AgentRunner, slack: AsyncWebClient | None
+) -> ScheduledRunExecutor:
+    """What runs one occurrence of a schedule: a worker's ``schedule.run`` jobs and ``/schedule run``."""
+    return ScheduledRunExecutor(schedule_store(service), agent_runner, slack, service.settings.reader)
+
+
 async def build_scheduling(
     service: Service, *, agent_runner: AgentRunner | None, slack: AsyncWebClient | None
 ) -> Scheduling:
     """Upsert the config file's schedules and build the scheduler (not yet started) and the schedule API."""
     settings = service.settings
-    store = ScheduleStore(
-        service.sessions, SlackScheduleDestinations(), default_timezone=settings.schedule_default_timezone
-    )
+    store = schedule_store(service)
     declared = await store.sync_declarations(settings.schedules)
     if declared:
         logger.info("config file declares %d schedules", len(declared))
     stale = await store.interrupt_stale_runs(max(STALE_RUN_AFTER, 2 * timedelta(seconds=settings.agent.max_seconds)))
     if stale:
         logger.warning("marked %d schedule runs interrupted: they were still running when a replica stopped", stale)
-    executor = None if agent_runner is None else ScheduledRunExecutor(store, agent_runner, slack, settings.reader)
+    executor = None if agent_runner is None else schedule_executor(service, agent_runner, slack)
     if executor is None:
         logger.warning("no agent runtime is configured: schedules are kept but not run; system jobs still run")
     scheduler = ClusterScheduler(
         database_url=service.database_url,
-        sessions=service.sessions,
+        queue=service.queue,
         store=store,
-        run_schedule=None if executor is None else executor.run,
+        run_schedules=executor is not None,
         leader_poll_seconds=settings.scheduler_leader_poll_seconds,
         refresh_seconds=settings.scheduler_refresh_seconds,
         misfire_grace_seconds=settings.scheduler_misfire_grace_seconds,
@@ -70,4 +84,4 @@ async def build_scheduling(
     )
     service.scheduler = scheduler
     schedules = None if executor is None else ScheduleService(store, executor, scheduler)
-    return Scheduling(scheduler=scheduler, schedules=schedules)
+    return Scheduling(scheduler=scheduler, schedules=schedules, executor=executor)

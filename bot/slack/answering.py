@@ -29,7 +29,7 @@ from agents import (
     ProgressCallback,
     ProgressEvent,
 )
-from bot.jobs import JobAttempt, SlackAnswerJob
+from bot.jobs import ApprovalResumeJob, JobAttempt, SlackAnswerJob
 from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
@@ -297,12 +297,36 @@ class AnswerFlow:
 
     # --- approvals -------------------------------------------------------------------------------------------
 
+    async def resume_job(self, job: ApprovalResumeJob, attempt: JobAttempt) -> None:
+        """A queued decision: resume the run (continuing from its last checkpoint when a worker died before)."""
+        approval = await self.approvals.find(job.approval_id)
+        if approval is None or approval.surface is None or approval.surface.kind != "slack":
+            logger.warning("approval %s has no Slack message to answer in; not resumed", job.approval_id)
+            return
+        await self.resume_approval(
+            approval, approval.surface, approved=job.approved, decided_by=job.decided_by, again=attempt.number > 1
+        )
+
+    async def give_up_resume(self, job: ApprovalResumeJob) -> None:
+        """The resume died too often: say so in the thread, rather than leave the decision unanswered."""
+        approval = await self.approvals.find(job.approval_id)
+        if approval is not None and approval.surface is not None and approval.surface.kind == "slack":
+            surface = approval.surface
+            await self._post(surface.channel, surface.thread, notice_message(GAVE_UP))
+
     async def resume_approval(
-        self, approval: ApprovalRecord, surface: ApprovalSurface, *, approved: bool, decided_by: str
+        self,
+        approval: ApprovalRecord,
+        surface: ApprovalSurface,
+        *,
+        approved: bool,
+        decided_by: str,
+        again: bool = False,
     ) -> None:
         """Show the decision on the approval message, resume the paused run and post its result in the thread.
 
         The runtime records the decision, exactly once: a click that loses a race to another is told so here.
+        ``again``: a retry after the first worker died (see ``AgentRuntime.resume``).
         """
         with run_context():
             channel, thread_ts = surface.channel, surface.thread
@@ -316,7 +340,9 @@ class AnswerFlow:
                 working = None
             try:
                 async with self._run_slot():
-                    answer = await self.runner.resume(approval.approval_id, approved=approved, decided_by=decided_by)
+                    answer = await self.runner.resume(
+                        approval.approval_id, approved=approved, decided_by=decided_by, again=again
+                    )
             except ApprovalNotFoundError as error:
                 logger.info("approval %s was not resumed: %s", approval.approval_id, error)
                 if working is not None:

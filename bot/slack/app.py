@@ -116,7 +116,7 @@ class SlackChannel:
         )
         register_feedback_listeners(self.app, sessions)
         register_evaluation_case_listeners(self.app, sessions)
-        register_approval_listeners(self.app, self.flow)
+        register_approval_listeners(self.app, self.flow, queue)
         self._register_commands()
         if prompts is not None:
             register_prompt_commands(self.commands, self.app, prompts, runner, self.identity, evaluation)

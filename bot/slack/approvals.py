@@ -1,4 +1,5 @@
-"""Approve / Reject buttons for paused runs: only the asker or an admin decides; the first decision wins."""
+"""Approve / Reject buttons for paused runs: only the asker or an admin decides; the first decision wins, and a
+worker resumes the run (an ``approval.resume`` job)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.jobs import ApprovalResumeJob, JobKind, JobQueue
 from bot.slack.answering import AnswerFlow
 from bot.slack.blocks import APPROVE, REJECT
 from tools import permits
@@ -17,7 +19,7 @@ from tools import permits
 logger = logging.getLogger(__name__)
 
 
-def register_approval_listeners(app: AsyncApp, flow: AnswerFlow) -> None:
+def register_approval_listeners(app: AsyncApp, flow: AnswerFlow, queue: JobQueue) -> None:
     async def on_decision(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
@@ -43,7 +45,11 @@ def register_approval_listeners(app: AsyncApp, flow: AnswerFlow) -> None:
         if approval.status != "pending":
             await tell(f"This request was already {approval.status}.")
             return
-        flow.spawn(flow.resume_approval(approval, surface, approved=approved, decided_by=user_id))
+        # A worker resumes the run: a replica dying half-way costs a retry, not the decision. One resume per
+        # approval waits in the queue at a time; the runtime decides once, so a second click is told who won.
+        job = ApprovalResumeJob(approval_id=approval_id, approved=approved, decided_by=user_id)
+        if await queue.defer_if_absent(JobKind.APPROVAL_RESUME, job, queueing_lock=f"approval:{approval_id}") is None:
+            await tell("This request is already being decided.")
 
     app.action(APPROVE)(on_decision)
     app.action(REJECT)(on_decision)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents import AgentConfig, ApprovalNotFoundError, ProgressEvent
+from agents import AgentConfig, ApprovalNotFoundError, ProgressEvent, ToolEffectLedger
 from tests.agents.conftest import (
     ACCEPT,
     FixedRetriever,
@@ -24,7 +24,7 @@ from tests.agents.conftest import (
 )
 from tests.fakes.scripted_model import ScriptedModelServer, ScriptedReply, ScriptedToolCall
 from tests.fakes.ticket_api import TicketApi
-from tools import HttpEndpoint, ToolContext, ToolRegistry, ToolsConfig, tool
+from tools import HttpEndpoint, ToolContext, ToolRegistry, ToolResult, ToolsConfig, tool
 
 SECRET = "sekrit-token-0123456789"
 
@@ -359,3 +359,65 @@ async def test_an_approval_stored_before_the_surface_policy_still_runs_when_appr
 
     assert done.text == "I opened ticket OPS-43 for you."
     assert len(ticket_api.calls) == 1
+
+
+class DoorArguments(BaseModel):
+    door: str
+
+
+def door_registry(opened: list[tuple[str, str | None]], *, crash_after_opening: bool) -> ToolRegistry:
+    """A side-effect tool that opens a door; with ``crash_after_opening`` the process dies right after it did."""
+    registry = ToolRegistry.from_entry_points()
+
+    @tool(name="open_door", side_effects=True)
+    async def open_door(arguments: DoorArguments, context: ToolContext) -> str:
+        """Open a door in the office."""
+        opened.append((arguments.door, context.call_key))
+        if crash_after_opening:
+            raise SimulatedCrash
+        return f"the {arguments.door} door is open"
+
+    registry.register(open_door)
+    return registry
+
+
+async def test_a_side_effect_call_is_not_made_again_when_a_resume_that_died_in_it_is_retried(
+    make_runtime: RuntimeFactory, scripted_model: ScriptedModelServer
+) -> None:
+    opened: list[tuple[str, str | None]] = []
+    call = ScriptedToolCall(name="open_door", arguments={"door": "server room"})
+    scripted_model.responder = brain(
+        act=[ScriptedReply(tool_calls=[call]), "I could not confirm the door opened; please check it."]
+    )
+    first = make_runtime(tools=door_registry(opened, crash_after_opening=True))
+    paused = await first.answer(make_request("Open the server room door", "t-door", approver_present=True))
+    assert paused.pending_approval is not None
+    approval_id = paused.pending_approval.approval_id
+
+    # The worker resuming the run dies inside the call, after the door opened.
+    with pytest.raises(SimulatedCrash):
+        await first.resume(approval_id, approved=True, decided_by="U2")
+    assert opened == [("server room", approval_id)]  # the call carried its idempotency key
+
+    # Another worker retries the job: the decision stands, the door is not opened a second time.
+    retried = make_runtime(tools=door_registry(opened, crash_after_opening=False))
+    with pytest.raises(ApprovalNotFoundError, match="already approved by U2"):
+        await retried.resume(approval_id, approved=True, decided_by="U2")  # only a retry may carry on
+    done = await retried.resume(approval_id, approved=True, decided_by="U2", again=True)
+
+    assert opened == [("server room", approval_id)]
+    assert done.text == "I could not confirm the door opened; please check it."
+    told = chat_requests(scripted_model, "act")[-1]["messages"][-1]["content"]
+    assert "not known whether it took effect" in told and "It was not made again" in told
+
+
+async def test_a_finished_side_effect_call_hands_back_its_result_instead_of_running_again(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ledger = ToolEffectLedger(sessions)
+    assert await ledger.begin("approval-finished", "open_door") is None
+    await ledger.finish("approval-finished", ToolResult(content="the door is open"))
+
+    earlier = await ledger.begin("approval-finished", "open_door")
+
+    assert earlier is not None and earlier.result == ToolResult(content="the door is open")

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from agents import AgentRunner, PromptStore, create_chat_model
 from bot import Service, Settings, create_app, create_slack_client
 from bot.phone import PhoneConfig, PhoneLine
+from tests.bot.job_harness import settle, working_jobs
 from tests.fakes.scripted_model import ScriptedModelServer
 from tests.fakes.slack_api import FakeSlackApi
 
@@ -117,10 +118,13 @@ async def running_phone_line(
     database_url: str,
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
+    work_jobs: bool = True,
 ) -> AsyncIterator[tuple[SimulatedTwilio, PhoneLine]]:
-    """The phone routes mounted in the service's one app, as ``switchboard serve`` does, behind a simulated Twilio."""
+    """The phone routes mounted in the service's one app, as ``switchboard serve`` does, behind a simulated Twilio,
+    with a job worker filing and posting intakes (unless ``work_jobs`` is False: the test runs its own)."""
     chat_model = create_chat_model(settings.chat_model)
     service = Service.on_database(settings, database_url, engine, chat_model=chat_model)
+    await service.queue.open()
     line = PhoneLine(
         PhoneConfig.from_settings(settings),
         sessions,
@@ -128,18 +132,24 @@ async def running_phone_line(
         chat_model=chat_model,
         slack=create_slack_client(settings),
         prompts=PromptStore(sessions),
+        queue=service.queue,
     )
     app = create_app(service, extra_routes=line.routes())
     public_base = settings.public_base_url or INTERNAL_BASE
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE) as client:
-        try:
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE) as client,
+            working_jobs(service.queue, line.intakes.handlers() if work_jobs else {}),
+        ):
             yield SimulatedTwilio(client, public_base=public_base), line
-            # Intakes are filed in the background after hang-up: let them finish, however slow the machine.
-            await line.wait_for_intakes(30)
-        finally:
-            await line.aclose()
-            if chat_model is not None:
-                await chat_model.aclose()
+            # Intakes are filed by the worker after hang-up: let them finish, however slow the machine.
+            if work_jobs:
+                await settle(service.queue)
+    finally:
+        await line.aclose()
+        await service.queue.aclose()
+        if chat_model is not None:
+            await chat_model.aclose()
 
 
 def phone_settings(slack_api: FakeSlackApi, model: ScriptedModelServer | None, **overrides: Any) -> Settings:

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents.schedules import ScheduleStore
+from bot.jobs import JobAttempt, JobHandler, JobKind, JobQueue, ScheduleRunJob
 from bot.scheduling import ClusterScheduler, ScheduledRunExecutor, scheduler_application_name
+from tests.bot.job_harness import settle
 
 
 class MovableClock:
@@ -25,20 +26,15 @@ class MovableClock:
 
 
 class Replicas:
-    """Builds scheduler instances as separate ``serve`` processes would have them, and stops them all at the end."""
+    """Builds scheduler instances as separate ``serve`` processes would have them, and stops them all at the end.
 
-    def __init__(
-        self,
-        database_url: str,
-        sessions: async_sessionmaker[AsyncSession],
-        store: ScheduleStore,
-        executor: ScheduledRunExecutor,
-        clock: Callable[[], datetime],
-    ) -> None:
+    They share one job queue, as replicas share the database; ``settle`` waits for a worker to run what they queued.
+    """
+
+    def __init__(self, database_url: str, queue: JobQueue, store: ScheduleStore, clock: Callable[[], datetime]) -> None:
         self.database_url = database_url
-        self._sessions = sessions
+        self.queue = queue
         self._store = store
-        self._executor = executor
         self._clock = clock
         self.started: list[ClusterScheduler] = []
 
@@ -47,15 +43,17 @@ class Replicas:
         options.setdefault("refresh_seconds", 3600.0)
         scheduler = ClusterScheduler(
             database_url=self.database_url,
-            sessions=self._sessions,
+            queue=self.queue,
             store=self._store,
-            run_schedule=self._executor.run,
             instance_name=name,
             clock=clock or self._clock,
             **options,
         )
         self.started.append(scheduler)
         return scheduler
+
+    async def settle(self) -> None:
+        await settle(self.queue)
 
     async def stop_all(self) -> None:
         for scheduler in self.started:
@@ -81,3 +79,15 @@ async def become_leader(scheduler: ClusterScheduler, attempts: int = 200) -> Non
 
 async def runs_per_fire_time(store: ScheduleStore, schedule_id: int) -> Counter[datetime]:
     return Counter(run.fire_time for run in await store.history(schedule_id, limit=1000))
+
+
+def schedule_run_handler(executor: ScheduledRunExecutor) -> dict[JobKind, JobHandler]:
+    """What a worker runs a ``schedule.run`` job with (as ``bot.composition.job_work`` builds it)."""
+
+    async def run(job: ScheduleRunJob, attempt: JobAttempt) -> None:
+        await executor.run(job.schedule_id, job.fire_time, job.trigger, requested_by=job.requested_by)
+
+    async def give_up(job: ScheduleRunJob) -> None:
+        await executor.give_up(job.schedule_id, job.fire_time, 3)
+
+    return {JobKind.SCHEDULE_RUN: JobHandler(run=run, give_up=give_up)}

@@ -3,7 +3,6 @@ through the one ASGI app, with the Web API pointed at the fake Slack server."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentRunner
 from bot import Service, Settings, create_app, create_slack_client
-from bot.jobs import JobHandler, JobKind, JobWorker
+from bot.jobs import JobHandler, JobKind
 from bot.slack import SlackChannel
 from testing_support.slack_requests import SIGNING_SECRET, event_body, signature_headers
-from testing_support.waiting import eventually
+from tests.bot.job_harness import settle, working_jobs
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackApi
 
 
@@ -32,11 +31,7 @@ class SlackHarness:
     async def settle(self) -> None:
         """Wait until every queued answer job has run and the work started here (approvals, commands) is done."""
 
-        async def idle() -> bool:
-            counts = await self.channel.queue.counts()
-            return not any(count.status in ("todo", "doing") for count in counts)
-
-        await eventually(idle, what="the job queue to be empty")
+        await settle(self.channel.queue)
         await self.channel.flow.drain(10)
 
     async def send(self, body: str, content_type: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -124,20 +119,23 @@ async def running_slack(
     service = Service.on_database(settings, database_url, engine, agent_runner=runner)
     await service.queue.open()
     channel = SlackChannel(settings, sessions, runner, client, queue=service.queue, progress_interval_seconds=0)
-    # Questions are answered by a job worker, here on the test's own event loop (``jobs_in_process`` in serve).
-    handlers = {JobKind.SLACK_ANSWER: JobHandler(run=channel.flow.answer_job, give_up=channel.flow.give_up)}
-    worker = asyncio.get_running_loop().create_task(JobWorker(service.queue, handlers, grace_seconds=1).run())
+    # Questions and approval resumes are run by a job worker, here on the test's own event loop
+    # (``jobs_in_process`` in serve).
+    flow = channel.flow
+    handlers = {
+        JobKind.SLACK_ANSWER: JobHandler(run=flow.answer_job, give_up=flow.give_up),
+        JobKind.APPROVAL_RESUME: JobHandler(run=flow.resume_job, give_up=flow.give_up_resume),
+    }
     app = create_app(service, channel.routes())
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://switchboard.test"
-        ) as http:
+        async with (
+            working_jobs(service.queue, handlers),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://switchboard.test") as http,
+        ):
             harness = SlackHarness(channel, http, slack)
             yield harness
             # No job of this test may be left for the next one's worker (they share the database).
             await harness.settle()
     finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
         await channel.aclose()
         await service.queue.aclose()

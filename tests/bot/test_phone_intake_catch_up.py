@@ -1,4 +1,5 @@
-"""Hang-up answers Twilio at once and files the intake in the background; what a crash or Slack loses is caught up."""
+"""Hang-up answers Twilio at once and queues the intake for a worker; what a dead worker, a crash or Slack loses is
+filed and posted once all the same."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bot.phone import CallStore, PhoneConfig, PhoneLine
 from bot.phone.tables import PhoneIntake
 from testing_support.agent_runner import ScriptedAgentRunner
 from testing_support.waiting import eventually
+from tests.bot.job_harness import settle, working_jobs
 from tests.bot.phone_calls import (
     CALLER,
     INTAKE_JSON,
@@ -79,7 +81,7 @@ async def test_the_status_callback_answers_before_a_slow_intake_model_finishes(
             assert repeated.status == 200
 
             model_may_answer.set()
-            assert await line.wait_for_intakes(SETTLE_SECONDS) == set()
+            await settle(line.intakes.queue)
     finally:
         model_may_answer.set()
 
@@ -90,7 +92,7 @@ async def test_the_status_callback_answers_before_a_slow_intake_model_finishes(
     assert post["channel"] == "C0INTAKE"
 
 
-async def test_an_intake_cut_off_by_shutdown_is_filed_at_the_next_start(
+async def test_an_intake_whose_worker_stops_mid_summary_is_filed_by_the_next_worker(
     slack_api: FakeSlackApi,
     scripted_model: ScriptedModelServer,
     db: dict[str, Any],
@@ -106,22 +108,24 @@ async def test_an_intake_cut_off_by_shutdown_is_filed_at_the_next_start(
     settings = phone_settings(slack_api, scripted_model)
     store = CallStore(sessions)
     try:
-        async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (twilio, line):
+        async with running_phone_line(settings, ScriptedAgentRunner(), work_jobs=False, **db) as (twilio, line):
             call = twilio.new_call()
             await twilio.dial(call)
             await twilio.say(call, "How many vacation days do I get?")
             assert (await twilio.hang_up(call)).status == 200
-            # Shutting down with no grace left: the intake being filed is cancelled, not left running.
-            await line.aclose(intake_grace_seconds=0)
-            assert await line.wait_for_intakes(SETTLE_SECONDS) == set()
+            # A worker takes the intake and is stopped (a deploy) while the summary is being written.
+            async with working_jobs(line.intakes.queue, line.intakes.handlers()):
+                await eventually(lambda: scripted_model.requests, what="the summary to be asked for")
             assert await store.get_intake(call) is None
+            model_may_answer.set()
+            # The next worker files it, once.
+            async with working_jobs(line.intakes.queue, line.intakes.handlers()):
+                intake = await posted_intake(store, call)
+                await settle(line.intakes.queue)
     finally:
         model_may_answer.set()
 
-    async with running_phone_line(settings, ScriptedAgentRunner(), **db) as (_, restarted):
-        await restarted.file_pending_intakes()
-    intake = await store.get_intake(call)
-    assert intake is not None and intake.summary_mode == "model" and intake.slack_ts
+    assert intake.summary_mode == "model"
     assert len(posts_about(slack_api, call)) == 1
 
 
@@ -138,17 +142,19 @@ async def test_a_call_ended_without_an_intake_is_filed_by_the_catch_up(
         call = twilio.new_call()
         await twilio.dial(call)
         await twilio.say(call, "How many vacation days do I get?")
-        # The process died right after storing the call's end: no intake was filed.
+        # The process died right after storing the call's end: no intake was queued.
         await store.end_call(call, "completed")
         assert await store.get_intake(call) is None
 
         # Calls that ended before the catch-up's window are left alone.
-        await line.file_pending_intakes(window=timedelta(0))
+        assert await line.intakes.queue_pending(window=timedelta(0)) == (0, 0)
+        await settle(line.intakes.queue)
         assert await store.get_intake(call) is None
 
-        await line.file_pending_intakes()
+        assert await line.intakes.queue_pending() == (1, 0)
+        await settle(line.intakes.queue)
         # A second start finds nothing left to do.
-        assert await line.file_pending_intakes() == (0, 0)
+        assert await line.intakes.queue_pending() == (0, 0)
 
     intake = await store.get_intake(call)
     assert intake is not None and intake.reason == INTAKE_JSON["reason"] and intake.slack_ts
@@ -156,7 +162,7 @@ async def test_a_call_ended_without_an_intake_is_filed_by_the_catch_up(
     assert len(posts_about(slack_api, call)) == 1
 
 
-async def test_an_intake_whose_slack_post_failed_is_posted_once_by_concurrent_catch_ups(
+async def test_a_post_slack_refused_is_retried_and_posted_once(
     slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     settings = phone_settings(slack_api, None)
@@ -167,12 +173,33 @@ async def test_an_intake_whose_slack_post_failed_is_posted_once_by_concurrent_ca
         await twilio.dial(call)
         await twilio.say(call, "My badge stopped working this morning")
         await twilio.hang_up(call)
-        assert await line.wait_for_intakes(SETTLE_SECONDS) == set()
+        intake = await posted_intake(store, call)
+
+    assert len(slack_api.calls_to("chat.postMessage", status=500)) == 1
+    [post] = posts_about(slack_api, call)
+    assert intake.slack_ts in slack_api.posted_ts()
+    assert "My badge stopped working this morning" in json.dumps(post)
+
+
+async def test_an_intake_whose_posts_were_given_up_is_posted_once_by_concurrent_catch_ups(
+    slack_api: FakeSlackApi, db: dict[str, Any], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    settings = phone_settings(slack_api, None)
+    store = CallStore(sessions)
+    async with running_phone_line(settings, ScriptedAgentRunner(), work_jobs=False, **db) as (twilio, line):
+        slack_api.fail("chat.postMessage")
+        call = twilio.new_call()
+        await twilio.dial(call)
+        await twilio.say(call, "My badge stopped working this morning")
+        await twilio.hang_up(call)
+        # A worker that gives a job up after one attempt: the post fails and is not retried.
+        async with working_jobs(line.intakes.queue, line.intakes.handlers(), max_attempts=1):
+            await settle(line.intakes.queue)
         stored = await store.get_intake(call)
         assert stored is not None and stored.slack_ts is None, "stored, but the post failed"
         assert posts_about(slack_api, call) == []
 
-        # Two replicas start at once and both catch up.
+        # Two replicas start at once and both catch up; a worker runs what they queued.
         other_replica = PhoneLine(
             PhoneConfig.from_settings(settings),
             sessions,
@@ -180,11 +207,13 @@ async def test_an_intake_whose_slack_post_failed_is_posted_once_by_concurrent_ca
             chat_model=None,
             slack=create_slack_client(settings),
             prompts=PromptStore(sessions),
+            queue=line.intakes.queue,
         )
-        results = await asyncio.gather(line.file_pending_intakes(), other_replica.file_pending_intakes())
+        await asyncio.gather(line.intakes.queue_pending(), other_replica.intakes.queue_pending())
         await other_replica.aclose()
+        async with working_jobs(line.intakes.queue, line.intakes.handlers()):
+            await settle(line.intakes.queue)
 
-    assert sum(posted for _, posted in results) == 1
     [post] = posts_about(slack_api, call)
     intake = await store.get_intake(call)
     assert intake is not None and intake.slack_channel == "C0INTAKE"

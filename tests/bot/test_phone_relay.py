@@ -75,6 +75,7 @@ async def serving(
         chat_model=None,
         slack=None,
         prompts=PromptStore(db["sessions"]),
+        queue=service.queue,
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(service, extra_routes=line.routes()), port=port, log_config=None, lifespan="off")

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agents.schedules import Schedule, ScheduleStore
-from bot.scheduling import ScheduledRunExecutor, schedule_job_key
+from agents.schedules import RunTrigger, Schedule, ScheduleStore
+from bot.jobs import JobAttempt, JobHandler, JobKind, JobQueue, OccurrenceJob, SourceSyncJob
+from bot.scheduling import ClusterScheduler, ScheduledRunExecutor, schedule_job_key
 from bot.slack.schedule_destinations import SlackScheduleDestinations
 from testing_support.agent_runner import ScriptedAgentRunner
-from tests.bot.scheduling_harness import MovableClock, Replicas, become_leader, runs_per_fire_time
+from tests.bot.job_harness import settle, working_jobs
+from tests.bot.scheduling_harness import (
+    MovableClock,
+    Replicas,
+    become_leader,
+    runs_per_fire_time,
+    schedule_run_handler,
+)
 from tests.fakes.slack_api import FakeSlackApi
 
 QUARTER = timedelta(minutes=15)
@@ -38,19 +46,26 @@ def store(sessions: async_sessionmaker[AsyncSession]) -> ScheduleStore:
 
 
 @pytest.fixture
+async def queue(database_url: str) -> AsyncIterator[JobQueue]:
+    job_queue = JobQueue(database_url)
+    await job_queue.open()
+    yield job_queue
+    await job_queue.aclose()
+
+
+@pytest.fixture
 async def replicas(
-    database_url: str,
-    sessions: async_sessionmaker[AsyncSession],
-    store: ScheduleStore,
-    fake_slack: FakeSlackApi,
-    clock: MovableClock,
+    database_url: str, queue: JobQueue, store: ScheduleStore, fake_slack: FakeSlackApi, clock: MovableClock
 ) -> AsyncIterator[Replicas]:
+    """Scheduler replicas sharing one queue, and a worker running the occurrences they queue."""
     fake_slack.reset()
     executor = ScheduledRunExecutor(
         store, ScriptedAgentRunner(), AsyncWebClient(token="xoxb-test-token", base_url=fake_slack.api_url)
     )
-    harness = Replicas(database_url, sessions, store, executor, clock)
-    yield harness
+    harness = Replicas(database_url, queue, store, clock)
+    async with working_jobs(queue, schedule_run_handler(executor)):
+        yield harness
+        await harness.settle()
     await harness.stop_all()
 
 
@@ -81,7 +96,7 @@ async def test_each_occurrence_runs_once_across_two_replicas_and_a_leader_death(
     for index, fire_time in enumerate(fire_times):
         if index == 3:
             # replica-a dies between two occurrences; replica-b takes over. replica-a has not noticed yet and
-            # keeps firing: the claim rows keep occurrences 3 and 4 from running twice.
+            # keeps firing: the queue keeps occurrences 3 and 4 from being queued (and run) twice.
             clock.now = fire_times[2] + timedelta(minutes=1)
             await replicas.kill_lock_connection("replica-a")
             await become_leader(b)
@@ -90,8 +105,9 @@ async def test_each_occurrence_runs_once_across_two_replicas_and_a_leader_death(
         clock.now = fire_time + timedelta(seconds=1)
         first, second = (a, b) if index % 2 else (b, a)
         outcomes = await asyncio.gather(first.fire(key, fire_time), second.fire(key, fire_time))
-        assert outcomes.count("ran") == 1, (index, outcomes)
+        assert outcomes.count("queued") == 1, (index, outcomes)
 
+    await replicas.settle()
     assert await runs_per_fire_time(store, schedule.id) == {fire_time: 1 for fire_time in fire_times}
     assert (a.state, b.state) == ("stopped", "stopped")  # never started their timers in this test
 
@@ -107,7 +123,8 @@ async def test_a_restart_runs_a_missed_occurrence_once(
     await before.refresh()
     assert await before.check_leadership()
     clock.now = t0 + timedelta(seconds=1)
-    assert await before.fire(key, t0) == "ran"
+    assert await before.fire(key, t0) == "queued"
+    await replicas.settle()
     await before.stop()  # the service goes down and misses the next three occurrences
 
     clock.now = t3 + timedelta(minutes=10)
@@ -117,6 +134,7 @@ async def test_a_restart_runs_a_missed_occurrence_once(
     leaders = await asyncio.gather(*(replica.check_leadership() for replica in back))
     assert sorted(leaders) == [False, True]
 
+    await replicas.settle()
     runs = await store.history(schedule.id)
     assert [(run.fire_time, run.trigger) for run in reversed(runs)] == [(t0, "scheduled"), (t3, "catch-up")]
 
@@ -126,10 +144,12 @@ async def test_a_restart_runs_a_missed_occurrence_once(
     again = replicas.replica("second-restart")
     await again.refresh()
     assert await again.check_leadership()
+    await replicas.settle()
     assert await runs_per_fire_time(store, schedule.id) == {t0: 1, t3: 1}
 
     clock.now = t4 + timedelta(seconds=1)
-    assert await again.fire(key, t4) == "ran"
+    assert await again.fire(key, t4) == "queued"
+    await replicas.settle()
     assert await runs_per_fire_time(store, schedule.id) == {t0: 1, t3: 1, t4: 1}
 
 
@@ -164,31 +184,63 @@ async def test_a_removed_schedule_stops_firing_on_every_replica(
     assert await store.history(schedule.id) == []
 
 
-async def test_system_jobs_fire_once_per_occurrence_through_running_schedulers(replicas: Replicas) -> None:
-    fired: list[tuple[str, datetime]] = []
+async def test_a_leader_running_late_never_queues_an_occurrence_a_newer_one_replaced(
+    replicas: Replicas, store: ScheduleStore, clock: MovableClock
+) -> None:
+    schedule = await every_quarter_hour(store)
+    key = schedule_job_key(schedule.id)
+    t0, t1 = occurrences_after(schedule, 2)
+    late, current = replicas.replica("late-leader"), replicas.replica("current-leader")
+    for replica in (late, current):
+        await replica.refresh()
+    assert await late.check_leadership()
+    # The leader hangs (its lock connection dies) and has not noticed; the new leader queues two occurrences.
+    await replicas.kill_lock_connection("late-leader")
+    await become_leader(current)
+    clock.now = t1 + timedelta(seconds=1)
+    assert await current.fire(key, t0) == "queued"
+    assert await current.fire(key, t1) == "queued"
+    # The old leader wakes up a quarter of an hour behind and fires the first occurrence again.
+    assert await late.fire(key, t0) == "queued-elsewhere"
+    await replicas.settle()
+    assert await runs_per_fire_time(store, schedule.id) == {t0: 1, t1: 1}
+
+
+async def test_system_jobs_are_queued_once_per_occurrence_by_running_schedulers(
+    database_url: str, queue: JobQueue
+) -> None:
+    ran: list[SourceSyncJob] = []
     enough = asyncio.Event()
+
+    async def resync(job: SourceSyncJob, attempt: JobAttempt) -> None:
+        ran.append(job)
+        if len(ran) >= 3:
+            enough.set()
+
+    async def never(job: SourceSyncJob) -> None:
+        raise AssertionError(f"{job} was given up")
+
+    def sync_job(timestamp: int, trigger: RunTrigger) -> OccurrenceJob:
+        return SourceSyncJob(timestamp=timestamp, trigger=trigger, source="handbook")
+
     # The real clock drives these: APScheduler times the job on both replicas every second.
     schedulers = [
-        replicas.replica(f"timer-{index}", clock=lambda: datetime.now(UTC), leader_poll_seconds=0.2)
+        ClusterScheduler(
+            database_url=database_url, queue=queue, instance_name=f"timer-{index}", leader_poll_seconds=0.2
+        )
         for index in range(2)
     ]
-
     for scheduler in schedulers:
+        scheduler.add_system_job("sync:handbook", JobKind.SOURCE_SYNC, sync_job, interval_seconds=1)
+    async with working_jobs(queue, {JobKind.SOURCE_SYNC: JobHandler(run=resync, give_up=never)}):
+        for scheduler in schedulers:
+            await scheduler.start()
+        await asyncio.wait_for(enough.wait(), timeout=30)
+        for scheduler in schedulers:
+            await scheduler.stop()
+        await settle(queue)
 
-        async def resync(fire_time: datetime, name: str = scheduler.instance_name) -> None:
-            fired.append((name, fire_time))
-            if len(fired) >= 3:
-                enough.set()
-
-        scheduler.add_system_job("resync-handbook", resync, interval_seconds=1)
-
-    for scheduler in schedulers:
-        await scheduler.start()
-    await asyncio.wait_for(enough.wait(), timeout=30)
-    for scheduler in schedulers:
-        await scheduler.stop()
-
-    fire_times = [fire_time for _, fire_time in fired]
-    assert len(fire_times) == len(set(fire_times)), fired
-    assert len({name for name, _ in fired}) == 1  # only the leader ran them
+    fire_times = [job.fire_time for job in ran]
+    assert len(fire_times) == len(set(fire_times)), ran
+    assert all(job.source == "handbook" for job in ran)
     assert all(fire_time.microsecond == 0 for fire_time in fire_times)  # whole seconds: replicas agree on keys

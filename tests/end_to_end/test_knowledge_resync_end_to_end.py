@@ -27,9 +27,10 @@ async def test_the_resync_job_brings_an_edited_page_into_the_next_answer(
     (wiki / WIFI_PAGE).unlink()
     # Half past a minute: never one of the job's own (whole-hour) occurrences, which the running scheduler fires.
     fire_time = datetime.now(UTC).replace(second=30, microsecond=0) - timedelta(minutes=1)
-    assert await scheduler.fire(system_job_key("sync:wiki"), fire_time) == "ran"
-    # The same occurrence is not synced twice (another replica, or a retry, finds it claimed).
-    assert await scheduler.fire(system_job_key("sync:wiki"), fire_time) == "claimed-elsewhere"
+    assert await scheduler.fire(system_job_key("sync:wiki"), fire_time) == "queued"
+    # The same occurrence is not queued twice (another replica, or a retry, finds it queued).
+    assert await scheduler.fire(system_job_key("sync:wiki"), fire_time) == "queued-elsewhere"
+    await switchboard.settle()  # a worker syncs
 
     scripted_model.requests.clear()
     await switchboard.mention("How do I rotate the VPN certificate?", ts="200.000001")

@@ -89,7 +89,7 @@ async def test_metrics_count_an_answer_a_sync_a_scheduler_fire_and_slack_events(
         await switchboard.settle()  # the answer's event is marked finished, then counted
         response = await switchboard.http.get("/metrics")
 
-    assert fired == "ran"
+    assert fired == "queued"
     samples = _samples(response.text)
     run = {"prompt": "answer", "channel": "slack", "mode": "agent", "outcome": "done"}
     assert _value(samples, "switchboard_agent_run_seconds_count", **run) == 1
@@ -102,7 +102,7 @@ async def test_metrics_count_an_answer_a_sync_a_scheduler_fire_and_slack_events(
     assert sum(seen) == 8 and seen[1] >= 4  # each sync saw the four pages; the second found them unchanged
     assert _value(samples, "switchboard_sync_documents_total", source="wiki", outcome="failed") == 0
     assert _value(samples, "switchboard_sync_seconds_count", source="wiki") == 2
-    assert _value(samples, "switchboard_scheduler_fires_total", kind="system", outcome="ran") == 1
+    assert _value(samples, "switchboard_scheduler_fires_total", kind="system", outcome="queued") == 1
     assert _value(samples, "switchboard_slack_events_total", outcome="received") == 1
     assert _value(samples, "switchboard_slack_events_total", outcome="retried") == 1
     assert _value(samples, "switchboard_slack_events_total", outcome="answered") == 1

@@ -79,7 +79,7 @@ async def test_a_call_is_answered_from_the_wiki_aloud_and_filed_once_as_an_intak
     again = await twilio.hang_up(call)  # Twilio retries a status callback it thinks failed
     assert ended.status == again.status == 200
     # Twilio was answered at once; the intake is filed in the background.
-    assert await switchboard.channels.phone_line.wait_for_intakes(30) == set()
+    await switchboard.settle()
 
     intake_requests = [
         r for r in scripted_model.requests if "messages" in r and r["messages"][0]["content"].startswith(INTAKE_SYSTEM)
@@ -123,7 +123,7 @@ async def _two_calls_from_the_same_number(switchboard: RuntimeSlack, scripted_mo
     await twilio.dial(first)
     await _answer(twilio, first, await twilio.say(first, "Remember that my badge number is 4711."))
     await twilio.hang_up(first)
-    assert await switchboard.channels.phone_line.wait_for_intakes(30) == set()  # its summary saw the transcript
+    await switchboard.settle()  # its summary saw the transcript
 
     scripted_model.requests.clear()
     second = twilio.new_call()
@@ -133,7 +133,7 @@ async def _two_calls_from_the_same_number(switchboard: RuntimeSlack, scripted_mo
         twilio, second, await twilio.say(second, "What code word do I give during a security incident?")
     )
     await twilio.hang_up(second)
-    assert await switchboard.channels.phone_line.wait_for_intakes(30) == set()
+    await switchboard.settle()
     return heard.spoken() + " " + code.spoken()
 
 

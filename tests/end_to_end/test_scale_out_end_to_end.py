@@ -118,11 +118,17 @@ async def test_a_worker_killed_mid_answer_is_replaced_and_the_user_gets_one_answ
 
         await eventually(answering, what="worker A to be in the middle of the answer", within_seconds=60)
         [working] = [c for c in slack_api.calls if c.method == "chat.postMessage" and c.status == 200]
+        # A second replica's worker is up beside it, idle; then worker A's machine dies.
+        workers.start("worker-b")
+
+        async def both_alive() -> bool:
+            return await switchboard.service.queue.live_workers() >= 2
+
+        await eventually(both_alive, what="both workers to be alive", within_seconds=60)
         first.send_signal(signal.SIGKILL)
         first.wait()
         killed_at = time.monotonic()
 
-        workers.start("worker-b")
         answer = await switchboard.answer_of("7100.1", within_seconds=TAKEOVER_SECONDS + 30)
         took = time.monotonic() - killed_at
 
