@@ -150,6 +150,27 @@ async def test_a_retried_event_is_answered_once_even_after_a_restart(
     assert len(slack_api.calls_to("chat.postMessage")) == 1
 
 
+async def test_a_retry_storm_of_one_event_queues_one_job_and_gets_one_answer(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    runner = ScriptedAgentRunner()
+    event = {"type": "app_mention", "user": "U1", "text": "<@UBOT> is the VPN down?", "ts": "450.1", "channel": "C1"}
+    event_id = "Ev" + uuid.uuid4().hex[:10]
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        jobs_before = len(await slack.channel.queue.list_jobs(kind="slack.answer", limit=1000))
+        # Slack delivers the event 20 times at once (each "retry" arriving while the others are being stored).
+        storm = await asyncio.gather(
+            *(slack.event(event, event_id=event_id, **({"X-Slack-Retry-Num": str(n)} if n else {})) for n in range(20))
+        )
+        await slack.settle()
+        jobs_after = len(await slack.channel.queue.list_jobs(kind="slack.answer", limit=1000))
+
+    assert {response.status_code for response in storm} == {200}
+    assert jobs_after - jobs_before == 1
+    assert len(runner.requests) == 1
+    assert len(slack_api.calls_to("chat.postMessage")) == 1
+
+
 async def test_bad_signature_and_five_minute_old_timestamp_are_refused_with_401(
     slack_api: FakeSlackApi, harness_args: dict[str, Any]
 ) -> None:
