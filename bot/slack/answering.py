@@ -34,7 +34,7 @@ from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream
-from bot.slack.attachments import AttachmentReader
+from bot.slack.attachments import AttachmentReader, ReadFiles
 from bot.slack.blocks import (
     SlackMessage,
     answer_messages,
@@ -46,6 +46,8 @@ from bot.slack.blocks import (
     working_message,
 )
 from bot.slack.identity import IdentityResolver, is_direct_message
+from bot.slack.thread_status import FIRST_STATUS, STATUS_UNSUPPORTED, ThreadStatus
+from bot.slack.thread_titles import ThreadTitles
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +125,8 @@ class AnswerFlow:
     # Answers appear as they are written (chat.startStream ...); off, or refused by Slack: the edited message.
     stream_answers: bool = True
     stream_interval_seconds: float = 1.0
+    # Progress as the thread's status line (assistant.threads.setStatus); off, or refused: the edited message.
+    show_status: bool = True
     # Told how each event's work ended (``done`` -> ``answered``, ``ignored``, ``failed``): the service's metrics.
     count_event: Callable[[str], None] = lambda outcome: None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -130,6 +134,13 @@ class AnswerFlow:
     _runs: asyncio.Semaphore | None = field(default=None, init=False)
     # Workspaces whose Slack refused chat.startStream: not asked again until the service restarts.
     _no_streaming_teams: set[str] = field(default_factory=set, init=False)
+    # Workspaces whose Slack refused assistant.threads.setStatus, likewise.
+    _no_status_teams: set[str] = field(default_factory=set, init=False)
+    # Conversations in the DM (the app's messages tab) are titled after their first question.
+    titles: ThreadTitles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.titles = ThreadTitles(self.client)
 
     @classmethod
     def from_settings(
@@ -230,10 +241,13 @@ class AnswerFlow:
         if not await self.should_answer(question):
             return "ignored"
         channel, thread_ts = question.channel_id, question.reply_thread_ts
+        # A retry answers in the "working on it" message the first attempt posted, if it posted one.
         working = await store.working_message_of(self.sessions, question.event_id) if attempt.number > 1 else None
-        if working is None:
+        status = await self._status_line(question) if working is None and attempt.number == 1 else None
+        if working is None and status is None:
             working = await self._post(channel, thread_ts, working_message())
             await store.remember_working_message(self.sessions, question.event_id, working_ts=working)
+        new_thread = not await store.is_answered_thread(self.sessions, question.team_id, channel, thread_ts)
         await store.remember_thread(self.sessions, question.team_id, channel, thread_ts)
         text = question.question_text(await self.bot_user_id())
         files = await self.attachments.read(question.files) if question.files else None
@@ -242,8 +256,30 @@ class AnswerFlow:
         if not text:
             notes = " ".join(files.notes) if files is not None else ""
             hint = "What would you like to know? Ask me a question in this thread."
-            await self._update(channel, working, notice_message(f"{notes} {hint}".strip()))
+            await self._say(channel, thread_ts, working, notice_message(f"{notes} {hint}".strip()))
+            if status is not None:
+                await status.clear()
             return "done"
+        if new_thread and is_direct_message(channel, question.channel_type):
+            await self.titles.name_thread(question.team_id, channel, thread_ts, text)
+        try:
+            return await self._run_and_post(question, attempt, text, files, working, status)
+        finally:
+            if status is not None:
+                await status.clear()
+
+    async def _run_and_post(
+        self,
+        question: IncomingQuestion,
+        attempt: JobAttempt,
+        text: str,
+        files: ReadFiles | None,
+        working: str | None,
+        status: ThreadStatus | None,
+    ) -> str:
+        """Run the agent with progress in ``status`` (else in the ``working`` message) and post its answer."""
+        channel, thread_ts = question.channel_id, question.reply_thread_ts
+        on_progress = status.on_progress if status is not None else self._progress_updater(channel, working or "")
         stream: SlackAnswerStream | None = None
         try:
             asker = await self.identity.asker(
@@ -264,18 +300,17 @@ class AnswerFlow:
             stream = self._answer_stream(question) if attempt.number == 1 else None
             on_answer_text: AnswerTextCallback | None = stream.write if stream is not None else None
             async with self._run_slot():
-                answer = await self.runner.answer(
-                    request, on_progress=self._progress_updater(channel, working), on_answer_text=on_answer_text
-                )
+                answer = await self.runner.answer(request, on_progress=on_progress, on_answer_text=on_answer_text)
         except Exception:
             logger.exception("the agent failed to answer in %s thread %s", channel, thread_ts)
             failed_ts = working
             if stream is not None and stream.ts is not None:
                 with contextlib.suppress(SlackApiError):
                     await stream.stop([])
-                    await self._delete(channel, working)
+                    if working is not None:
+                        await self._delete(channel, working)
                 failed_ts = stream.ts
-            await self._update(channel, failed_ts, error_message(current_run_id()))
+            await self._say(channel, thread_ts, failed_ts, error_message(current_run_id()))
             return "failed"
         try:
             await self.post_answer(
@@ -291,7 +326,7 @@ class AnswerFlow:
         except SlackApiError:
             # Tell the asker if Slack still lets us; handle_event logs the traceback and marks the event failed.
             with contextlib.suppress(SlackApiError):
-                await self._update(channel, working, error_message(current_run_id()))
+                await self._say(channel, thread_ts, working, error_message(current_run_id()))
             raise
         return "done"
 
@@ -407,6 +442,26 @@ class AnswerFlow:
             interval_seconds=self.stream_interval_seconds,
         )
 
+    async def _status_line(self, question: IncomingQuestion) -> ThreadStatus | None:
+        """The thread's status line, showing its first status; None where Slack will not show one (the working
+        message shows progress then)."""
+        if not self.show_status or question.team_id in self._no_status_teams:
+            return None
+        status = ThreadStatus(
+            client=self.client,
+            channel_id=question.channel_id,
+            thread_ts=question.reply_thread_ts,
+            interval_seconds=self.progress_interval_seconds,
+        )
+        if await status.show(FIRST_STATUS, at_once=True):
+            return status
+        if status.refused in STATUS_UNSUPPORTED:
+            logger.info(
+                "Slack refused thread status in workspace %s (%s): editing messages", question.team_id, status.refused
+            )
+            self._no_status_teams.add(question.team_id)
+        return None
+
     def _run_slot(self) -> asyncio.Semaphore:
         if self._runs is None:
             self._runs = asyncio.Semaphore(self.max_concurrent_runs)
@@ -437,6 +492,13 @@ class AnswerFlow:
 
     async def _delete(self, channel_id: str, ts: str) -> None:
         await self.client.chat_delete(channel=channel_id, ts=ts)
+
+    async def _say(self, channel_id: str, thread_ts: str, ts: str | None, message: SlackMessage) -> None:
+        """Change message ``ts`` into ``message``, or post it in the thread when there is no such message."""
+        if ts is None:
+            await self._post(channel_id, thread_ts, message)
+        else:
+            await self._update(channel_id, ts, message)
 
     async def _update(self, channel_id: str, ts: str, message: SlackMessage) -> None:
         await self.client.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)
