@@ -21,11 +21,11 @@ from bot.jobs import JobQueue
 from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
-from bot.slack.answering import is_person_message
 from bot.slack.assistant_surface import SURFACE_EVENTS
 from bot.slack.audit import AuditTrail
 from bot.slack.commands import CommandRegistry, split_words
 from bot.slack.identity import IdentityResolver, is_direct_message
+from bot.slack.incoming_questions import is_person_message
 from tools import permits
 
 logger = logging.getLogger(__name__)

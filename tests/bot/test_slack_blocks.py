@@ -160,8 +160,18 @@ def test_slack_manifest_cli_points_events_commands_and_interactivity_at_the_url(
     )
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/prompt", "/kb", "/schedule", "/memory"}
     assert all(c["url"] == url for c in manifest["features"]["slash_commands"])
-    assert {"chat:write", "app_mentions:read", "commands", "files:read"} <= set(
+    assert {"chat:write", "app_mentions:read", "commands", "files:read", "assistant:write"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
+    )
+    # An AI app: conversations in its messages tab (agent view), and a Home tab.
+    assert "agent_view" in manifest["features"] and "assistant_view" not in manifest["features"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert main(["slack-manifest", "--url", "https://bot.example.com/", "--assistant-view"]) == 0
+    older = json.loads(capsys.readouterr().out)
+    assert "assistant_view" in older["features"] and "agent_view" not in older["features"]
+    assert {"assistant_thread_started", "assistant_thread_context_changed"} <= set(
+        older["settings"]["event_subscriptions"]["bot_events"]
     )
 
 
