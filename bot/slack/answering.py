@@ -31,7 +31,7 @@ from bot.jobs import JobAttempt, SlackAnswerJob
 from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
-from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream
+from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream, StreamBudget
 from bot.slack.attachments import AttachmentReader, ReadFiles
 from bot.slack.blocks import (
     SlackMessage,
@@ -76,6 +76,8 @@ class AnswerFlow:
     _runs: asyncio.Semaphore | None = field(default=None, init=False)
     # Workspaces whose Slack refused chat.startStream: not asked again until the service restarts.
     _no_streaming_teams: set[str] = field(default_factory=set, init=False)
+    # chat.appendStream's rate limit is per workspace: the streams answering at once share it.
+    stream_budget: StreamBudget = field(default_factory=StreamBudget)
     # Workspaces whose Slack refused assistant.threads.setStatus, likewise.
     _no_status_teams: set[str] = field(default_factory=set, init=False)
     # Conversations in the DM (the app's messages tab) are titled after their first question.
@@ -270,6 +272,9 @@ class AnswerFlow:
             with contextlib.suppress(SlackApiError):
                 await self._say(channel, thread_ts, working, error_message(current_run_id()))
             raise
+        finally:
+            if stream is not None:
+                stream.release()  # a stream never stopped must not hold its share of the workspace's budget
         return "done"
 
     # --- approvals -------------------------------------------------------------------------------------------
@@ -382,6 +387,7 @@ class AnswerFlow:
             team_id=question.team_id,
             user_id=question.user_id,
             interval_seconds=self.stream_interval_seconds,
+            budget=self.stream_budget,
         )
 
     async def _status_line(self, question: IncomingQuestion) -> ThreadStatus | None:
