@@ -7,11 +7,14 @@ caller, and its answers show progress in the edited "working on it" message as b
 itself when the app posts in the thread (or after two minutes); the answer clears it explicitly too.
 
 Progress events can come faster than Slack wants a status changed, so a change is sent at most once per interval
-and only when the text differs; the first status goes out at once, so the asker sees it within about a second.
+and only when the text differs (a change that came too soon is sent when the interval is up, unless a newer one
+replaced it); the first status goes out at once, so the asker sees it within about a second.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -68,6 +71,8 @@ class ThreadStatus:
     shown: str = ""
     calls: int = field(default=0, init=False)
     _last_sent: float = field(default=0.0, init=False)
+    _pending: str | None = field(default=None, init=False)
+    _later: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def show(self, text: str, *, at_once: bool = False) -> bool:
         """Show ``text`` (now if ``at_once`` or the interval has passed, else skipped: a later event catches up).
@@ -76,8 +81,17 @@ class ThreadStatus:
         """
         if self.refused is not None:
             return False
-        if text == self.shown or (not at_once and time.monotonic() - self._last_sent < self.interval_seconds):
+        self._pending = text
+        if text == self.shown:
             return True
+        wait = self.interval_seconds - (time.monotonic() - self._last_sent)
+        if not at_once and wait > 0:
+            if self._later is None or self._later.done():
+                self._later = asyncio.get_running_loop().create_task(self._send_later(wait))
+            return True
+        return await self._send(text)
+
+    async def _send(self, text: str) -> bool:
         try:
             await self._set(text)
         except SlackApiError as error:
@@ -88,11 +102,26 @@ class ThreadStatus:
         self.shown = text
         return True
 
+    async def _send_later(self, wait: float) -> None:
+        """The latest status that came too soon after the last one, once the interval is up."""
+        await asyncio.sleep(wait)
+        if self._pending is None or self._pending == self.shown or self.refused is not None:
+            return
+        try:
+            await self._send(self._pending)
+        except Exception:  # nobody awaits this task: a lost status change is logged, the answer goes on
+            logger.warning("could not update the thread status", exc_info=True)
+
     async def on_progress(self, event: ProgressEvent) -> None:
         await self.show(status_text(event))
 
     async def clear(self) -> None:
         """Remove the status (the answer is there); a failure is only logged: Slack drops it within minutes."""
+        if self._later is not None:
+            self._later.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._later
+        self._pending = None
         if self.refused is not None or not self.shown:
             return
         try:

@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from agents import AgentAnswer, AgentRequest, Citation, ProgressEvent, PromptStore
 from bot.slack.assistant_surface import SUGGESTED_PROMPTS, parse_greeting
 from bot.slack.ratings import find_rating
+from bot.slack.thread_status import ThreadStatus
+from bot.slack.web_client import create_slack_client
 from testing_support.agent_runner import ScriptedAgentRunner
 from testing_support.waiting import eventually
-from tests.bot.slack_harness import SlackHarness, running_slack
+from tests.bot.slack_harness import SlackHarness, running_slack, slack_settings
 from tests.fakes.slack_api import HOSTILE, LIVE_MARKUP, FakeSlackApi
 
 SET_STATUS = "assistant.threads.setStatus"
@@ -200,3 +202,19 @@ async def test_app_home_shows_editors_the_bots_state_and_everyone_else_how_to_as
     plain_text = json.dumps(plain)
     assert "Prompts" not in plain_text and "home_prompt_edit" not in plain_text and "thumbsdown: 1" not in plain_text
     assert "Messages" in plain_text and "/memory list" in plain_text
+
+
+async def test_a_status_change_that_comes_too_soon_is_sent_when_the_interval_is_up_unless_replaced(
+    slack_api: FakeSlackApi,
+) -> None:
+    slack_api.allow(SET_STATUS)
+    client = create_slack_client(slack_settings(slack_api))
+    assert client is not None
+    status = ThreadStatus(client=client, channel_id="C1", thread_ts="500.1", interval_seconds=0.5)
+    assert await status.show("Reading your question…", at_once=True)
+    await status.show("Searching the knowledge base…")  # too soon: held...
+    await status.show("Reading 3 sources…")  # ...and replaced by a newer one before the interval is up
+    await eventually(lambda: len(slack_api.statuses[("C1", "500.1")]) == 2, what="the held status sent")
+    await status.clear()
+    assert slack_api.statuses[("C1", "500.1")] == ["Reading your question…", "Reading 3 sources…", ""]
+    assert status.calls == 3

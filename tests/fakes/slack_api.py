@@ -31,13 +31,14 @@ import itertools
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -93,6 +94,7 @@ class SlackCall(BaseModel):
     params: dict[str, Any]
     status: int = 200
     response: dict[str, Any] = {}
+    at: float = Field(default_factory=time.time)  # wall clock when it arrived (a benchmark's timeline)
 
 
 class FakeSlackApi:
