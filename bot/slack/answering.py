@@ -1,6 +1,6 @@
-"""The work after an acknowledgement: decide whether a message is a question for the bot, post "working on it" in
-its thread, run the agent with progress updates, and turn the answer into messages, a stored answer record and,
-when a tool needs one, an approval request."""
+"""The work after an acknowledgement: decide whether a message is a question for the bot, show the thread's status
+line (or, where Slack refuses it, post "working on it"), run the agent with progress updates, and turn the answer
+into a stream or messages, a stored answer record and, when a tool needs one, an approval request."""
 
 from __future__ import annotations
 
@@ -242,7 +242,9 @@ class AnswerFlow:
             )
             # A retry answers by editing the working message: a stream the dead worker began cannot be continued.
             stream = self._answer_stream(question) if attempt.number == 1 else None
-            on_answer_text: AnswerTextCallback | None = stream.write if stream is not None else None
+            on_answer_text: AnswerTextCallback | None = None
+            if stream is not None:
+                on_answer_text = _showing_text(stream, status)
             async with self._run_slot():
                 answer = await self.runner.answer(request, on_progress=on_progress, on_answer_text=on_answer_text)
         except Exception:
@@ -450,3 +452,14 @@ class AnswerFlow:
 
     async def _update(self, channel_id: str, ts: str, message: SlackMessage) -> None:
         await self.client.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)
+
+
+def _showing_text(stream: SlackAnswerStream, status: ThreadStatus | None) -> AnswerTextCallback:
+    """Pieces of the answer go to the stream; once the first is there the status line stops changing."""
+
+    async def write(piece: str) -> None:
+        if status is not None:
+            status.freeze()
+        await stream.write(piece)
+
+    return write

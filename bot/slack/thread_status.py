@@ -73,6 +73,7 @@ class ThreadStatus:
     _last_sent: float = field(default=0.0, init=False)
     _pending: str | None = field(default=None, init=False)
     _later: asyncio.Task[None] | None = field(default=None, init=False)
+    _frozen: bool = field(default=False, init=False)
 
     async def show(self, text: str, *, at_once: bool = False) -> bool:
         """Show ``text`` (now if ``at_once`` or the interval has passed, else skipped: a later event catches up).
@@ -81,6 +82,8 @@ class ThreadStatus:
         """
         if self.refused is not None:
             return False
+        if self._frozen:
+            return True
         self._pending = text
         if text == self.shown:
             return True
@@ -114,6 +117,13 @@ class ThreadStatus:
 
     async def on_progress(self, event: ProgressEvent) -> None:
         await self.show(status_text(event))
+
+    def freeze(self) -> None:
+        """The answer has started to appear: later progress (and a change still held) is no longer shown."""
+        self._frozen = True
+        self._pending = None
+        if self._later is not None:
+            self._later.cancel()
 
     async def clear(self) -> None:
         """Remove the status (the answer is there); a failure is only logged: Slack drops it within minutes."""

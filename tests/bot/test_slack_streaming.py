@@ -153,3 +153,17 @@ def test_the_streams_of_a_workspace_share_its_append_budget() -> None:
     for _ in range(49):
         budget.closed("T1")
     assert budget.interval("T1", at_least=1.0) == 1.0
+
+
+async def test_with_a_status_line_a_streamed_answer_needs_no_working_message(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    slack_api.stream_refusal = None
+    slack_api.allow("assistant.threads.setStatus")
+    async with running_slack(slack_api, ScriptedAgentRunner(_long_answer), **harness_args) as slack:
+        await slack.mention("how do I deploy?", ts="100.000001")
+        _, stream = await _stopped_stream(slack_api)
+        await slack.settle()
+    assert slack_api.statuses[("C1", "100.000001")] == ["Reading your question…", "Searching the knowledge base…", ""]
+    assert not slack_api.posted() and not slack_api.calls_to("chat.delete")  # the stream is the only message
+    assert any(block["type"] == "context_actions" for block in stream.blocks)
