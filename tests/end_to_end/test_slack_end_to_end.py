@@ -118,5 +118,5 @@ async def test_the_trace_an_answer_s_buttons_point_at_is_stored_before_the_answe
     await switchboard.mention("How do I rotate the VPN certificate?", ts="300.000001")
     answer = await switchboard.answer_of("300.000001")
 
-    up, _, _ = _actions(answer)
-    assert stored_when_posted == {up["value"]: True}
+    [correct] = _actions(answer)
+    assert stored_when_posted == {correct["value"]: True}
