@@ -296,7 +296,7 @@ async def act(state: AnswerState, runtime: Context) -> Command[Literal["approve"
     context = runtime.context
     if reason := _exhausted(state, context):
         return Command(goto="respond", update={"stop_reason": reason, "latency_ms": _latency(state, "act", started)})
-    await context.progress("answering")
+    await context.progress("answering", sources=len(state["passages"]))
     if context.answer_text is None:
         response, usage = await _complete(state, context, _act_messages(state, context), tools=_tool_specs(context))
     else:
@@ -428,7 +428,7 @@ async def reflect(state: AnswerState, runtime: Context) -> Command[Literal["act"
         return Command(
             goto="respond", update={"stop_reason": reason, "latency_ms": _latency(state, "reflect", started)}
         )
-    await context.progress("reflecting")
+    await context.progress("reflecting", sources=len(state["passages"]))
     tool_outputs = [m["content"] for m in state["messages"] if m["role"] == "tool" and m.get("name") != SEARCH_TOOL]
     sources = format_passages(state["passages"]) if state["passages"] else "(no sources were retrieved)"
     parts = [

@@ -111,6 +111,6 @@ class AnswerContext:
     def persona(self) -> PromptVersion:
         return self.prompts[self.request.persona_prompt]
 
-    async def progress(self, stage: Stage, detail: str = "") -> None:
+    async def progress(self, stage: Stage, detail: str = "", *, sources: int = 0) -> None:
         if self.on_progress is not None:
-            await self.on_progress(ProgressEvent(stage=stage, detail=detail))
+            await self.on_progress(ProgressEvent(stage=stage, detail=detail, sources=sources))

@@ -117,6 +117,8 @@ class ProgressEvent(BaseModel):
 
     stage: Stage
     detail: str = ""
+    # How many passages the agent is reading at this stage (answering, reflecting); 0 when none or not known.
+    sources: int = 0
 
 
 ProgressCallback = Callable[[ProgressEvent], Awaitable[None]]

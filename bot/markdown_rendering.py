@@ -57,6 +57,11 @@ def parse_markdown(markdown: str) -> SyntaxTreeNode:
     return SyntaxTreeNode(_PARSER.parse(markdown))
 
 
+def has_table(markdown: str) -> bool:
+    """Whether ``markdown`` holds a table (which Slack's ``markdown`` block draws as one, and mrkdwn cannot)."""
+    return any(node.type == "table" for node in parse_markdown(markdown).walk())
+
+
 def markdown_to_mrkdwn(markdown: str, *, own_links: Collection[str] = ()) -> str:
     """Slack mrkdwn for Markdown from a model or a document; live links only to URLs in ``own_links``."""
     return _MrkdwnRenderer(frozenset(own_links)).blocks(parse_markdown(markdown))

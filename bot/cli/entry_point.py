@@ -80,7 +80,7 @@ def _slack_manifest(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.slack import slack_manifest
 
-    print(json.dumps(slack_manifest(args.url), indent=2))
+    print(json.dumps(slack_manifest(args.url, assistant_view=args.assistant_view), indent=2))
     return EXIT_OK
 
 
@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "slack-manifest", help="print the Slack app manifest (scopes, events, slash commands, interactivity URL)"
     )
     manifest.add_argument("--url", required=True, metavar="PUBLIC_URL", help="the service's public base URL")
+    manifest.add_argument(
+        "--assistant-view",
+        action="store_true",
+        help="the older assistant split view (assistant threads) instead of the agent messaging experience",
+    )
     manifest.set_defaults(handler=_slack_manifest)
     return parser
 

@@ -1,19 +1,17 @@
-"""The work after an acknowledgement: decide whether a message is a question for the bot, post "working on it" in
-its thread, run the agent with progress updates, and turn the answer into messages, a stored answer record and,
-when a tool needs one, an approval request."""
+"""The work after an acknowledgement: decide whether a message is a question for the bot, show the thread's status
+line (or, where Slack refuses it, post "working on it"), run the agent with progress updates, and turn the answer
+into a stream or messages, a stored answer record and, when a tool needs one, an approval request."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,8 +31,8 @@ from bot.jobs import ApprovalResumeJob, JobAttempt, SlackAnswerJob
 from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
-from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream
-from bot.slack.attachments import AttachmentReader
+from bot.slack.answer_streams import STREAMING_UNSUPPORTED, SlackAnswerStream, StreamBudget
+from bot.slack.attachments import AttachmentReader, ReadFiles
 from bot.slack.blocks import (
     SlackMessage,
     answer_messages,
@@ -46,67 +44,13 @@ from bot.slack.blocks import (
     working_message,
 )
 from bot.slack.identity import IdentityResolver, is_direct_message
+from bot.slack.incoming_questions import IncomingQuestion
+from bot.slack.thread_status import FIRST_STATUS, STATUS_UNSUPPORTED, ThreadStatus
+from bot.slack.thread_titles import ThreadTitles
 
 logger = logging.getLogger(__name__)
 
 GAVE_UP = "I could not finish this answer; please ask again."
-# Message subtypes that are a person writing something; edits, deletions, joins and bot posts are not questions.
-QUESTION_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
-_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
-
-
-class IncomingQuestion(BaseModel):
-    """The parts of an Events API payload the answer needs."""
-
-    event_id: str
-    kind: str
-    team_id: str
-    channel_id: str
-    channel_type: str | None = None
-    user_id: str
-    text: str = ""
-    ts: str
-    thread_ts: str | None = None
-    files: list[dict[str, Any]] = []
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> IncomingQuestion:
-        event = body["event"]
-        return cls(
-            event_id=body["event_id"],
-            kind=event["type"],
-            team_id=body.get("team_id") or event.get("team") or "default",
-            channel_id=event["channel"],
-            channel_type=event.get("channel_type"),
-            user_id=event["user"],
-            text=event.get("text") or "",
-            ts=event["ts"],
-            thread_ts=event.get("thread_ts"),
-            files=list(event.get("files") or []),
-        )
-
-    @property
-    def reply_thread_ts(self) -> str:
-        """A top-level question starts a thread under itself; a reply stays in its thread."""
-        return self.thread_ts or self.ts
-
-    @property
-    def is_thread_reply(self) -> bool:
-        return self.thread_ts is not None and self.thread_ts != self.ts
-
-    def question_text(self, bot_user_id: str | None) -> str:
-        text = _MENTION.sub(lambda m: "" if m.group(1) == bot_user_id else m.group(0), self.text)
-        return " ".join(text.split())
-
-
-def is_person_message(event: dict[str, Any]) -> bool:
-    """A message written by a person (not a bot, not an edit or deletion)."""
-    return (
-        event.get("type") in ("message", "app_mention")
-        and not event.get("bot_id")
-        and event.get("subtype") in QUESTION_SUBTYPES
-        and bool(event.get("user"))
-    )
 
 
 @dataclass
@@ -123,6 +67,8 @@ class AnswerFlow:
     # Answers appear as they are written (chat.startStream ...); off, or refused by Slack: the edited message.
     stream_answers: bool = True
     stream_interval_seconds: float = 1.0
+    # Progress as the thread's status line (assistant.threads.setStatus); off, or refused: the edited message.
+    show_status: bool = True
     # Told how each event's work ended (``done`` -> ``answered``, ``ignored``, ``failed``): the service's metrics.
     count_event: Callable[[str], None] = lambda outcome: None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
@@ -130,6 +76,15 @@ class AnswerFlow:
     _runs: asyncio.Semaphore | None = field(default=None, init=False)
     # Workspaces whose Slack refused chat.startStream: not asked again until the service restarts.
     _no_streaming_teams: set[str] = field(default_factory=set, init=False)
+    # chat.appendStream's rate limit is per workspace: the streams answering at once share it.
+    stream_budget: StreamBudget = field(default_factory=StreamBudget)
+    # Workspaces whose Slack refused assistant.threads.setStatus, likewise.
+    _no_status_teams: set[str] = field(default_factory=set, init=False)
+    # Conversations in the DM (the app's messages tab) are titled after their first question.
+    titles: ThreadTitles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.titles = ThreadTitles(self.client)
 
     @classmethod
     def from_settings(
@@ -230,10 +185,13 @@ class AnswerFlow:
         if not await self.should_answer(question):
             return "ignored"
         channel, thread_ts = question.channel_id, question.reply_thread_ts
+        # A retry answers in the "working on it" message the first attempt posted, if it posted one.
         working = await store.working_message_of(self.sessions, question.event_id) if attempt.number > 1 else None
-        if working is None:
+        status = await self._status_line(question) if working is None and attempt.number == 1 else None
+        if working is None and status is None:
             working = await self._post(channel, thread_ts, working_message())
             await store.remember_working_message(self.sessions, question.event_id, working_ts=working)
+        new_thread = not await store.is_answered_thread(self.sessions, question.team_id, channel, thread_ts)
         await store.remember_thread(self.sessions, question.team_id, channel, thread_ts)
         text = question.question_text(await self.bot_user_id())
         files = await self.attachments.read(question.files) if question.files else None
@@ -242,8 +200,30 @@ class AnswerFlow:
         if not text:
             notes = " ".join(files.notes) if files is not None else ""
             hint = "What would you like to know? Ask me a question in this thread."
-            await self._update(channel, working, notice_message(f"{notes} {hint}".strip()))
+            await self._say(channel, thread_ts, working, notice_message(f"{notes} {hint}".strip()))
+            if status is not None:
+                await status.clear()
             return "done"
+        if new_thread and is_direct_message(channel, question.channel_type):
+            await self.titles.name_thread(question.team_id, channel, thread_ts, text)
+        try:
+            return await self._run_and_post(question, attempt, text, files, working, status)
+        finally:
+            if status is not None:
+                await status.clear()
+
+    async def _run_and_post(
+        self,
+        question: IncomingQuestion,
+        attempt: JobAttempt,
+        text: str,
+        files: ReadFiles | None,
+        working: str | None,
+        status: ThreadStatus | None,
+    ) -> str:
+        """Run the agent with progress in ``status`` (else in the ``working`` message) and post its answer."""
+        channel, thread_ts = question.channel_id, question.reply_thread_ts
+        on_progress = status.on_progress if status is not None else self._progress_updater(channel, working or "")
         stream: SlackAnswerStream | None = None
         try:
             asker = await self.identity.asker(
@@ -262,20 +242,21 @@ class AnswerFlow:
             )
             # A retry answers by editing the working message: a stream the dead worker began cannot be continued.
             stream = self._answer_stream(question) if attempt.number == 1 else None
-            on_answer_text: AnswerTextCallback | None = stream.write if stream is not None else None
+            on_answer_text: AnswerTextCallback | None = None
+            if stream is not None:
+                on_answer_text = _showing_text(stream, status)
             async with self._run_slot():
-                answer = await self.runner.answer(
-                    request, on_progress=self._progress_updater(channel, working), on_answer_text=on_answer_text
-                )
+                answer = await self.runner.answer(request, on_progress=on_progress, on_answer_text=on_answer_text)
         except Exception:
             logger.exception("the agent failed to answer in %s thread %s", channel, thread_ts)
             failed_ts = working
             if stream is not None and stream.ts is not None:
                 with contextlib.suppress(SlackApiError):
                     await stream.stop([])
-                    await self._delete(channel, working)
+                    if working is not None:
+                        await self._delete(channel, working)
                 failed_ts = stream.ts
-            await self._update(channel, failed_ts, error_message(current_run_id()))
+            await self._say(channel, thread_ts, failed_ts, error_message(current_run_id()))
             return "failed"
         try:
             await self.post_answer(
@@ -291,8 +272,11 @@ class AnswerFlow:
         except SlackApiError:
             # Tell the asker if Slack still lets us; handle_event logs the traceback and marks the event failed.
             with contextlib.suppress(SlackApiError):
-                await self._update(channel, working, error_message(current_run_id()))
+                await self._say(channel, thread_ts, working, error_message(current_run_id()))
             raise
+        finally:
+            if stream is not None:
+                stream.release()  # a stream never stopped must not hold its share of the workspace's budget
         return "done"
 
     # --- approvals -------------------------------------------------------------------------------------------
@@ -431,7 +415,28 @@ class AnswerFlow:
             team_id=question.team_id,
             user_id=question.user_id,
             interval_seconds=self.stream_interval_seconds,
+            budget=self.stream_budget,
         )
+
+    async def _status_line(self, question: IncomingQuestion) -> ThreadStatus | None:
+        """The thread's status line, showing its first status; None where Slack will not show one (the working
+        message shows progress then)."""
+        if not self.show_status or question.team_id in self._no_status_teams:
+            return None
+        status = ThreadStatus(
+            client=self.client,
+            channel_id=question.channel_id,
+            thread_ts=question.reply_thread_ts,
+            interval_seconds=self.progress_interval_seconds,
+        )
+        if await status.show(FIRST_STATUS, at_once=True):
+            return status
+        if status.refused in STATUS_UNSUPPORTED:
+            logger.info(
+                "Slack refused thread status in workspace %s (%s): editing messages", question.team_id, status.refused
+            )
+            self._no_status_teams.add(question.team_id)
+        return None
 
     def _run_slot(self) -> asyncio.Semaphore:
         if self._runs is None:
@@ -464,5 +469,23 @@ class AnswerFlow:
     async def _delete(self, channel_id: str, ts: str) -> None:
         await self.client.chat_delete(channel=channel_id, ts=ts)
 
+    async def _say(self, channel_id: str, thread_ts: str, ts: str | None, message: SlackMessage) -> None:
+        """Change message ``ts`` into ``message``, or post it in the thread when there is no such message."""
+        if ts is None:
+            await self._post(channel_id, thread_ts, message)
+        else:
+            await self._update(channel_id, ts, message)
+
     async def _update(self, channel_id: str, ts: str, message: SlackMessage) -> None:
         await self.client.chat_update(channel=channel_id, ts=ts, text=message.text, blocks=message.blocks)
+
+
+def _showing_text(stream: SlackAnswerStream, status: ThreadStatus | None) -> AnswerTextCallback:
+    """Pieces of the answer go to the stream; once the first is there the status line stops changing."""
+
+    async def write(piece: str) -> None:
+        if status is not None:
+            status.freeze()
+        await stream.write(piece)
+
+    return write

@@ -26,7 +26,9 @@ from bot.jobs import JobQueue
 from bot.settings import Settings
 from bot.slack import store
 from bot.slack.answering import AnswerFlow
+from bot.slack.app_home import AppHome
 from bot.slack.approvals import register_approval_listeners
+from bot.slack.assistant_surface import AssistantSurface
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
 from bot.slack.curated_answers import register_curated_commands, register_curated_listeners
 from bot.slack.evaluation_cases import register_evaluation_case_listeners
@@ -36,6 +38,7 @@ from bot.slack.middleware import install_middleware
 from bot.slack.prompt_commands import register_prompt_commands
 from bot.slack.routes import EVENTS_PATH
 from bot.slack.schedule_commands import register_schedule_commands
+from bot.slack.surface_listeners import register_surface_listeners
 from knowledge import create_engine
 
 if TYPE_CHECKING:  # bot.scheduling posts through bot.slack.blocks: a runtime import here would be circular
@@ -115,6 +118,17 @@ class SlackChannel:
             count_event=count_event,
         )
         register_feedback_listeners(self.app, sessions)
+        # The agent surface (messages tab, assistant threads) and App Home; their texts come from the prompt store.
+        surface_prompts = prompts if prompts is not None else PromptStore(sessions)
+        self.home = AppHome(
+            settings,
+            sessions,
+            client,
+            surface_prompts,
+            list_schedules=schedules.store.list if schedules is not None else None,
+            is_personal=schedules.store.is_personal if schedules is not None else lambda schedule: False,
+        )
+        register_surface_listeners(self.app, AssistantSurface(client, surface_prompts), self.home, self.flow.spawn)
         register_evaluation_case_listeners(self.app, sessions)
         register_approval_listeners(self.app, self.flow, queue)
         self._register_commands()

@@ -15,18 +15,28 @@ from pydantic import BaseModel, Field
 
 from agents import AgentAnswer, PendingApproval, ProgressEvent
 from agents.schedules import Schedule, ScheduleListing, ScheduleRun
-from bot.markdown_rendering import escape_mrkdwn, markdown_to_mrkdwn, mrkdwn_link
+from bot.markdown_rendering import (
+    escape_mrkdwn,
+    has_table,
+    markdown_for_stream,
+    markdown_to_mrkdwn,
+    mrkdwn_link,
+)
+from bot.slack.message_splitting import split_text
 
 # Slack's documented limits.
 SECTION_TEXT_LIMIT = 3000
 MAX_BLOCKS_PER_MESSAGE = 50
 MESSAGE_TEXT_LIMIT = 40_000
+# A ``markdown`` block's text, summed over the message's markdown blocks.
+MARKDOWN_BLOCK_LIMIT = 12_000
 # Keep a margin under the message text limit for the fallback text joined from the sections.
 _MESSAGE_TEXT_BUDGET = MESSAGE_TEXT_LIMIT - 1000
 
 FEEDBACK_UP = "feedback_up"
 FEEDBACK_DOWN = "feedback_down"
-# Slack's native thumbs (``feedback_buttons``) on a streamed answer: one action, the button told by its value.
+# Slack's native thumbs (``feedback_buttons``) on every answer: one action, the button told by its value. The
+# classic ``feedback_up`` / ``feedback_down`` buttons are still handled, for answers posted before.
 FEEDBACK_NATIVE = "feedback"
 _NATIVE_VALUE_PREFIXES = {"up:": 1, "down:": -1}
 APPROVE = "approval_approve"
@@ -99,33 +109,6 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     return element
 
 
-def split_text(text: str, limit: int = SECTION_TEXT_LIMIT) -> list[str]:
-    """Split at paragraph, then line, then word boundaries into pieces of at most ``limit`` characters.
-
-    A code block cut in two is closed at the end of one piece and reopened at the start of the next.
-    """
-    fence = "```"
-    budget = limit - 2 * (len(fence) + 1)  # room to close and reopen a cut code block
-    pieces: list[str] = []
-    rest = text.strip()
-    while rest:
-        if len(rest) <= budget:
-            pieces.append(rest)
-            break
-        window = rest[:budget]
-        cut = max(window.rfind("\n\n"), 0) or max(window.rfind("\n"), 0) or max(window.rfind(" "), 0) or budget
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip("\n ")
-    balanced: list[str] = []
-    carry = False
-    for piece in pieces:
-        if carry:
-            piece = f"{fence}\n{piece}"
-        carry = piece.count(fence) % 2 == 1
-        balanced.append(f"{piece}\n{fence}" if carry else piece)
-    return [piece for piece in balanced if piece]
-
-
 def working_message(progress: ProgressEvent | None = None) -> SlackMessage:
     """The "working on it" reply, changed in place as the agent moves through its stages."""
     line = ":hourglass_flowing_sand: Working on it…"
@@ -145,18 +128,6 @@ def footer_text(answer: AgentAnswer) -> str:
         versions = " · ".join(f"{name} v{version}" for name, version in sorted(answer.prompt_versions.items()))
         return f"prompt {versions}"
     return "retrieval-only answer" if answer.mode == "retrieval-only" else "answer"
-
-
-def feedback_actions(trace_id: str) -> Block:
-    return {
-        "type": "actions",
-        "block_id": "feedback",
-        "elements": [
-            button(":thumbsup: Helpful", FEEDBACK_UP, trace_id),
-            button(":thumbsdown: Not helpful", FEEDBACK_DOWN, trace_id),
-            button(":pencil2: Correct", CURATE_ACTION, trace_id),
-        ],
-    }
 
 
 def native_feedback(trace_id: str) -> Block:
@@ -196,33 +167,42 @@ def feedback_choice(action: dict[str, Any]) -> tuple[str, int] | None:
 
 def answer_stream_end(answer: AgentAnswer, notes: list[str] | None = None) -> list[Block]:
     """What ``chat.stopStream`` adds under a streamed answer's text: notes, sources, footer and native feedback."""
+    return [*_answer_extras(answer, notes), *_answer_tail(answer)]
+
+
+def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list[SlackMessage]:
+    """The answer as one or more messages: text, notes, sources as links; the last one carries the quiet footer
+    (prompt versions), Slack's native 👍 / 👎 whose values carry the trace id, and the "Correct" button.
+
+    An answer with a table goes in Slack's ``markdown`` block (standard Markdown, escaped like streamed text), which
+    draws a real table where mrkdwn has only rows of cells; every other answer is mrkdwn sections, split at safe
+    places (``bot.slack.message_splitting``)."""
+    body = _answer_body(answer) + _answer_extras(answer, notes)
+    return _pack(body, _answer_tail(answer))
+
+
+def _answer_body(answer: AgentAnswer) -> list[Block]:
+    if has_table(answer.text) and len(markdown_for_stream(answer.text)) <= MARKDOWN_BLOCK_LIMIT:
+        return [{"type": "markdown", "text": markdown_for_stream(answer.text)}]
+    text = markdown_to_mrkdwn(answer.text, own_links=[citation.url for citation in answer.citations])
+    return [section(piece) for piece in split_text(text, SECTION_TEXT_LIMIT)] or [section("_(no answer)_")]
+
+
+def _answer_tail(answer: AgentAnswer) -> list[Block]:
     correct = {
         "type": "actions",
         "block_id": "curate",
         "elements": [button(":pencil2: Correct", CURATE_ACTION, answer.trace_id)],
     }
-    return [*_answer_extras(answer, notes), *_answer_tail(answer, native_feedback(answer.trace_id)), correct]
-
-
-def answer_messages(answer: AgentAnswer, notes: list[str] | None = None) -> list[SlackMessage]:
-    """The answer as one or more messages: text, notes, sources as links; the last one carries the quiet footer
-    (prompt versions) and the 👍 / 👎 buttons whose value is the trace id."""
-    sources = [citation.url for citation in answer.citations]
-    text = markdown_to_mrkdwn(answer.text, own_links=sources)
-    body = [section(piece) for piece in split_text(text)] or [section("_(no answer)_")]
-    body += _answer_extras(answer, notes)
-    return _pack(body, _answer_tail(answer, feedback_actions(answer.trace_id)))
-
-
-def _answer_tail(answer: AgentAnswer, feedback: Block) -> list[Block]:
-    return [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), feedback]
+    return [context(footer_text(answer) + f" · trace `{answer.trace_id}`"), native_feedback(answer.trace_id), correct]
 
 
 def _answer_extras(answer: AgentAnswer, notes: list[str] | None) -> list[Block]:
     """The sections after the answer's text: its notes and its sources as links."""
     body: list[Block] = []
     for note in [*answer.notes, *(notes or [])]:
-        body += [section(f":information_source: {piece}") for piece in split_text(escape_mrkdwn(note))]
+        pieces = split_text(escape_mrkdwn(note), SECTION_TEXT_LIMIT)
+        body += [section(f":information_source: {piece}") for piece in pieces]
     if answer.citations:
         seen: set[str] = set()
         lines = ["*Sources*"]
@@ -230,7 +210,7 @@ def _answer_extras(answer: AgentAnswer, notes: list[str] | None) -> list[Block]:
             if citation.url not in seen:
                 seen.add(citation.url)
                 lines.append(f"• {mrkdwn_link(citation.url, citation.title or citation.url)}")
-        body += [section(piece) for piece in split_text("\n".join(lines))]
+        body += [section(piece) for piece in split_text("\n".join(lines), SECTION_TEXT_LIMIT)]
     return body
 
 
@@ -239,7 +219,7 @@ def _pack(body: list[Block], tail: list[Block]) -> list[SlackMessage]:
     messages: list[list[Block]] = [[]]
     sizes = [0]
     for block in body:
-        size = len(block["text"]["text"])
+        size = len(_block_text(block))
         if len(messages[-1]) >= MAX_BLOCKS_PER_MESSAGE or sizes[-1] + size > _MESSAGE_TEXT_BUDGET:
             messages.append([])
             sizes.append(0)
@@ -251,8 +231,14 @@ def _pack(body: list[Block], tail: list[Block]) -> list[SlackMessage]:
     return [SlackMessage(text=_fallback_text(blocks), blocks=blocks) for blocks in messages]
 
 
+def _block_text(block: Block) -> str:
+    """A section's mrkdwn or a markdown block's Markdown."""
+    text = block["text"]
+    return str(text if isinstance(text, str) else text["text"])
+
+
 def _fallback_text(blocks: list[Block]) -> str:
-    texts = [block["text"]["text"] for block in blocks if block["type"] == "section"]
+    texts = [_block_text(block) for block in blocks if block["type"] in ("section", "markdown")]
     return "\n\n".join(texts)[:MESSAGE_TEXT_LIMIT] or "Answer"
 
 

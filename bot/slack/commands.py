@@ -21,7 +21,7 @@ from bot.errors import BotError
 from bot.logging_config import current_run_id
 from bot.markdown_rendering import escape_mrkdwn
 from bot.slack.audit import AuditTrail
-from bot.slack.ratings import PromptVersionRatings, Sessions, latest_comments, rating_stats
+from bot.slack.ratings import PromptVersionRatings, RatingComment, Sessions, latest_comments, rating_stats
 from tools import REQUIRED_ROLES, Action, Role
 
 logger = logging.getLogger(__name__)
@@ -251,12 +251,7 @@ def prompt_stats_command(sessions: Sessions, prompts: PromptStore | None = None)
         lines = [f"*Ratings for prompt `{name}`*"]
         for version in sorted(set(stats) | set(answers)):
             row = stats.get(version) or PromptVersionRatings(version=version, up=0, down=0, comments=0)
-            line = f"• `v{version}`: :thumbsup: {row.up} · :thumbsdown: {row.down} · "
-            if row.total:
-                low, high = row.approval_interval
-                line += f"{100 * row.up / row.total:.0f}% helpful (95% interval {100 * low:.0f}–{100 * high:.0f}%)"
-            else:
-                line += "no ratings"
+            line = f"• `v{version}`: {format_approval(row)}"
             count = answers.get(version, 0)
             line += f" · {count} answer{'s' if count != 1 else ''}"
             if row.comments:
@@ -265,12 +260,25 @@ def prompt_stats_command(sessions: Sessions, prompts: PromptStore | None = None)
         comments = await latest_comments(sessions, name)
         if comments:
             lines.append("*Latest comments*")
-            lines += [
-                f"• `v{c.version}` <@{c.user_id}> {c.at:%Y-%m-%d}: {escape_mrkdwn(c.comment[:300])}" for c in comments
-            ]
+            lines += [f"• {format_comment(comment)}" for comment in comments]
         return CommandReply(text="\n".join(lines))
 
     return handler
+
+
+def format_approval(row: PromptVersionRatings) -> str:
+    """``👍 12 · 👎 3 · 80% helpful (95% interval 55–93%)``: one version's ratings, as /prompt stats and App Home
+    show them."""
+    text = f":thumbsup: {row.up} · :thumbsdown: {row.down} · "
+    if not row.total:
+        return text + "no ratings"
+    low, high = row.approval_interval
+    return text + f"{100 * row.up / row.total:.0f}% helpful (95% interval {100 * low:.0f}–{100 * high:.0f}%)"
+
+
+def format_comment(comment: RatingComment) -> str:
+    """A rater's 👎 comment (hostile text: escaped) with its version, rater and day."""
+    return f"`v{comment.version}` <@{comment.user_id}> {comment.at:%Y-%m-%d}: {escape_mrkdwn(comment.comment[:300])}"
 
 
 def register_builtin_commands(

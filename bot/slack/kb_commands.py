@@ -16,6 +16,7 @@ from knowledge import DocumentFailure, KnowledgeStatus, Reader, ReaderScope, Sou
 SyncSource = Callable[[SourceConfigBase], Awaitable[SyncSummary]]
 ReadStatus = Callable[[], Awaitable[KnowledgeStatus]]
 FAILURES_SHOWN = 5
+EMPTY_INDEX = "The knowledge index is empty: no source has been synced yet (`/kb sync`)."
 
 
 def failure_lines(failures: Iterable[DocumentFailure], scope: ReaderScope) -> list[str]:
@@ -30,6 +31,33 @@ def failure_lines(failures: Iterable[DocumentFailure], scope: ReaderScope) -> li
         lines.append(f"    failed: {name}: {escape_mrkdwn(failure.reason)}")
     if hidden:
         lines.append(f"    {hidden} more failure{'s' if hidden != 1 else ''} in documents you cannot read")
+    return lines
+
+
+def source_status_lines(status: KnowledgeStatus, scope: ReaderScope) -> list[str]:
+    """One entry per source: its size, its last sync and that sync's failures (named only if ``scope`` may read
+    them), as ``/kb status`` and App Home show them."""
+    lines = []
+    for source in status.sources:
+        line = f"• *{escape_mrkdwn(source.source)}*: {source.documents} documents, {source.chunks} passages"
+        run = source.last_run
+        if run is not None:
+            when = run.started_at.strftime("%Y-%m-%d %H:%M UTC")
+            line += (
+                f"; last sync {when} {run.status}: {run.added} added, {run.updated} updated, "
+                f"{run.unchanged} unchanged, {run.deleted} deleted, {run.failed} failed"
+            )
+            if run.error:
+                line += f"\n    error: {escape_mrkdwn(run.error)}"
+            line += "".join(f"\n{entry}" for entry in failure_lines(run.failures[:FAILURES_SHOWN], scope))
+        if source.unreadable_permissions:
+            line += (
+                f"\n    {source.unreadable_permissions} documents are visible to nobody: their permissions "
+                f"could not be read ({escape_mrkdwn(source.unreadable_reason or 'no reason given')})"
+            )
+        if source.permissions_error:
+            line += f"\n    permission sync: {escape_mrkdwn(source.permissions_error)}"
+        lines.append(line)
     return lines
 
 
@@ -52,30 +80,9 @@ class KnowledgeCommands:
 
     async def status(self, invocation: CommandInvocation) -> CommandReply:
         status = await self.read_status()
-        scope = self._scope(invocation)
         if not status.sources:
-            return CommandReply(text="The knowledge index is empty: no source has been synced yet (`/kb sync`).")
-        lines = ["*Knowledge index*"]
-        for source in status.sources:
-            line = f"• *{escape_mrkdwn(source.source)}*: {source.documents} documents, {source.chunks} passages"
-            run = source.last_run
-            if run is not None:
-                when = run.started_at.strftime("%Y-%m-%d %H:%M UTC")
-                line += (
-                    f"; last sync {when} {run.status}: {run.added} added, {run.updated} updated, "
-                    f"{run.unchanged} unchanged, {run.deleted} deleted, {run.failed} failed"
-                )
-                if run.error:
-                    line += f"\n    error: {escape_mrkdwn(run.error)}"
-                line += "".join(f"\n{entry}" for entry in failure_lines(run.failures[:FAILURES_SHOWN], scope))
-            if source.unreadable_permissions:
-                line += (
-                    f"\n    {source.unreadable_permissions} documents are visible to nobody: their permissions "
-                    f"could not be read ({escape_mrkdwn(source.unreadable_reason or 'no reason given')})"
-                )
-            if source.permissions_error:
-                line += f"\n    permission sync: {escape_mrkdwn(source.permissions_error)}"
-            lines.append(line)
+            return CommandReply(text=EMPTY_INDEX)
+        lines = ["*Knowledge index*", *source_status_lines(status, self._scope(invocation))]
         return CommandReply(text="\n".join(lines))
 
     async def list_sources(self, invocation: CommandInvocation) -> CommandReply:

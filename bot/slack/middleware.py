@@ -1,7 +1,8 @@
 """Bolt middleware: what every request passes through before a listener sees it, so handlers stay thin.
 
 Order (after Bolt's own signature check, authorization and self-event filter): trace -> event queue (dedupe and
-queue the answer job before the acknowledgement; events stop here) -> identity (roles) -> audit trail ->
+queue the answer job before the acknowledgement; events stop here, except App Home and assistant thread events,
+which go on to their listeners) -> identity (roles) -> audit trail ->
 permission check for change commands.
 """
 
@@ -20,10 +21,11 @@ from bot.jobs import JobQueue
 from bot.logging_config import current_run_id, run_context
 from bot.settings import Settings
 from bot.slack import store
-from bot.slack.answering import is_person_message
+from bot.slack.assistant_surface import SURFACE_EVENTS
 from bot.slack.audit import AuditTrail
 from bot.slack.commands import CommandRegistry, split_words
 from bot.slack.identity import IdentityResolver, is_direct_message
+from bot.slack.incoming_questions import is_person_message
 from tools import permits
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ def install_middleware(
         if body.get("type") != "event_callback":
             return await next_()
         event = body.get("event") or {}
+        if event.get("type") in SURFACE_EVENTS:
+            return await next_()  # App Home and assistant threads: short work, after the ack (surface_listeners)
         if not is_person_message(event) or not _may_be_question(event, identity):
             return _acknowledged()
         event_id = body.get("event_id")

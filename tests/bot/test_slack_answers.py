@@ -60,9 +60,12 @@ async def test_mention_is_answered_in_its_thread_with_sources_footer_and_both_bu
     assert "<https://handbook.northwind.example/README.md|Handbook>" in text
     footer = [block for block in answer["blocks"] if block["type"] == "context"][0]
     assert "answer v1" in footer["elements"][0]["text"]
-    buttons = [block for block in answer["blocks"] if block["type"] == "actions"][0]["elements"]
-    assert {button["action_id"] for button in buttons} == {"feedback_up", "feedback_down", "curated_open"}
-    assert len({button["value"] for button in buttons}) == 1 and len(buttons[0]["value"]) == 32
+    [correct] = [block for block in answer["blocks"] if block["type"] == "actions"][0]["elements"]
+    assert correct["action_id"] == "curated_open" and len(correct["value"]) == 32
+    [thumbs] = next(block for block in answer["blocks"] if block["type"] == "context_actions")["elements"]
+    assert thumbs["type"] == "feedback_buttons" and thumbs["action_id"] == "feedback"
+    assert thumbs["positive_button"]["value"] == "up:" + correct["value"]
+    assert thumbs["negative_button"]["value"] == "down:" + correct["value"]
 
 
 async def test_socket_mode_events_are_acknowledged_and_answered_like_http_ones(

@@ -59,6 +59,36 @@ def test_split_text_keeps_pieces_within_the_limit_and_code_blocks_closed() -> No
     assert "line 799" in pieces[-1] or "line 799" in pieces[-2]
 
 
+def test_split_text_moves_a_code_block_that_fits_to_the_next_piece_whole() -> None:
+    code = "```\n" + "\n".join(f"    step {n}: run   it" for n in range(40)) + "\n```"
+    text = "word " * 500 + "\n\n" + code + "\n\nafter"
+    pieces = split_text(text, 3000)
+    assert any(code in piece for piece in pieces)  # whole, indentation and inner spaces kept
+    assert all(len(piece) <= 3000 and piece.count("```") % 2 == 0 for piece in pieces)
+
+
+def test_split_text_never_cuts_inside_a_link_mention_or_escape() -> None:
+    link = "<https://handbook.example/a/very/long/path/to/the/deploy/guide|the deploy guide with a long title>"
+    text = " ".join(f"{link} &amp; <@U123> x{n}" for n in range(200))
+    pieces = split_text(text, 500)
+    assert len(pieces) > 5
+    for piece in pieces:
+        assert len(piece) <= 500
+        assert piece.count("<") == piece.count(">")  # every link and mention whole
+        assert "&amp;" in piece and "&am " not in piece and not piece.endswith(("&", "&a", "&am", "&amp"))
+    assert " ".join(pieces) == text
+
+
+def test_split_text_cuts_a_code_block_longer_than_a_piece_at_a_line_and_keeps_its_lines() -> None:
+    lines = [f"  line {n} with  two spaces" for n in range(300)]
+    text = "```\n" + "\n".join(lines) + "\n```"
+    pieces = split_text(text, 1000)
+    assert len(pieces) > 3
+    assert all(len(piece) <= 1000 and piece.startswith("```\n") and piece.endswith("\n```") for piece in pieces)
+    kept = [line for piece in pieces for line in piece.split("\n") if line != "```"]
+    assert kept == lines
+
+
 def test_answer_message_has_sources_notes_footer_and_feedback_buttons() -> None:
     answer = AgentAnswer(
         text="Use the **VPN**.",
@@ -75,14 +105,31 @@ def test_answer_message_has_sources_notes_footer_and_feedback_buttons() -> None:
     assert sections[0] == "Use the *VPN*."
     assert any("budget ran out" in s for s in sections) and any("scan.pdf" in s for s in sections)
     assert sections[-1] == "*Sources*\n• <https://it.example/vpn|VPN guide>"
-    footer = message.blocks[-2]["elements"][0]["text"]
+    footer = message.blocks[-3]["elements"][0]["text"]
     assert footer.startswith("prompt answer v4 · planner v2")
+    # Slack's native thumbs on the edited message too (a context_actions block), each carrying the trace id.
+    feedback = message.blocks[-2]
+    assert feedback["type"] == "context_actions"
+    [thumbs] = feedback["elements"]
+    assert thumbs["type"] == "feedback_buttons" and thumbs["action_id"] == "feedback"
+    assert (thumbs["positive_button"]["value"], thumbs["negative_button"]["value"]) == ("up:t123", "down:t123")
     actions = message.blocks[-1]
-    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
-        ("feedback_up", "t123"),
-        ("feedback_down", "t123"),
-        ("curated_open", "t123"),
-    ]
+    assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [("curated_open", "t123")]
+
+
+def test_an_answer_with_a_table_goes_in_a_markdown_block_escaped_like_streamed_text() -> None:
+    table = "| Plan | Seats |\n|---|---|\n| Team <!channel> | 10 |\n| [Pro](https://evil.example) | 50 |"
+    answer = AgentAnswer(text=f"Plans:\n\n{table}", trace_id="t1")
+    [message] = answer_messages(answer)
+    body = message.blocks[0]
+    assert body["type"] == "markdown"
+    assert "| Plan | Seats |" in body["text"] and "|---|---|" in body["text"]
+    assert "<!channel>" not in body["text"] and "\\<\\!channel\\>" in body["text"]
+    assert "[Pro](" not in body["text"]  # a model's link is inert, as in a stream
+    assert "Plans:" in message.text
+    # Without a table, mrkdwn sections as before.
+    [plain] = answer_messages(AgentAnswer(text="No table here.", trace_id="t2"))
+    assert plain.blocks[0]["type"] == "section"
 
 
 def test_many_short_paragraphs_respect_the_block_limit() -> None:
@@ -113,8 +160,18 @@ def test_slack_manifest_cli_points_events_commands_and_interactivity_at_the_url(
     )
     assert {c["command"] for c in manifest["features"]["slash_commands"]} == {"/prompt", "/kb", "/schedule", "/memory"}
     assert all(c["url"] == url for c in manifest["features"]["slash_commands"])
-    assert {"chat:write", "app_mentions:read", "commands", "files:read"} <= set(
+    assert {"chat:write", "app_mentions:read", "commands", "files:read", "assistant:write"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
+    )
+    # An AI app: conversations in its messages tab (agent view), and a Home tab.
+    assert "agent_view" in manifest["features"] and "assistant_view" not in manifest["features"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert main(["slack-manifest", "--url", "https://bot.example.com/", "--assistant-view"]) == 0
+    older = json.loads(capsys.readouterr().out)
+    assert "assistant_view" in older["features"] and "agent_view" not in older["features"]
+    assert {"assistant_thread_started", "assistant_thread_context_changed"} <= set(
+        older["settings"]["event_subscriptions"]["bot_events"]
     )
 
 

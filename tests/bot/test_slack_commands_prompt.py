@@ -69,8 +69,11 @@ async def test_mention_is_answered_by_the_real_runtime_in_thread_with_buttons_an
     assert "Deploy with `make deploy` from the main branch." in text
     assert f"answer v{live}" in _footer(answer)
     buttons = [b for b in answer["blocks"] if b["type"] == "actions"][0]["elements"]
-    assert [button["action_id"] for button in buttons] == ["feedback_up", "feedback_down", "curated_open"]
-    assert buttons[0]["value"] == buttons[1]["value"] == _trace_id(answer)
+    assert [button["action_id"] for button in buttons] == ["curated_open"]
+    [thumbs] = next(b for b in answer["blocks"] if b["type"] == "context_actions")["elements"]
+    assert thumbs["type"] == "feedback_buttons"
+    assert thumbs["positive_button"]["value"] == "up:" + _trace_id(answer)
+    assert thumbs["negative_button"]["value"] == "down:" + _trace_id(answer)
     # The real runtime stored the trace under that id, with the question and the prompt versions.
     trace = await slack.service.runner.traces.get(_trace_id(answer))
     assert trace is not None and trace.question == "how do I deploy?" and trace.prompt_versions["answer"] == live

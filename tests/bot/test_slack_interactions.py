@@ -38,8 +38,8 @@ async def _trace_id(slack_api: FakeSlackApi) -> str:
     def answered() -> str | None:
         for call in slack_api.calls_to("chat.update"):
             for block in call.get("blocks") or []:
-                if block["type"] == "actions" and block["elements"][0]["action_id"] == "feedback_up":
-                    return str(block["elements"][0]["value"])
+                if block["type"] == "context_actions" and block["elements"][0]["type"] == "feedback_buttons":
+                    return str(block["elements"][0]["positive_button"]["value"]).removeprefix("up:")
         return None
 
     return await eventually(answered, what="an answer with its feedback buttons")
@@ -52,13 +52,13 @@ async def test_feedback_buttons_and_modal_comment_are_stored_against_trace_and_p
         await slack.mention("how many leave days?", ts="900.1")
         trace_id = await _trace_id(slack_api)
 
-        assert (await slack.click("feedback_up", trace_id, user="U1")).status_code == 200
+        assert (await slack.click("feedback", f"up:{trace_id}", user="U1")).status_code == 200
         liked = await find_rating(sessions, trace_id, "U1")
         assert liked is not None and liked.rating == 1
         assert liked.prompt_versions == {"answer": 7} and liked.source_urls == ["https://hr.example/leave"]
 
         # A second click changes the rating and opens the "what was wrong?" modal.
-        await slack.click("feedback_down", trace_id, user="U1")
+        await slack.click("feedback", f"down:{trace_id}", user="U1")
         modal = (await slack_api.wait_for("views.open"))[0]
         assert modal["trigger_id"].startswith("trig-")
         view = modal["view"]
@@ -67,6 +67,7 @@ async def test_feedback_buttons_and_modal_comment_are_stored_against_trace_and_p
             {"comment": {"comment": {"type": "plain_text_input", "value": "It missed part-time staff."}}},
             user="U1",
         )
+        # The classic buttons on answers posted before native feedback still count the same.
         await slack.click("feedback_up", trace_id, user="U2")
 
     disliked = await find_rating(sessions, trace_id, "U1")

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation
+from bot.slack.answer_streams import StreamBudget
 from bot.slack.ratings import find_rating
 from testing_support.agent_runner import ScriptedAgentRunner
 from testing_support.waiting import eventually
@@ -58,6 +59,7 @@ async def test_a_streamed_answer_starts_appends_and_stops_with_sources_and_nativ
     slack_api.stream_refusal = None
     async with running_slack(slack_api, ScriptedAgentRunner(_long_answer), **harness_args) as slack:
         slack.channel.flow.stream_interval_seconds = 0  # every piece its own append, to see several
+        slack.channel.flow.stream_budget = StreamBudget(calls_per_minute=float("inf"))
         await slack.mention("how do I deploy?", ts="100.000001")
         ts, stream = await _stopped_stream(slack_api)
         await slack_api.wait_for("chat.delete")
@@ -138,3 +140,30 @@ async def test_an_answer_that_differs_from_what_was_streamed_replaces_the_stream
         answer = await _edited_answer(slack_api)
     assert answer["ts"] == ts and "run the pipeline" in answer["text"]
     assert stream.blocks == []
+
+
+def test_the_streams_of_a_workspace_share_its_append_budget() -> None:
+    """chat.appendStream's limit (Tier 4, about 100 a minute) is per workspace: a burst stretches every interval."""
+    budget = StreamBudget(calls_per_minute=100)
+    assert budget.interval("T1", at_least=1.0) == 1.0
+    for _ in range(50):
+        budget.opened("T1")
+    assert budget.interval("T1", at_least=1.0) == 30.0  # 50 streams, one append each per 30 s: 100 a minute
+    assert budget.interval("T2", at_least=1.0) == 1.0  # another workspace has its own
+    for _ in range(49):
+        budget.closed("T1")
+    assert budget.interval("T1", at_least=1.0) == 1.0
+
+
+async def test_with_a_status_line_a_streamed_answer_needs_no_working_message(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    slack_api.stream_refusal = None
+    slack_api.allow("assistant.threads.setStatus")
+    async with running_slack(slack_api, ScriptedAgentRunner(_long_answer), **harness_args) as slack:
+        await slack.mention("how do I deploy?", ts="100.000001")
+        _, stream = await _stopped_stream(slack_api)
+        await slack.settle()
+    assert slack_api.statuses[("C1", "100.000001")] == ["Reading your question…", "Searching the knowledge base…", ""]
+    assert not slack_api.posted() and not slack_api.calls_to("chat.delete")  # the stream is the only message
+    assert any(block["type"] == "context_actions" for block in stream.blocks)

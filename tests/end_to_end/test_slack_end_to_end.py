@@ -51,19 +51,19 @@ async def test_a_mention_is_answered_in_thread_from_the_wiki_and_a_thumbs_up_is_
     assert "nwvpn cert renew" in _section_text(answer)
     assert f"<{WIKI_URL}{VPN_PAGE}" in json.dumps(answer["blocks"])  # the page's absolute URL as a source link
     assert f"answer v{live}" in _footer(answer)
-    up, down, correct = _actions(answer)
-    assert (up["action_id"], down["action_id"], correct["action_id"]) == (
-        "feedback_up",
-        "feedback_down",
-        "curated_open",
+    [correct] = _actions(answer)
+    assert correct["action_id"] == "curated_open"
+    trace_id = correct["value"]
+    [thumbs] = next(b for b in answer["blocks"] if b["type"] == "context_actions")["elements"]
+    assert (thumbs["positive_button"]["value"], thumbs["negative_button"]["value"]) == (
+        f"up:{trace_id}",
+        f"down:{trace_id}",
     )
-    trace_id = up["value"]
-    assert down["value"] == trace_id
     trace = await switchboard.service.runner.traces.get(trace_id)
     assert trace is not None and trace.question == "How do I rotate the VPN certificate?"
     assert model_saw(scripted_model, "nwvpn cert renew")  # the model was shown the synced page
 
-    response = await switchboard.click("feedback_up", trace_id, user="U2")
+    response = await switchboard.click("feedback", f"up:{trace_id}", user="U2")
     assert response.status_code == 200
     rating = await _stored_rating(switchboard, trace_id, "U2")
     assert rating is not None and rating.rating == 1 and rating.prompt_versions["answer"] == live
@@ -118,5 +118,5 @@ async def test_the_trace_an_answer_s_buttons_point_at_is_stored_before_the_answe
     await switchboard.mention("How do I rotate the VPN certificate?", ts="300.000001")
     answer = await switchboard.answer_of("300.000001")
 
-    up, _, _ = _actions(answer)
-    assert stored_when_posted == {up["value"]: True}
+    [correct] = _actions(answer)
+    assert stored_when_posted == {correct["value"]: True}

@@ -1,7 +1,9 @@
 """A scripted model server speaking the OpenAI chat/embeddings API and Anthropic's Messages API over loopback.
 
 Tests queue replies (or install a responder that decides from the request) and then drive Switchboard's real model
-clients against ``base_url``. Every request body is recorded for assertions. ``GET /v1/models`` answers the
+clients against ``base_url``. Every request body is recorded for assertions; each streamed OpenAI reply also records
+when it was asked for and when its first word went out (``first_tokens``, also served at ``GET /_streams`` for a
+benchmark that runs this server in another process). ``GET /v1/models`` answers the
 providers' model list (what health checks call).
 """
 
@@ -11,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import math
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -63,6 +66,8 @@ class ScriptedModelServer:
     def __init__(self, port: int | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
+        # Per streamed reply: wall-clock ``requested_at`` and ``first_token_at``, and the last user message.
+        self.first_tokens: list[dict[str, Any]] = []
         self._queue: deque[ScriptedReply] = deque()
         self.responder: Responder | None = None
         # The embeddings API gives each vector its input's ``index``; nothing promises the list is in input order.
@@ -73,6 +78,7 @@ class ScriptedModelServer:
                 Route("/v1/embeddings", self._openai_embeddings, methods=["POST"]),
                 Route("/v1/messages", self._anthropic_messages, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/_streams", self._streams, methods=["GET"]),
             ]
         )
         self._server = BackgroundServer(app, port=port)
@@ -106,6 +112,9 @@ class ScriptedModelServer:
         self.responder = None
         self.embeddings_in_reverse = False
 
+    async def _streams(self, request: Request) -> Response:
+        return JSONResponse(self.first_tokens)
+
     async def _models(self, request: Request) -> Response:
         """The model list both APIs serve (health checks call it): the fields of OpenAI's and Anthropic's."""
         model = {"id": "scripted", "object": "model", "type": "model", "display_name": "Scripted", "created": 0}
@@ -124,6 +133,7 @@ class ScriptedModelServer:
         return ScriptedReply(status=500, text="the scripted model has no reply left for this request")
 
     async def _openai_chat(self, request: Request) -> Response:
+        requested_at = time.time()
         body = await request.json()
         reply = self._next(body)
         if reply.delay_seconds:
@@ -143,7 +153,11 @@ class ScriptedModelServer:
         }
         finish = "tool_calls" if calls else "stop"
         if body.get("stream"):
-            return StreamingResponse(_openai_stream(model, reply, calls, usage, finish), media_type="text/event-stream")
+            users = [m for m in body.get("messages") or [] if m.get("role") == "user"]
+            timing = {"requested_at": requested_at, "first_token_at": None, "question": str(users[-1:] or "")[:4000]}
+            self.first_tokens.append(timing)
+            stream = _openai_stream(model, reply, calls, usage, finish, timing)
+            return StreamingResponse(stream, media_type="text/event-stream")
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if calls:
             message["tool_calls"] = calls
@@ -196,7 +210,12 @@ class ScriptedModelServer:
 
 
 async def _openai_stream(
-    model: str, reply: ScriptedReply, calls: list[dict[str, Any]], usage: dict[str, int], finish: str
+    model: str,
+    reply: ScriptedReply,
+    calls: list[dict[str, Any]],
+    usage: dict[str, int],
+    finish: str,
+    timing: dict[str, Any],
 ) -> AsyncIterator[str]:
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, with_usage: bool = False) -> str:
         payload: dict[str, Any] = {
@@ -215,6 +234,8 @@ async def _openai_stream(
     for i, word in enumerate(words):
         if word or i:
             await asyncio.sleep(reply.first_token_delay if i == 0 else reply.token_interval)
+            if timing["first_token_at"] is None:
+                timing["first_token_at"] = time.time()
             yield chunk({"content": word if i == 0 else " " + word})
     for index, call in enumerate(calls):
         yield chunk({"tool_calls": [{"index": index, **call}]})

@@ -16,6 +16,11 @@ Streaming (``chat.startStream`` / ``appendStream`` / ``stopStream``) answers lik
 (``stream_refusal = "unknown_method"``), so tests of the edited message see it; a test sets ``stream_refusal`` to
 None to stream like current Slack, or to ``"not_allowed"`` for a workspace that forbids it. ``streams`` holds each
 stream by ``ts``; appending to or stopping a stream that is not open answers ``message_not_in_streaming_state``.
+The agent surface: ``assistant.threads.setStatus`` (each thread's statuses in order under ``statuses``; refused
+with ``unknown_method`` by default, like a Slack that predates it, until a test calls ``allow``),
+``assistant.threads.setSuggestedPrompts`` (at most four prompts, each with a ``title`` and a ``message``, else
+``invalid_arguments``), ``assistant.threads.setTitle`` and ``views.publish`` (the latest Home view per user under
+``home_views``). ``refuse(method, error)`` makes any method answer ``{"ok": false, "error": error}``.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ import itertools
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -50,6 +56,8 @@ HOSTILE = (
     "see <https://evil.example|https://trusted.example> & more"
 )
 LIVE_MARKUP = ("<!channel>", "<!here>", "<@U999>", "<!subteam", "<https://evil")
+# Like a Slack that predates the thread status line: tests of the "working on it" message see it by default.
+_DEFAULT_REFUSALS = {"assistant.threads.setStatus": "unknown_method"}
 
 
 @dataclass
@@ -86,6 +94,7 @@ class SlackCall(BaseModel):
     params: dict[str, Any]
     status: int = 200
     response: dict[str, Any] = {}
+    at: float = Field(default_factory=time.time)  # wall clock when it arrived (a benchmark's timeline)
 
 
 class FakeSlackApi:
@@ -106,6 +115,9 @@ class FakeSlackApi:
         self._rate_limits: dict[str, tuple[int, int]] = {}
         self.stream_refusal: str | None = "unknown_method"
         self.streams: dict[str, FakeStream] = {}
+        self.refusals: dict[str, str] = dict(_DEFAULT_REFUSALS)
+        self.statuses: dict[tuple[str, str], list[str]] = {}  # (channel, thread_ts) -> statuses set, in order
+        self.home_views: dict[str, dict[str, Any]] = {}  # user -> the Home tab view last published
         self._failures: dict[str, tuple[int, int]] = {}  # method -> (calls that still succeed, calls that fail)
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
@@ -158,6 +170,19 @@ class FakeSlackApi:
             self.history_page_size = 1000
             self.stream_refusal = "unknown_method"
             self.streams.clear()
+            self.refusals = dict(_DEFAULT_REFUSALS)
+            self.statuses.clear()
+            self.home_views.clear()
+
+    def refuse(self, method: str, error: str) -> None:
+        """Answer every call of ``method`` with ``{"ok": false, "error": error}`` (e.g. ``not_allowed``)."""
+        with self._lock:
+            self.refusals[method] = error
+
+    def allow(self, method: str) -> None:
+        """Answer ``method`` normally again (e.g. ``assistant.threads.setStatus``, refused by default)."""
+        with self._lock:
+            self.refusals.pop(method, None)
 
     def observe(self, method: str, callback: Callable[[dict[str, Any]], None]) -> None:
         """Call ``callback(params)`` on each authorised call of ``method``, in the fake's thread, before answering."""
@@ -262,6 +287,10 @@ class FakeSlackApi:
         return response
 
     def _answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method in self.refusals:
+            return {"ok": False, "error": self.refusals[method]}
+        if method.startswith("assistant.threads.") or method == "views.publish":
+            return self._surface_call(method, params)
         if method == "apps.connections.open":
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket-mode"}
         if method == "auth.test":
@@ -318,6 +347,40 @@ class FakeSlackApi:
                 found["tz"] = self.user_timezones[user]
             return {"ok": True, "user": found}
         return {"ok": True}
+
+    def _surface_call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "views.publish":
+            view = params.get("view")
+            if not params.get("user_id") or not isinstance(view, dict) or view.get("type") != "home":
+                return {"ok": False, "error": "invalid_arguments"}
+            if len(view.get("blocks") or []) > 100:
+                return {"ok": False, "error": "invalid_blocks"}
+            self.home_views[str(params["user_id"])] = view
+            return {"ok": True, "view": {"id": "VHOME", **view}}
+        if not params.get("channel_id"):
+            return {"ok": False, "error": "channel_not_found"}
+        if method == "assistant.threads.setStatus":
+            if "status" not in params or not params.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            key = (str(params["channel_id"]), str(params["thread_ts"]))
+            self.statuses.setdefault(key, []).append(str(params["status"]))
+            return {"ok": True}
+        if method == "assistant.threads.setSuggestedPrompts":
+            prompts = params.get("prompts")
+            if isinstance(prompts, str):
+                prompts = json.loads(prompts)
+            if (
+                not isinstance(prompts, list)
+                or not 1 <= len(prompts) <= 4
+                or not all(isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+            ):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True}
+        if method == "assistant.threads.setTitle":
+            if not params.get("thread_ts") or not params.get("title"):
+                return {"ok": False, "error": "invalid_arguments"}
+            return {"ok": True}
+        return {"ok": False, "error": "unknown_method"}
 
     def _stream_call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if method == "chat.startStream":
