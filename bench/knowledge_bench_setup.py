@@ -15,6 +15,19 @@ from knowledge import SourceDocument, create_engine, session_factory
 from knowledge.sources import FetchFailure, KnownDocument, Source, Unchanged
 
 
+def shared_dataset(name: str) -> Path:
+    """``shared/data/<name>`` beside the checkout: the main clone's parent, or a worktree's (``wt/<branch>``) one up.
+
+    Looking only at the checkout's parent made a benchmark run from a worktree silently miss the data set.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    for folder in checkout.parents:
+        candidate = folder / "shared" / "data" / name
+        if candidate.exists():
+            return candidate
+    return checkout.parent / "shared" / "data" / name
+
+
 class MemorySource(Source):
     """Yields a prepared list of documents, as a connector would."""
 
