@@ -6,8 +6,8 @@ form (``vector_binary``). Both live here, beside the other code that handles sto
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 import struct
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np

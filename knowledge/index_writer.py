@@ -201,8 +201,9 @@ _COPY_CHUNKS = (
 # The binary types of those columns, in order. The vector goes as ``bytea``: a binary COPY field carries no type,
 # PostgreSQL hands its bytes to the column's own reader (pgvector's ``vector_recv``), so no type lookup is needed.
 _COPY_CHUNK_TYPES = [
-    "int8", "int4", "int4", "text", "text", "text[]", "text", "text", "text", "int4", "bytea", "bool", "text[]", "int4[]"
-]  # fmt: skip
+    *("int8", "int4", "int4", "text", "text", "text[]", "text", "text", "text"),
+    *("int4", "bytea", "bool", "text[]", "int4[]"),
+]
 
 
 async def _copy_chunks(session: AsyncSession, rows: list[tuple[Any, ...]]) -> None:
