@@ -19,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from knowledge_bench_setup import MemorySource, database_sessions, embedded_database_url
+from knowledge_bench_setup import MemorySource, database_sessions, embedded_database_url, shared_dataset
 
 from knowledge import HybridRetriever, ReaderScope, RetrievalConfig, SourceDocument, SyncEngine
 from knowledge.embeddings import WordLlamaEmbedder
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_DATASET = REPO.parent / "shared" / "data" / "beir-scifact"
+DEFAULT_DATASET = shared_dataset("beir-scifact")
 SCOPE = ReaderScope.single("benchmark")
 # Passages fetched per query: enough distinct documents for recall@100 even when documents have several chunks.
 PASSAGES_PER_QUERY = 300

@@ -12,6 +12,8 @@ Access is a realistic mix: 85% of documents public, the rest restricted to one o
 a channel of 50 members who all belong to ``team-0`` (plus a personal group each). Latency is also reported for one
 user without groups, a channel of 2,000 members and a user in 200 groups (``principal_readers``): the access filter
 must not cost more per member. Memory beside the latencies: PostgreSQL's ``shared_buffers`` and the index sizes.
+On a shared machine the first sync's wall time depends on what else runs, so the CPU time of this process and of
+the server's processes are reported too, with the rate they would allow on two idle cores.
 
     .venv/bin/python bench/retrieval_speed.py [--quick] [--passages N] [--queries N] [--reference-depth N]
 """
@@ -29,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from knowledge_bench_setup import MemorySource, database_sessions, embedded_database_url
+from knowledge_bench_setup import MemorySource, database_sessions, embedded_database, server_cpu_seconds, shared_dataset
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -46,8 +48,7 @@ from knowledge import (
 )
 from knowledge.embeddings import WordLlamaEmbedder
 
-REPO = Path(__file__).resolve().parent.parent
-SCIFACT = REPO.parent / "shared" / "data" / "beir-scifact"
+SCIFACT = shared_dataset("beir-scifact")
 SECTION_CHARS = 600
 TEAMS = 40
 RESTRICTED_SHARE = 0.15
@@ -71,24 +72,29 @@ READERS = {
 }
 
 
-def vocabulary(rng: random.Random) -> tuple[list[str], list[str]]:
-    """Sentences and questions: SciFact's when available, else synthetic ones."""
-    corpus, queries = SCIFACT / "corpus.jsonl", SCIFACT / "queries.jsonl"
+def vocabulary(rng: random.Random, dataset: Path) -> tuple[str, list[str], list[str]]:
+    """Which vocabulary, its sentences and questions: SciFact's when available, else synthetic ones.
+
+    The synthetic Zipf vocabulary has far longer postings per query term than SciFact's, so its latencies are not
+    comparable: the output names the vocabulary used.
+    """
+    corpus, queries = dataset / "corpus.jsonl", dataset / "queries.jsonl"
     if corpus.exists() and queries.exists():
         sentences = []
         with corpus.open() as handle:
             for line in handle:
                 sentences.extend(s for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]) if len(s) > 30)
         questions = [json.loads(line)["text"] for line in queries.open()]
-        return sentences, questions
+        return "scifact", sentences, questions
+    print(f"{dataset} not found: generating a synthetic Zipf vocabulary instead", file=sys.stderr)
     words = [f"term{index}" for index in range(20000)]
     weights = [1 / (rank + 1) for rank in range(len(words))]
     sentences = [" ".join(rng.choices(words, weights, k=14)) + "." for _ in range(50000)]
-    return sentences, [" ".join(rng.choices(words, weights, k=8)) for _ in range(1000)]
+    return "synthetic", sentences, [" ".join(rng.choices(words, weights, k=8)) for _ in range(1000)]
 
 
-def generate(chunks: int, rng: random.Random) -> tuple[list[SourceDocument], list[str]]:
-    sentences, questions = vocabulary(rng)
+def generate(chunks: int, rng: random.Random, dataset: Path = SCIFACT) -> tuple[str, list[SourceDocument], list[str]]:
+    kind, sentences, questions = vocabulary(rng, dataset)
 
     def section() -> str:
         text = ""
@@ -109,19 +115,21 @@ def generate(chunks: int, rng: random.Random) -> tuple[list[SourceDocument], lis
         )
         for index in range(chunks // 2)
     ]
-    return documents, questions
+    return kind, documents, questions
 
 
-async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, object]:
+async def run(chunks: int, query_count: int, reference_depth: int, dataset: Path) -> dict[str, object]:
     rng = random.Random(7)
-    documents, questions = generate(chunks, rng)
+    kind, documents, questions = generate(chunks, rng, dataset)
     embedder = WordLlamaEmbedder()
-    with embedded_database_url() as database_url:
-        async with database_sessions(database_url) as sessions:
+    with embedded_database() as server:
+        async with database_sessions(server.url) as sessions:
             engine = sessions.kw["bind"]
-            began = time.perf_counter()
+            began, python_cpu, postgres_cpu = time.perf_counter(), time.process_time(), server_cpu_seconds(server)
             summary = await SyncEngine(sessions, embedder).sync(MemorySource("speed", documents))
             index_seconds = time.perf_counter() - began
+            python_cpu = time.process_time() - python_cpu
+            postgres_cpu = server_cpu_seconds(server) - postgres_cpu
             print(f"indexed {summary.added} documents in {index_seconds:.0f} s ({summary.status})", file=sys.stderr)
             began = time.perf_counter()
             resync = await SyncEngine(sessions, embedder).sync(MemorySource("speed", documents))
@@ -152,11 +160,14 @@ async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, 
                     "p95_ms": percentile(timings),
                 }
             latencies, overlaps, found = [], [], []
+            query_python_cpu, query_server_cpu = time.process_time(), server_cpu_seconds(server)
             for question in sample:
                 started = time.perf_counter()
                 approximate = await retriever.rank(question, SCOPE, limit=10)
                 latencies.append((time.perf_counter() - started) * 1000)
                 found.append({passage.chunk_id for passage in approximate})
+            query_python_cpu = time.process_time() - query_python_cpu
+            query_server_cpu = server_cpu_seconds(server) - query_server_cpu
             # Exact scans read every vector and evict the cache; run them after the timed queries.
             vector_overlaps = []
             for question, approximate_ids in zip(sample, found, strict=True):
@@ -168,6 +179,7 @@ async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, 
     latencies.sort()
     single = principal_readers["single_user"]["p50_ms"]
     return {
+        "vocabulary": kind,
         "passages": summary.added * 2,
         "documents": summary.added,
         "queries": len(sample),
@@ -177,10 +189,19 @@ async def run(chunks: int, query_count: int, reference_depth: int) -> dict[str, 
         "first_sync_docs_per_s_without_embedding": round(
             summary.added / max(index_seconds - summary.embedding_seconds, 1e-9), 1
         ),
+        "index_build_seconds": round(summary.index_build_seconds, 1),
+        "first_sync_python_cpu_seconds": round(python_cpu, 1),
+        "first_sync_postgres_cpu_seconds": round(postgres_cpu, 1),
+        # What two otherwise idle cores could reach if this process and the server overlapped perfectly: neither
+        # can finish before its own CPU time, nor both before half their sum. An estimate, not a measurement.
+        "first_sync_cpu_bound_docs_per_s": round(summary.added / max(python_cpu, (python_cpu + postgres_cpu) / 2), 1),
         "resync_seconds": round(resync_seconds, 2),
         "resync_unchanged": resync.unchanged,
         "p50_ms": round(statistics.median(latencies), 2),
         "p95_ms": percentile(latencies),
+        # CPU time per timed query, this process and the server's: what a query costs whatever else the machine runs.
+        "query_python_cpu_ms": round(query_python_cpu * 1000 / len(sample), 2),
+        "query_server_cpu_ms": round(query_server_cpu * 1000 / len(sample), 2),
         "recall@10": round(statistics.mean(overlaps), 4),
         "vector_recall@10": round(statistics.mean(vector_overlaps), 4),
         "principal_readers": principal_readers,
@@ -222,9 +243,12 @@ def main() -> None:
     parser.add_argument(
         "--reference-depth", type=int, default=100, help="vector candidates of the exact reference (default 100)"
     )
+    parser.add_argument(
+        "--dataset", type=Path, default=SCIFACT, help="BEIR SciFact folder whose sentences and questions are used"
+    )
     args = parser.parse_args()
     chunks, queries = (10_000, 100) if args.quick else (args.passages, args.queries)
-    print(json.dumps(asyncio.run(run(chunks, queries, args.reference_depth))))
+    print(json.dumps(asyncio.run(run(chunks, queries, args.reference_depth, args.dataset))))
 
 
 if __name__ == "__main__":

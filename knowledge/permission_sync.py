@@ -32,6 +32,7 @@ from knowledge.sync import holding_source_lock
 
 logger = logging.getLogger(__name__)
 
+# Documents checked per transaction; each batch is re-permissioned with one statement (``update_access``).
 _BATCH = 500
 
 
@@ -111,7 +112,8 @@ async def _sync_locked(
             readable.append(row.document_id)
         if (access.public, tuple(access.principals())) != (row.public, row.principals):
             changed[row.document_id] = access
-        if len(changed) + len(unreadable) + len(readable) >= _BATCH:
+        # Every checked document is in exactly one of these two (``changed`` overlaps them).
+        if len(unreadable) + len(readable) >= _BATCH:
             await _apply(sessions, source_id, changed, unreadable, readable, summary)
             changed, unreadable, readable = {}, {}, []
     await _apply(sessions, source_id, changed, unreadable, readable, summary)

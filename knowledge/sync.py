@@ -207,9 +207,11 @@ class SyncEngine:
         run.bulk_load = False
         async with self._sessions() as session, session.begin():
             await recount_lexeme_stats(session, run.source_id)
+        began = time.perf_counter()
         async with self._sessions() as session:
             connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             await finish_bulk_load(connection, run.model.id, run.model.dimensions)
+        run.summary.index_build_seconds += time.perf_counter() - began
 
     async def _analyze_after_bulk_changes(self, run: _Run) -> None:
         """A first sync or a big change leaves the planner guessing; fresh statistics keep queries on their indexes."""

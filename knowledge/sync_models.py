@@ -73,6 +73,8 @@ class SyncSummary(SyncCounts):
     error: str | None = None
     embedded_chunks: int = 0
     embedding_seconds: float = 0.0
+    # Building the search indexes once at the end of a bulk load (knowledge.bulk_load); 0 without one.
+    index_build_seconds: float = 0.0
     seconds: float = 0.0
 
 

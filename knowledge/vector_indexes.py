@@ -21,10 +21,11 @@ from knowledge.index_tables import indexed_embedding
 
 logger = logging.getLogger(__name__)
 
-# A denser graph than pgvector's defaults (16, 64): static embeddings of long passages crowd together, and at
-# 100k passages the defaults reached only ~0.89 recall@10 within the latency budget (bench/RESULTS.md).
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 128
+# pgvector's defaults. A denser graph (32, 128) reached better vector-only recall before hybrid search gave every
+# keyword candidate its exact similarity, but took about four times as long to build: at 100,000 passages the
+# build was most of a first sync (bench/RESULTS.md, issue #20). Hybrid recall rests on the keyword candidates.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 64
 
 _INDEX_VALIDITY = text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)")
 

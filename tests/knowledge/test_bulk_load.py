@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,6 +92,27 @@ async def test_a_bulk_load_rebuilds_the_indexes_and_counts_the_same_frequencies(
     bulk_titles = await titles(loaded, "bulk")
     assert bulk_titles and bulk_titles == await titles(loaded, "plain")
     assert "vpn access" in bulk_titles[0]
+
+
+async def test_vectors_copied_in_binary_read_back_as_embedded(
+    loaded: HybridRetriever, sessions: async_sessionmaker[AsyncSession], offline_embedder: Embedder
+) -> None:
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT c.search_text, c.embedding::text, c.anchor IS NULL, c.minhash IS NOT NULL FROM kb_chunks c "
+                    "JOIN kb_sources s ON s.id = c.source_id WHERE s.name = 'bulk' ORDER BY c.id LIMIT 8"
+                )
+            )
+        ).all()
+    assert len(rows) == 8
+    expected = await offline_embedder.embed([row[0] for row in rows])
+    for row, vector in zip(rows, expected, strict=True):
+        stored = np.array(json.loads(row[1]), dtype=np.float32)
+        assert stored.shape == (len(vector),)
+        assert np.allclose(stored, np.asarray(vector, dtype=np.float32), atol=1e-6)
+        assert row[3], "the MinHash signature went through the copy"
 
 
 async def test_bulk_mode_is_entered_only_by_a_load_as_large_as_the_index(
