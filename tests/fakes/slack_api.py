@@ -26,13 +26,14 @@ import itertools
 import json
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -86,6 +87,8 @@ class SlackCall(BaseModel):
     params: dict[str, Any]
     status: int = 200
     response: dict[str, Any] = {}
+    # When the call arrived (wall clock), so a benchmark in another process can time answers from what it sent.
+    at: float = Field(default_factory=time.time)
 
 
 class FakeSlackApi:
@@ -454,9 +457,11 @@ class FakeSlackApi:
         return Response(self.files[name], media_type="application/octet-stream")
 
     async def _recorded(self, request: Request) -> Response:
-        """Every recorded call, for a benchmark that runs this fake in another process."""
+        """Every recorded call (or those after the first ``since``), for a benchmark that runs this fake in another
+        process and reads the calls as they come."""
+        since = int(request.query_params.get("since", "0"))
         with self._lock:
-            return JSONResponse([call.model_dump() for call in self.calls])
+            return JSONResponse([call.model_dump() for call in self.calls[since:]])
 
     async def _respond(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body()))
