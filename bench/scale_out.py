@@ -292,6 +292,8 @@ class ScaleOutBench:
             model_url,
             SWITCHBOARD_HOME=str(self.home / name),
             SHUTDOWN_GRACE_SECONDS="5",
+            # --quick syncs nothing, and every answer would warn that the index has no embeddings yet.
+            **({"LOG_LEVEL": "ERROR"} if self.args.quick else {}),
         )
 
     async def start_replica(self) -> Replica:
