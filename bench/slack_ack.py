@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +164,11 @@ def answered_threads(calls: list[dict[str, Any]]) -> Counter[str]:
     return answers
 
 
-async def wait_until_listening(url: str, process: subprocess.Popen[bytes]) -> None:
+async def wait_until_listening(url: str, process: subprocess.Popen[bytes], within_seconds: float = 180) -> None:
+    """Until ``url`` answers; a shared 2-core machine under load has taken over 30 s to start a fake's process."""
+    deadline = time.monotonic() + within_seconds
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
+        while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"a benchmark process exited during start-up ({url})")
             try:
@@ -218,6 +222,53 @@ async def wait_for_answers(slack_url: str, threads: int, deadline_s: float) -> t
     return answers, time.monotonic() - started
 
 
+def service_environment(home: Path, database_url: str, slack_url: str, model_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a `switchboard` process on ``database_url``, the fake Slack and the scripted model, with
+    the handbook as its one source (synced by whoever runs `switchboard sync` with it)."""
+    config = home / "switchboard.toml"
+    config.write_text(
+        f'[[sources]]\ntype = "folder"\nname = "handbook"\npath = "{HANDBOOK}"\n'
+        'base_url = "https://handbook.example/"\nsync_interval_minutes = 1440\n',
+        encoding="utf-8",
+    )
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "DATABASE_URL": database_url,
+        "SWITCHBOARD_HOME": str(home / "state"),
+        "SWITCHBOARD_CONFIG": str(config),
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": f"{slack_url}/api/",
+        "LLM_PROVIDER": "openai",
+        "LLM_BASE_URL": f"{model_url}/v1",
+        "LLM_MODEL": "scripted",
+        "LLM_MAX_RETRIES": "0",
+        "LOG_LEVEL": "WARNING",
+        "SYNC_OVERDUE_ON_START": "false",
+        **extra,
+    }
+
+
+@contextlib.contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """With ``output``, py-spy samples process ``pid`` (not its workers) meanwhile, as collapsed stacks."""
+    if output is None:
+        yield
+        return
+    py_spy = Path(sys.executable).parent / "py-spy"
+    if not py_spy.exists():
+        raise SystemExit(f"--py-spy needs py-spy in the virtual environment: {sys.executable} -m pip install py-spy")
+    command = [str(py_spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "250", "--output", str(output)]
+    recorder = subprocess.Popen([*command, "--nonblocking"], stdout=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the load starts
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+        recorder.wait(timeout=60)
+
+
 class Bench:
     """The shared processes (fake Slack, fake model, PostgreSQL) and a way to run each service under test."""
 
@@ -236,29 +287,7 @@ class Bench:
         )
 
     def service_env(self, database_url: str, **extra: str) -> dict[str, str]:
-        config = self.home / "switchboard.toml"
-        config.write_text(
-            f'[[sources]]\ntype = "folder"\nname = "handbook"\npath = "{HANDBOOK}"\n'
-            'base_url = "https://handbook.example/"\nsync_interval_minutes = 1440\n',
-            encoding="utf-8",
-        )
-        return {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(self.home),
-            "DATABASE_URL": database_url,
-            "SWITCHBOARD_HOME": str(self.home / "state"),
-            "SWITCHBOARD_CONFIG": str(config),
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": f"{self.slack_url}/api/",
-            "LLM_PROVIDER": "openai",
-            "LLM_BASE_URL": f"{self.model_url}/v1",
-            "LLM_MODEL": "scripted",
-            "LLM_MAX_RETRIES": "0",
-            "LOG_LEVEL": "WARNING",
-            "SYNC_OVERDUE_ON_START": "false",
-            **extra,
-        }
+        return service_environment(self.home, database_url, self.slack_url, self.model_url, **extra)
 
     async def run_service(self, label: str, **extra: str) -> dict[str, Any]:
         """A fresh database with the handbook synced, `switchboard serve` on it, the load, and its answers."""
@@ -275,7 +304,8 @@ class Bench:
             before = len(answered_threads(await recorded_calls(self.slack_url)))
             bodies = mention_bodies(self.args.events, label)
             started = time.monotonic()
-            result = await measure_acks(url, bodies, self.args)
+            with profiled(service.pid, self.args.py_spy if label == "workers" else None):
+                result = await measure_acks(url, bodies, self.args)
             deadline = self.args.model_seconds * 4 * self.args.events / 8 + 120
             answers, _ = await wait_for_answers(self.slack_url, before + self.args.events, deadline)
             await asyncio.sleep(self.args.model_seconds + 1)  # let any duplicate answer arrive before counting
@@ -315,7 +345,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
     await wait_until_listening(f"{bench.model_url}/v1/models", bench.processes[1])
     bare = await bench.run_bare_bolt()
     workers = await bench.run_service("workers")
-    in_process = await bench.run_service("inproc", JOBS_IN_PROCESS="true")
+    in_process = None if bench.args.skip_in_process else await bench.run_service("inproc", JOBS_IN_PROCESS="true")
     return {
         "events": bench.args.events,
         "concurrency": bench.args.concurrency,
@@ -324,7 +354,7 @@ async def measure(bench: Bench) -> dict[str, Any]:
         "serve_with_worker_process": workers,
         "serve_jobs_in_process": in_process,
         "ack_p99_ratio_worker_process": round(workers["ack_p99_ms"] / bare["ack_p99_ms"], 2),
-        "ack_p99_ratio_in_process": round(in_process["ack_p99_ms"] / bare["ack_p99_ms"], 2),
+        "ack_p99_ratio_in_process": in_process and round(in_process["ack_p99_ms"] / bare["ack_p99_ms"], 2),
         "ack_p50_ratio_worker_process": round(workers["ack_p50_ms"] / bare["ack_p50_ms"], 2),
     }
 
@@ -345,6 +375,10 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--model-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--py-spy", type=Path, metavar="FILE", help="sample `serve` with py-spy during the burst (collapsed stacks)"
+    )
+    parser.add_argument("--skip-in-process", action="store_true", help="measure only bare Bolt and the default")
     parser.add_argument("--fake-slack", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--fake-model", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--bare-bolt", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -365,6 +399,8 @@ def main() -> None:
     result = run(args)
     for name in ("bare_bolt", "serve_with_worker_process", "serve_jobs_in_process"):
         figures = result[name]
+        if figures is None:
+            continue
         print(f"{name}: ack p50 {figures['ack_p50_ms']} ms, p99 {figures['ack_p99_ms']} ms")
     print(json.dumps(result))
 

@@ -189,6 +189,9 @@ class Settings(BaseSettings):
     # Where the embedded PostgreSQL keeps its data when run as root and SWITCHBOARD_HOME is out of reach of its
     # OS user ``pgserver``: one folder per home, named by a hash of the home's path.
     embedded_postgres_fallback_root: Path = Path("/var/lib/switchboard")
+    # False (``EMBEDDED_POSTGRES=false``, as in the container image): never start the embedded PostgreSQL, so
+    # DATABASE_URL is required; a replica must not quietly keep its data in a container's throwaway folder.
+    embedded_postgres: bool = True
     # --- end service edges and operations
 
     @classmethod
@@ -297,6 +300,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{missing} is missing: Slack needs both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET "
                 "(set both to enable Slack, or neither to run without it)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _database_when_embedded_is_off(self) -> Settings:
+        if not self.embedded_postgres and self.database_url is None:
+            raise ValueError(
+                "DATABASE_URL is required: the embedded PostgreSQL is turned off (EMBEDDED_POSTGRES=false, as in "
+                "the container image); set DATABASE_URL to a PostgreSQL with pgvector, e.g. "
+                "postgresql://switchboard:PASSWORD@db:5432/switchboard"
             )
         return self
 

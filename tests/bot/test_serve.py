@@ -69,6 +69,25 @@ def test_serve_on_embedded_defaults_answers_health_and_stops_on_sigterm(tmp_path
     assert not (home / "postgres" / "postmaster.pid").exists()  # the embedded server was stopped too
 
 
+def test_serve_with_the_embedded_database_off_refuses_to_start_without_database_url(tmp_path: Path) -> None:
+    """As in the container image: EMBEDDED_POSTGRES=false and no DATABASE_URL is a clear refusal, not a database
+    quietly made in the container's throwaway folder."""
+    home = tmp_path / "home"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "LLM_", "DATABASE_URL"))}
+    environment.update(SWITCHBOARD_HOME=str(home), EMBEDDED_POSTGRES="false")
+    finished = subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert "DATABASE_URL is required: the embedded PostgreSQL is turned off" in finished.stderr.decode()
+    assert not home.exists()
+
+
 @pytest.fixture
 async def outage_service(home_dir: Path) -> AsyncIterator[tuple[Service, EmbeddedPostgres]]:
     """A service on its own PostgreSQL, which the test can stop under it."""

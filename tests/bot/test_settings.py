@@ -87,6 +87,17 @@ def test_only_one_slack_credential_refuses_naming_the_missing_one(monkeypatch: p
         load_settings()
 
 
+def test_with_the_embedded_database_off_database_url_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EMBEDDED_POSTGRES", "false")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    with pytest.raises(SettingsError, match="DATABASE_URL is required: the embedded PostgreSQL is turned off"):
+        load_settings()
+    monkeypatch.setenv("DATABASE_URL", "postgresql://switchboard:secret@db:5432/switchboard")
+    settings = load_settings()
+    assert not settings.embedded_postgres
+    assert settings.database_url is not None
+
+
 def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "")  # empty values count as unset
     monkeypatch.setenv("SLACK_API_URL", "slack.example.com/api")

@@ -174,6 +174,36 @@ async def test_a_retry_storm_of_one_event_queues_one_job_and_gets_one_answer(
     assert len(slack_api.calls_to("chat.postMessage")) == 1
 
 
+async def test_a_burst_of_events_with_repeats_queues_one_job_per_event_carrying_it_whole(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    """Deliveries arriving together are claimed and queued in one batch: repeats of an event in that batch queue
+    nothing, and every job carries the event (quotes and all) and its thread's lock."""
+    runner = ScriptedAgentRunner()
+    events = [
+        {"type": "app_mention", "user": "U1", "text": f'<@UBOT> what does "on-call" mean? \\ {n}', "ts": f"460.{n}"}
+        | {"channel": "C1"}
+        for n in range(3)
+    ]
+    event_ids = ["Ev" + uuid.uuid4().hex[:10] for _ in events]
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        deliveries = [(event, event_id) for event, event_id in zip(events, event_ids, strict=True) for _ in range(4)]
+        responses = await asyncio.gather(
+            *(slack.event(event, event_id=event_id, **{"X-Slack-Retry-Num": "1"}) for event, event_id in deliveries)
+        )
+        locks = {f"slack-thread:T1:C1:460.{n}" for n in range(3)}
+        jobs = [
+            job for job in await slack.channel.queue.list_jobs(kind="slack.answer", limit=1000) if job.lock in locks
+        ]
+        await slack.settle()
+
+    assert {response.status_code for response in responses} == {200}
+    assert sorted(job.lock or "" for job in jobs) == sorted(locks)
+    assert sorted(request.question for request in runner.requests) == [
+        f'what does "on-call" mean? \\ {n}' for n in range(3)
+    ]
+
+
 async def test_bad_signature_and_five_minute_old_timestamp_are_refused_with_401(
     slack_api: FakeSlackApi, harness_args: dict[str, Any]
 ) -> None:

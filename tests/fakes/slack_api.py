@@ -517,9 +517,11 @@ class FakeSlackApi:
         return Response(self.files[name], media_type="application/octet-stream")
 
     async def _recorded(self, request: Request) -> Response:
-        """Every recorded call, for a benchmark that runs this fake in another process."""
+        """Every recorded call (or those after the first ``since``), for a benchmark that runs this fake in another
+        process and reads the calls as they come."""
+        since = int(request.query_params.get("since", "0"))
         with self._lock:
-            return JSONResponse([call.model_dump() for call in self.calls])
+            return JSONResponse([call.model_dump() for call in self.calls[since:]])
 
     async def _respond(self, request: Request) -> Response:
         self.responses.append(json.loads(await request.body()))
