@@ -15,7 +15,12 @@ from starlette.routing import BaseRoute
 
 from bot.composition.background_tasks import cancel_background, start_background
 from bot.composition.job_work import start_job_work
-from bot.composition.knowledge_sync import schedule_resyncs, start_catch_up_sync, sync_configured_source
+from bot.composition.knowledge_sync import (
+    queue_source_sync,
+    schedule_resyncs,
+    start_catch_up_sync,
+    sync_configured_source,
+)
 from bot.composition.service import Service
 from bot.composition.trace_retention import schedule_trace_retention
 from bot.http_server.dependency_checks import DependencyMonitor, model_check, slack_check
@@ -115,6 +120,7 @@ async def start_channels(service: Service, stack: AsyncExitStack) -> Channels:
             count_event=service.metrics.count_slack_event,
             evaluation=service.evaluation_runner(),
             curated=runner.curated,
+            queue_sync=lambda name: queue_source_sync(service, name, "manual"),
         )
         register_kb_commands(
             slack.commands,

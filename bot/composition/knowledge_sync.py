@@ -100,6 +100,14 @@ def schedule_resyncs(service: Service, scheduling: Scheduling) -> None:
             )
 
 
+async def queue_source_sync(service: Service, name: str, trigger: RunTrigger) -> bool:
+    """Queue a sync of the source ``name`` for a worker; False when one is already waiting (its queueing lock), so
+    repeated requests (a button clicked twice, every replica at start) queue it once."""
+    lock = f"sync:{name}"
+    job = SourceSyncJob(timestamp=int(datetime.now(UTC).timestamp()), trigger=trigger, source=name)
+    return await service.queue.defer_if_absent(JobKind.SOURCE_SYNC, job, queueing_lock=lock, lock=lock) is not None
+
+
 async def queue_overdue_syncs(service: Service) -> list[str]:
     """Queue a sync of each source never synced, or not since its interval: the periodic jobs only fire on the next
     boundary, and a fresh deployment should not wait that long. Safe on every replica at once: a sync already
@@ -112,9 +120,7 @@ async def queue_overdue_syncs(service: Service) -> list[str]:
         started = last_started.get(config.name)
         if started is not None and now - started < timedelta(minutes=config.sync_interval_minutes):
             continue
-        lock = f"sync:{config.name}"
-        job = SourceSyncJob(timestamp=int(now.timestamp()), trigger="catch-up", source=config.name)
-        if await service.queue.defer_if_absent(JobKind.SOURCE_SYNC, job, queueing_lock=lock, lock=lock) is not None:
+        if await queue_source_sync(service, config.name, "catch-up"):
             queued.append(config.name)
     if queued:
         logger.info("queued syncs of %d overdue source(s): %s", len(queued), ", ".join(queued))

@@ -5,7 +5,7 @@ workers answer them (``bot.slack.answer_jobs``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -64,11 +64,13 @@ class SlackChannel:
         evaluation: EvaluationRunner | None = None,
         queue: JobQueue,
         curated: CuratedStore | None = None,
+        queue_sync: Callable[[str], Awaitable[bool]] | None = None,
         progress_interval_seconds: float = 1.0,
         count_event: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         """``prompts``, ``memory`` and ``schedules`` are the runtime's own instances (so a change applies at once);
         the ``/prompt``, ``/memory`` and ``/schedule`` subcommands over each exist only when it is given.
+        ``queue_sync`` queues a sync of a configured source (App Home's **Sync** buttons).
         ``queue`` takes each question as an answer job (a worker answers it); ``count_event`` is told what became of
         each Events API delivery here (received, retried), for the service's metrics."""
         if settings.slack_signing_secret is None or client.token is None:
@@ -127,6 +129,7 @@ class SlackChannel:
             surface_prompts,
             list_schedules=schedules.store.list if schedules is not None else None,
             is_personal=schedules.store.is_personal if schedules is not None else lambda schedule: False,
+            queue_sync=queue_sync,
         )
         register_surface_listeners(self.app, AssistantSurface(client, surface_prompts), self.home, self.flow.spawn)
         register_evaluation_case_listeners(self.app, sessions)

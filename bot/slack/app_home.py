@@ -4,7 +4,9 @@ the bot can do for everyone else.
 Editors and admins see the knowledge sources with their last sync and its failures (a failed document named only
 if they may read it, as in ``/kb status``), each prompt's live version with its ratings and the latest 👎 comments
 (as in ``/prompt stats``), the schedules with their last runs (as in ``/schedule list``), and buttons: **Edit** on a
-prompt opens the same form as ``/prompt edit``, **Refresh** publishes the view again. Every figure comes from the
+prompt opens the same form as ``/prompt edit``, **Sync** on a configured source queues a sync of it for a worker (as
+``/kb sync`` does, for the same people; a sync already waiting is not queued twice), **Refresh** publishes the view
+again. Every figure comes from the
 reader the matching command uses, so the two never disagree. Everything shown that people or documents wrote
 (titles, comments, instructions, errors) is escaped by those same formatters.
 """
@@ -12,7 +14,7 @@ reader the matching command uses, so the two never disagree. Everything shown th
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -33,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 HOME_EDIT_PROMPT = "home_prompt_edit"
 HOME_REFRESH = "home_refresh"
+HOME_SYNC_SOURCE = "home_sync_source"
+MAX_SYNC_BUTTONS = 25  # Slack's limit of elements in one actions block
 MAX_HOME_BLOCKS = 100
 _SECTION_LIMIT = 3000
 COMMENTS_SHOWN = 2
@@ -65,16 +69,30 @@ def editor_home(
     sources: list[str],
     prompts: list[list[Block]],
     schedules: list[str],
+    syncable: Sequence[str] = (),
+    notice: str | None = None,
 ) -> dict[str, Any]:
-    """The editors' Home tab from already formatted (and escaped) parts; kept within Slack's 100 blocks."""
+    """The editors' Home tab from already formatted (and escaped) parts; kept within Slack's 100 blocks.
+
+    ``syncable`` names the configured sources that get a **Sync** button; ``notice`` (escaped by the caller) says
+    what the last click did."""
     blocks: list[Block] = [
         {
             "type": "actions",
             "block_id": "home",
             "elements": [button(":arrows_counterclockwise: Refresh", HOME_REFRESH, "refresh")],
         },
+    ]
+    if notice:
+        blocks.append(context(notice))
+    blocks += [
         header("Knowledge sources"),
         *[section(piece) for piece in split_text("\n".join(sources) or EMPTY_INDEX, _SECTION_LIMIT)],
+    ]
+    if syncable:
+        buttons = [button(f"Sync {name}"[:75], HOME_SYNC_SOURCE, name) for name in syncable[:MAX_SYNC_BUTTONS]]
+        blocks.append({"type": "actions", "block_id": "home_sources", "elements": buttons})
+    blocks += [
         context("`/kb sync [SOURCE]` syncs now · `/kb sources` lists the configured ones"),
         divider(),
         header("Prompts"),
@@ -121,7 +139,10 @@ class AppHome:
         list_schedules: Callable[[], Awaitable[list[ScheduleListing]]] | None = None,
         is_personal: Callable[[Schedule], bool] = lambda schedule: False,
         read_status: Callable[[], Awaitable[KnowledgeStatus]] | None = None,
+        queue_sync: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        """``queue_sync`` queues a sync of the named source and says whether it did (False: one already waits);
+        without it the Home tab has no **Sync** buttons."""
         self.settings = settings
         self.sessions = sessions
         self.client = client
@@ -129,19 +150,43 @@ class AppHome:
         self.list_schedules = list_schedules
         self.is_personal = is_personal
         self.read_status = read_status or (lambda: knowledge_status(sessions))
+        self.queue_sync = queue_sync
 
-    async def publish(self, user_id: str, roles: frozenset[Role]) -> None:
-        view = await self.view_for(user_id, roles)
+    async def publish(self, user_id: str, roles: frozenset[Role], notice: str | None = None) -> None:
+        view = await self.view_for(user_id, roles, notice)
         await self.client.views_publish(user_id=user_id, view=view)
 
-    async def view_for(self, user_id: str, roles: frozenset[Role]) -> dict[str, Any]:
+    async def view_for(self, user_id: str, roles: frozenset[Role], notice: str | None = None) -> dict[str, Any]:
         if not permits(roles, "prompt.change"):
             return everyone_home()
         scope = ReaderScope(readers=(self.settings.reader(user_id),))
         sources = source_status_lines(await self.read_status(), scope)
         return editor_home(
-            sources=sources, prompts=await self._prompt_parts(), schedules=await self._schedules(user_id)
+            sources=sources,
+            prompts=await self._prompt_parts(),
+            schedules=await self._schedules(user_id),
+            syncable=self._syncable(roles),
+            notice=notice,
         )
+
+    def _syncable(self, roles: frozenset[Role]) -> list[str]:
+        if self.queue_sync is None or not permits(roles, "knowledge.sync"):
+            return []
+        return [config.name for config in self.settings.sources]
+
+    async def sync_source(self, user_id: str, name: str, roles: frozenset[Role]) -> None:
+        """**Sync** on a source: queue its sync (checked like ``/kb sync``), then publish the Home tab again saying
+        what happened. A name the config file no longer has (an old view) is refused, not queued."""
+        if self.queue_sync is None or not permits(roles, "knowledge.sync"):
+            return
+        shown = f"*{escape_mrkdwn(name)}*"
+        if name not in self._syncable(roles):
+            notice = f":warning: There is no source named {shown} in the config file any more; nothing was synced."
+        elif await self.queue_sync(name):
+            notice = f":hourglass_flowing_sand: A sync of {shown} is queued for a worker; *Refresh* shows its result."
+        else:
+            notice = f":hourglass_flowing_sand: A sync of {shown} is already waiting in the queue; not queued twice."
+        await self.publish(user_id, roles, notice)
 
     async def _prompt_parts(self) -> list[list[Block]]:
         parts = []

@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.slack.app_home import HOME_EDIT_PROMPT, HOME_REFRESH, AppHome
+from bot.slack.app_home import HOME_EDIT_PROMPT, HOME_REFRESH, HOME_SYNC_SOURCE, AppHome
 from bot.slack.assistant_surface import AssistantSurface
 
 logger = logging.getLogger(__name__)
@@ -65,8 +65,17 @@ def register_surface_listeners(app: AsyncApp, surface: AssistantSurface, home: A
             str(action.get("value") or ""), body["trigger_id"], context.get("roles") or frozenset()
         )
 
+    async def on_sync_source(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        user_id = body["user"]["id"]
+        name = str(action.get("value") or "")
+        later(home.sync_source(user_id, name, context.get("roles") or frozenset()), f"queueing a sync of {name!r}")
+
     app.event("app_home_opened")(on_home_opened)
     app.event("assistant_thread_started")(on_thread_started)
     app.event("assistant_thread_context_changed")(on_context_changed)
     app.action(HOME_REFRESH)(on_refresh)
     app.action(HOME_EDIT_PROMPT)(on_edit_prompt)
+    app.action(HOME_SYNC_SOURCE)(on_sync_source)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import EmbeddedPostgres, upgrade_database
+from bot.jobs import JobKind, JobSummary
 from knowledge import KnowledgeStatus, knowledge_status
 from testing_support.databases import create_database, drop_database
 from testing_support.waiting import eventually
@@ -105,3 +106,43 @@ async def test_serve_syncs_a_never_synced_source_in_the_background_at_start(
             assert (status.sources[0].source, status.sources[0].documents) == ("wiki", 2)
     finally:
         drop_database(postgres_server.url, database_url)
+
+
+def _home_buttons(view: dict[str, object], action_id: str) -> list[str]:
+    blocks = view["blocks"]
+    assert isinstance(blocks, list)
+    return [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id]
+
+
+async def test_an_editor_syncs_a_source_from_app_home_and_a_plain_user_cannot(slack: RuntimeSlack) -> None:
+    for user in ("UEDITOR", "U1"):
+        await slack.event({"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"})
+    await eventually(lambda: {"UEDITOR", "U1"} <= set(slack.slack.home_views), what="both Home tabs published")
+    assert _home_buttons(slack.slack.home_views["UEDITOR"], "home_sync_source") == ["wiki"]
+    assert "home_sync_source" not in str(slack.slack.home_views["U1"])
+
+    # A forged click from someone who may not sync queues nothing and changes nothing they see.
+    await slack.click("home_sync_source", "wiki", user="U1")
+    await slack.click("home_sync_source", "nope", user="UEDITOR")
+    await eventually(
+        lambda: "no source named *nope*" in str(slack.slack.home_views["UEDITOR"]), what="the unknown source refused"
+    )
+    await slack.click("home_sync_source", "wiki", user="UEDITOR")
+    await eventually(
+        lambda: "sync of *wiki* is" in str(slack.slack.home_views["UEDITOR"]), what="the Home tab saying it queued"
+    )
+
+    async def synced() -> KnowledgeStatus | None:
+        status = await knowledge_status(slack.service.sessions)
+        done = status.sources and status.sources[0].last_run and status.sources[0].last_run.finished_at
+        return status if done else None
+
+    status = await eventually(synced, what="the queued sync to run on a worker")
+    assert status is not None and (status.sources[0].source, status.sources[0].documents) == ("wiki", 2)
+
+    # Only the editor's click on a configured source queued a sync (the database is this test's own).
+    async def finished_syncs() -> list[JobSummary] | None:
+        jobs = await slack.service.queue.list_jobs(kind=JobKind.SOURCE_SYNC)
+        return jobs if jobs and all(job.status == "succeeded" for job in jobs) else None
+
+    assert len(await eventually(finished_syncs, what="the sync job to finish") or []) == 1
