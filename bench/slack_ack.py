@@ -233,6 +233,8 @@ def service_environment(home: Path, database_url: str, slack_url: str, model_url
     )
     return {
         "PATH": os.environ.get("PATH", ""),
+        # The code of this checkout, whichever one the virtual environment was installed from.
+        "PYTHONPATH": str(ROOT),
         "HOME": str(home),
         "DATABASE_URL": database_url,
         "SWITCHBOARD_HOME": str(home / "state"),

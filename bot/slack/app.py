@@ -32,6 +32,7 @@ from bot.slack.assistant_surface import AssistantSurface
 from bot.slack.commands import COMMANDS, CommandRegistry, register_builtin_commands
 from bot.slack.curated_answers import register_curated_commands, register_curated_listeners
 from bot.slack.evaluation_cases import register_evaluation_case_listeners
+from bot.slack.event_intake import EventIntake
 from bot.slack.feedback import register_feedback_listeners
 from bot.slack.memory_commands import register_memory_commands
 from bot.slack.middleware import install_middleware
@@ -109,16 +110,13 @@ class SlackChannel:
         self._ack_engine = create_engine(
             bind.url.render_as_string(hide_password=False), pool_size=2, application_name="switchboard-slack-ack"
         )
-        install_middleware(
-            self.app,
-            settings=settings,
-            sessions=sessions,
-            ack_engine=self._ack_engine,
-            queue=queue,
-            identity=self.identity,
-            commands=self.commands,
-            count_event=count_event,
+        self.intake = EventIntake(
+            store.EventClaimer(self._ack_engine, queue),
+            self.identity,
+            settings.slack_signing_secret.get_secret_value(),
+            count_event,
         )
+        install_middleware(self.app, settings=settings, sessions=sessions, intake=self.intake, commands=self.commands)
         register_feedback_listeners(self.app, sessions)
         # The agent surface (messages tab, assistant threads) and App Home; their texts come from the prompt store.
         surface_prompts = prompts if prompts is not None else PromptStore(sessions)
@@ -169,7 +167,11 @@ class SlackChannel:
 
     def routes(self) -> list[Route]:
         async def slack_events(request: Request) -> Response:
-            return await self._handler.handle(request)
+            # A question is queued and acknowledged here; everything else is Bolt's (event_intake.py says why).
+            intake = await self.intake.take_request(await request.body(), request.headers)
+            if intake == "bolt":
+                return await self._handler.handle(request)
+            return Response(status_code=200 if intake == "taken" else 401)
 
         return [Route(EVENTS_PATH, slack_events, methods=["POST"])]
 

@@ -221,7 +221,13 @@ async def test_bad_signature_and_five_minute_old_timestamp_are_refused_with_401(
             headers={"Content-Type": "application/json", **signature_headers(body, timestamp=int(time.time()) - 301)},
         )
         unsigned = await slack.http.post("/slack/events", content=body, headers={"Content-Type": "application/json"})
+        garbled = await slack.http.post(
+            "/slack/events",
+            content=body,
+            headers={"Content-Type": "application/json", "X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "0"},
+        )
     assert (forged.status_code, stale.status_code, unsigned.status_code) == (401, 401, 401)
+    assert garbled.status_code == 401  # refused, not a server error
     assert runner.requests == []
 
 
