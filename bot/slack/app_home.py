@@ -5,10 +5,10 @@ Editors and admins see the knowledge sources with their last sync and its failur
 if they may read it, as in ``/kb status``), each prompt's live version with its ratings and the latest 👎 comments
 (as in ``/prompt stats``), the schedules with their last runs (as in ``/schedule list``), and buttons: **Edit** on a
 prompt opens the same form as ``/prompt edit``, **Sync** on a configured source queues a sync of it for a worker (as
-``/kb sync`` does, for the same people; a sync already waiting is not queued twice), **Refresh** publishes the view
-again. Every figure comes from the
-reader the matching command uses, so the two never disagree. Everything shown that people or documents wrote
-(titles, comments, instructions, errors) is escaped by those same formatters.
+``/kb sync`` does, for the same people; a sync already waiting is not queued twice; Slack fits 25 such buttons, the
+command reaches every source), **Refresh** publishes the view again. Every figure comes from the reader the matching
+command uses, so the two never disagree. Everything shown that people or documents wrote (titles, comments,
+instructions, errors) is escaped by those same formatters.
 """
 
 from __future__ import annotations
