@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 # A worker process that exits is started again after this long (doubling while it keeps dying, up to a minute).
 RESTART_DELAY_SECONDS = 1.0
 MAX_RESTART_DELAY_SECONDS = 60.0
+# Worker processes run at this niceness: on a machine with few cores the kernel then gives the acknowledging
+# process the CPU first when a burst of events arrives while answers are running (bench/slack_ack.py).
+WORKER_NICENESS = 10
 
 
 @asynccontextmanager
@@ -198,6 +201,7 @@ class WorkerProcesses:
                 sys.executable, "-m", "bot", "worker", env=dict(os.environ), start_new_session=True
             )
             self._processes[slot] = process
+            _lower_priority(process.pid)
             code = await process.wait()
             if self._stopping:
                 return
@@ -226,3 +230,12 @@ class WorkerProcesses:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _lower_priority(pid: int) -> None:
+    """Give a just-started worker ``WORKER_NICENESS``. It is still starting Python, with no threads yet, so every
+    thread it starts later inherits the niceness."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, WORKER_NICENESS)
+    except OSError as error:  # already gone, or a sandbox without setpriority: it then simply runs at our priority
+        logger.warning("could not lower the priority of job worker process %d: %s", pid, error)
