@@ -151,8 +151,11 @@ async def run(chunks: int, query_count: int, reference_depth: int, dataset: Path
             for name, scope in READERS.items():
                 timings = []
                 for question in sample[:100]:
+                    # Equal readers, not the same objects: each message builds its own scope, so the filter's cache
+                    # is reached through a full comparison, as in the service.
+                    fresh = ReaderScope(readers=tuple(reader.model_copy() for reader in scope.readers))
                     started = time.perf_counter()
-                    await retriever.rank(question, scope, limit=10)
+                    await retriever.rank(question, fresh, limit=10)
                     timings.append((time.perf_counter() - started) * 1000)
                 timings.sort()
                 principal_readers[name] = {
