@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 # A worker process that exits is started again after this long (doubling while it keeps dying, up to a minute).
 RESTART_DELAY_SECONDS = 1.0
 MAX_RESTART_DELAY_SECONDS = 60.0
-# Worker processes run at this niceness: on a machine with few cores the kernel then gives the acknowledging
+# Worker processes run this much nicer than serve: on a machine with few cores the kernel then gives the acknowledging
 # process the CPU first when a burst of events arrives while answers are running (bench/slack_ack.py).
 WORKER_NICENESS = 10
 
@@ -233,9 +233,9 @@ class WorkerProcesses:
 
 
 def _lower_priority(pid: int) -> None:
-    """Give a just-started worker ``WORKER_NICENESS``. It is still starting Python, with no threads yet, so every
-    thread it starts later inherits the niceness."""
+    """Make a just-started worker ``WORKER_NICENESS`` nicer than this process (lowering a priority needs no
+    privilege). It is still starting Python, with no threads yet, so every thread it starts later inherits it."""
     try:
-        os.setpriority(os.PRIO_PROCESS, pid, WORKER_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, pid, min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19))
     except OSError as error:  # already gone, or a sandbox without setpriority: it then simply runs at our priority
         logger.warning("could not lower the priority of job worker process %d: %s", pid, error)
