@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,7 +24,6 @@ from knowledge.chunking import Chunk, ChunkingConfig
 from knowledge.documents import SourceDocument
 from knowledge.embedding_models import RegisteredModel
 from knowledge.index_tables import CorpusStats, IndexedDocument, KnowledgeSource
-from knowledge.near_duplicates import passage_signature
 
 
 @dataclass(frozen=True)
@@ -40,13 +39,15 @@ class KnownRow:
 
 @dataclass
 class PreparedDocument:
-    """A changed document, chunked and embedded, ready to be written in one transaction."""
+    """A changed document, chunked, embedded and signed, ready to be written in one transaction."""
 
     document: SourceDocument
     content_hash: str
     chunks: list[Chunk]
     text_hashes: list[str]
     embeddings: list[Any]
+    # Each chunk's MinHash signature (knowledge.near_duplicates), computed beside the embeddings.
+    signatures: list[list[int] | None] = field(default_factory=list)
 
 
 def content_hash(document: SourceDocument, chunking: ChunkingConfig) -> str:
@@ -183,10 +184,12 @@ async def write_documents(
             vector_binary(vector),
             item.document.access.public,
             item.document.access.principals(),
-            passage_signature(chunk.text),
+            signature,
         )
         for item in prepared
-        for chunk, chunk_hash, vector in zip(item.chunks, item.text_hashes, item.embeddings, strict=True)
+        for chunk, chunk_hash, vector, signature in zip(
+            item.chunks, item.text_hashes, item.embeddings, item.signatures, strict=True
+        )
     ]
     if chunk_rows:
         await _copy_chunks(session, chunk_rows)

@@ -40,32 +40,69 @@ _SEEDS = np.random.default_rng(0x5357424D48).integers(0, 2**63, size=(2, SIGNATU
 _MULTIPLIERS = _SEEDS[0] | np.uint64(1)
 _OFFSETS = _SEEDS[1]
 _WORD_MIXERS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+# Passages signed together: their shingles' 64 hashes (8 bytes each) stay within a few MB.
+_SIGNING_BATCH = 64
 
 T = TypeVar("T")
 
 
 def visible_words(markdown: str) -> list[str]:
     """The lower-cased words a reader sees: link targets and URLs are not part of what a passage says."""
-    text = _BARE_URL.sub(" ", _LINK_DESTINATION.sub("]", markdown))
+    text = _LINK_DESTINATION.sub("]", markdown) if "](" in markdown else markdown
+    if "://" in text:
+        text = _BARE_URL.sub(" ", text)
     return _WORD.findall(text.lower())
 
 
 def passage_signature(markdown: str) -> list[int] | None:
     """The MinHash signature of a passage's text (signed 32-bit integers), or None when it has no words."""
-    words = visible_words(markdown)
-    if not words:
-        return None
-    hashes = np.fromiter((zlib.crc32(word.encode()) for word in words), dtype=np.uint64, count=len(words))
-    width = min(SHINGLE_WORDS, len(hashes))
-    count = len(hashes) - width + 1
-    shingles = np.zeros(count, dtype=np.uint64)
-    for offset in range(width):
-        shingles ^= hashes[offset : offset + count] * _WORD_MIXERS[offset]
-    shingles = np.unique(shingles)
-    # Multiply-shift hashing: one hash function per signature position, the minimum over the shingles kept.
-    permuted = (shingles[:, None] * _MULTIPLIERS[None, :] + _OFFSETS[None, :]) >> np.uint64(32)
-    signature = permuted.min(axis=0).astype(np.uint32).view(np.int32)
-    return [int(value) for value in signature]
+    return passage_signatures([markdown])[0]
+
+
+def passage_signatures(passages: Sequence[str]) -> list[list[int] | None]:
+    """``passage_signature`` of each passage, computed for the whole batch in a few numpy operations.
+
+    A first sync signs every passage it writes, so this is on its critical path: one pass over the batch costs a
+    fraction of a passage at a time. Values are identical to signing one by one.
+    """
+    signatures: list[list[int] | None] = [None] * len(passages)
+    words = [visible_words(passage) for passage in passages]
+    for start in range(0, len(passages), _SIGNING_BATCH):
+        _sign(words[start : start + _SIGNING_BATCH], signatures, start)
+    return signatures
+
+
+def _sign(words: list[list[str]], signatures: list[list[int] | None], offset: int) -> None:
+    lengths = np.fromiter(map(len, words), dtype=np.intp, count=len(words))
+    flat = [word for passage in words for word in passage]
+    hashes = np.fromiter((zlib.crc32(word.encode()) for word in flat), dtype=np.uint64, count=len(flat))
+    # The shingle starting at each word of the batch, over the next SHINGLE_WORDS words (zeros past the end).
+    padded = np.concatenate([hashes, np.zeros(SHINGLE_WORDS - 1, dtype=np.uint64)])
+    shingles = np.zeros(len(hashes), dtype=np.uint64)
+    for position, mixer in enumerate(_WORD_MIXERS):
+        shingles ^= padded[position : position + len(hashes)] * mixer
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    for index in np.flatnonzero((lengths > 0) & (lengths < SHINGLE_WORDS)).tolist():
+        # Fewer words than a shingle: one shingle of all of them.
+        short = np.zeros(1, dtype=np.uint64)
+        for position in range(int(lengths[index])):
+            short ^= hashes[starts[index] + position : starts[index] + position + 1] * _WORD_MIXERS[position]
+        shingles[starts[index]] = short[0]
+    counts = np.where(lengths >= SHINGLE_WORDS, lengths - SHINGLE_WORDS + 1, np.minimum(lengths, 1))
+    signed = np.flatnonzero(counts)
+    if not len(signed):
+        return
+    # Each signed passage's own shingles, back to back.
+    first = np.repeat(starts[signed] - np.concatenate([[0], np.cumsum(counts[signed])[:-1]]), counts[signed])
+    own = shingles[first + np.arange(int(counts[signed].sum()))]
+    # Multiply-shift hashing: one hash function per signature position, the minimum over the shingles kept. The
+    # shift commutes with the minimum, so it is applied to the 64 minima only.
+    permuted = own[:, None] * _MULTIPLIERS[None, :] + _OFFSETS[None, :]
+    segment_starts = np.concatenate([[0], np.cumsum(counts[signed])[:-1]])
+    minima = np.minimum.reduceat(permuted, segment_starts, axis=0) >> np.uint64(32)
+    for index, row in zip(signed.tolist(), minima.astype(np.uint32).view(np.int32).tolist(), strict=True):
+        signatures[offset + index] = row
 
 
 def signature_similarity(first: Sequence[int], second: Sequence[int]) -> float:

@@ -60,6 +60,7 @@ from knowledge.index_writer import (
     text_hash,
     write_documents,
 )
+from knowledge.near_duplicates import passage_signatures
 from knowledge.sources.abc import FetchFailure, KnownDocument, Source, Unchanged
 from knowledge.sync_models import (
     DocumentFailure,
@@ -345,10 +346,16 @@ class SyncEngine:
             async with self._sessions() as session:
                 hashes = [digest for item in batch for digest in item.text_hashes]
                 texts = [chunk.search_text for item in batch for chunk in item.chunks]
-                vectors = await self._embed(run, session, hashes, texts)
+                # Signing is CPU work too: off the event loop, beside the embedding, not in the writer.
+                vectors, signatures = await asyncio.gather(
+                    self._embed(run, session, hashes, texts),
+                    asyncio.to_thread(passage_signatures, [chunk.text for item in batch for chunk in item.chunks]),
+                )
                 await session.rollback()
+            signed = iter(signatures)
             for item in batch:
                 item.embeddings = [vectors[digest] for digest in item.text_hashes]
+                item.signatures = [next(signed) for _ in item.chunks]
         await self._drain(run)
         run.writing = asyncio.create_task(self._write_batch(run, batch, checkpoint))
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from knowledge import Embedder, HybridRetriever, ReaderScope, RetrievalConfig, SearchQuery, SyncEngine
-from knowledge.near_duplicates import passage_signature, signature_similarity
+from knowledge.near_duplicates import passage_signature, passage_signatures, signature_similarity
 from knowledge.sources import FolderSource, FolderSourceConfig
 from knowledge.sources.source_config import AccessRule
 
@@ -134,3 +134,28 @@ def test_signatures_tell_copies_from_passages_that_only_share_a_sentence() -> No
     assert original is not None and edited is not None and different is not None
     assert signature_similarity(original, edited) >= RetrievalConfig().near_duplicate_similarity
     assert signature_similarity(original, different) < 0.3
+
+
+def test_signatures_stay_those_already_stored() -> None:
+    # Signatures written by earlier versions are compared with new ones: the hashing must never change. These
+    # values were computed by the first, one-passage-at-a-time implementation.
+    assert passage_signature("Rotate")[:3] == [-409052925, -158771140, 1637925538]  # type: ignore[index]
+    assert passage_signature("Rotate certificates")[:3] == [-429018004, 1974474649, -1294128617]  # type: ignore[index]
+    long = passage_signature(
+        "Every teammate rotates the VPN certificate each quarter; see [the guide](../vpn.md) or "
+        "https://vpn.example.invalid/help."
+    )
+    assert long is not None and long[:3] == [1038068368, 203669425, 1149366733] and sum(long) == 28078070967
+
+
+def test_a_batch_is_signed_as_each_passage_alone() -> None:
+    passages = [
+        FAQ,
+        "",
+        "one",
+        "two words",
+        "!!!",
+        "see [x](http://a.b/c) now",
+        *(f"passage {n} " * n for n in range(70)),
+    ]
+    assert passage_signatures(passages) == [passage_signature(passage) for passage in passages]
