@@ -143,6 +143,9 @@ class SyncEngine:
             await self._prepare_indexes(run)
             async for result in source.fetch(known_documents):
                 await self._take(run, result, full)
+                # Chunking is CPU work on this loop. A source that never waits (memory, local files) would keep the
+                # batch being written from sending its next statement until this batch is chunked; let it.
+                await asyncio.sleep(0)
                 if run.pending and (
                     len(run.pending) >= self.config.batch_documents or run.pending_chunks >= self.config.batch_chunks
                 ):
