@@ -2,7 +2,8 @@
 
 WordLlama embeds a text as the mean of its tokens' static vectors. Its own ``embed`` runs the Llama tokenizer's BPE
 over each whole text (the tokenizer has no pre-tokenizer, so BPE's per-word cache never applies) and then pools a
-padded batch: 0.4-0.6 ms a passage, the largest CPU cost of a first sync (bench/RESULTS.md, issue #20).
+padded batch: 0.4-0.6 ms a passage, the largest CPU cost of a first sync (bench/RESULTS.md, "First sync: less
+Python per passage").
 
 The same tokens come from the text's pieces. The tokenizer's normaliser prepends "▁" and turns every space into
 "▁"; cut that string before each run of "▁" that follows another character. No token of the vocabulary has a "▁"
