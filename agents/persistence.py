@@ -21,7 +21,14 @@ from langgraph.store.postgres.base import PostgresIndexConfig
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from knowledge import TRY_SCHEMA_LOCK_SQL, UNLOCK_SCHEMA_SQL, Embedder, EmbeddingError, acquire_advisory_lock
+from knowledge import (
+    TRY_SCHEMA_LOCK_SQL,
+    UNLOCK_SCHEMA_SQL,
+    BackendPriority,
+    Embedder,
+    EmbeddingError,
+    acquire_advisory_lock,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +45,25 @@ class AgentPersistence:
     store: AsyncPostgresStore
 
     @classmethod
-    async def open(cls, database_url: str, embedder: Embedder, *, max_connections: int = 5) -> AgentPersistence:
+    async def open(
+        cls,
+        database_url: str,
+        embedder: Embedder,
+        *,
+        max_connections: int = 5,
+        backend_priority: BackendPriority | None = None,
+    ) -> AgentPersistence:
         """Open the pool and prepare the checkpoint and memory tables.
 
-        ``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``).
+        ``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``); ``backend_priority``
+        lowers each connection's backend (a job worker's).
         """
         pool: AsyncConnectionPool = AsyncConnectionPool(
             conninfo=database_url,
             min_size=1,
             max_size=max_connections,
             kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+            configure=backend_priority.configure if backend_priority is not None else None,
             open=False,
         )
         await pool.open(wait=True)

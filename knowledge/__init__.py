@@ -8,6 +8,7 @@ from knowledge.advisory_locks import (
     acquire_advisory_lock_blocking,
     holding_schema_lock,
 )
+from knowledge.backend_priority import BackendPriority
 from knowledge.chunking import Chunk, ChunkingConfig, MarkdownChunker, github_slug
 from knowledge.cited_documents import (
     CitedDocument,
@@ -66,6 +67,7 @@ from knowledge.sync_models import (
 from knowledge.sync_status import knowledge_status, recent_sync_runs
 
 __all__ = [
+    "BackendPriority",
     "BlockedAddressError",
     "NetworkPolicy",
     "guarded_transport",

@@ -6,10 +6,14 @@ and imports flow bot -> agents -> tools -> knowledge: everyone above may use it.
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from knowledge.backend_priority import BackendPriority
 from knowledge.errors import DatabaseConfigError
 
 _PLAIN_SCHEMES = ("postgresql", "postgres")
@@ -39,9 +43,18 @@ def sqlalchemy_url(database_url: str) -> URL:
     return url.set(drivername=_DRIVER)
 
 
-def create_engine(database_url: str, *, pool_size: int = 5, application_name: str = "switchboard") -> AsyncEngine:
-    """Create the async engine for ``database_url``; one per process, disposed by whoever created it."""
-    return create_async_engine(
+def create_engine(
+    database_url: str,
+    *,
+    pool_size: int = 5,
+    application_name: str = "switchboard",
+    backend_priority: BackendPriority | None = None,
+) -> AsyncEngine:
+    """Create the async engine for ``database_url``; one per process, disposed by whoever created it.
+
+    With ``backend_priority``, each connection's PostgreSQL backend runs at that niceness (a job worker's).
+    """
+    engine = create_async_engine(
         sqlalchemy_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -49,6 +62,13 @@ def create_engine(database_url: str, *, pool_size: int = 5, application_name: st
         pool_recycle=1800,
         connect_args={"connect_timeout": 5, "application_name": application_name},
     )
+    if backend_priority is not None:
+
+        def lower_backend(dbapi_connection: Any, record: Any) -> None:
+            backend_priority.lower(record.driver_connection.info.backend_pid)
+
+        event.listen(engine.sync_engine, "connect", lower_backend)
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

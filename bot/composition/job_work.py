@@ -50,7 +50,9 @@ logger = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0
 MAX_RESTART_DELAY_SECONDS = 60.0
 # Worker processes run this much nicer than serve: on a machine with few cores the kernel then gives the acknowledging
-# process the CPU first when a burst of events arrives while answers are running (bench/slack_ack.py).
+# process the CPU first when a burst of events arrives while answers are running (bench/slack_ack.py). They stay in
+# serve's session (their own process group, so a terminal's Ctrl-C reaches serve alone): Linux schedules each session
+# as one group, and a worker in a session of its own would weigh as much as serve whatever its niceness.
 WORKER_NICENESS = 10
 
 
@@ -150,7 +152,8 @@ def job_worker(service: Service, handlers: Mapping[JobKind, JobHandler], *, sign
 async def run_worker(settings: Settings) -> None:
     """``switchboard worker``: work jobs until SIGTERM/SIGINT, then finish running ones within the grace period."""
     async with AsyncExitStack() as stack:
-        service = await Service.start(settings)
+        # serve's workers run niced (WorkerProcesses); so do their PostgreSQL backends, on a server on this machine.
+        service = await Service.start(settings, backend_niceness=os.getpriority(os.PRIO_PROCESS, 0))
         stack.push_async_callback(service.aclose)
         async with job_handlers(service) as handlers:
             await job_worker(service, handlers, signals=True).run()
@@ -198,7 +201,7 @@ class WorkerProcesses:
         delay = RESTART_DELAY_SECONDS
         while not self._stopping:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "worker", env=dict(os.environ), start_new_session=True
+                sys.executable, "-m", "bot", "worker", env=dict(os.environ), process_group=0
             )
             self._processes[slot] = process
             _lower_priority(process.pid)

@@ -18,7 +18,15 @@ from bot.http_server.metrics import ServiceMetrics
 from bot.jobs import JobQueue
 from bot.scheduling.cluster_scheduler import ClusterScheduler
 from bot.settings import Settings
-from knowledge import Embedder, HybridRetriever, SyncEngine, create_embedder, create_engine, session_factory
+from knowledge import (
+    BackendPriority,
+    Embedder,
+    HybridRetriever,
+    SyncEngine,
+    create_embedder,
+    create_engine,
+    session_factory,
+)
 from tools import McpToolSource, ToolRegistry
 
 logger = logging.getLogger(__name__)
@@ -36,6 +44,8 @@ class Service:
     embedder: Embedder
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     embedded_postgres: EmbeddedPostgres | None = None
+    # A job worker's: the PostgreSQL backends of its connections run at its niceness (knowledge/backend_priority.py).
+    backend_priority: BackendPriority | None = None
     # Set by ``bot.scheduling.build_scheduling`` when ``serve`` runs the scheduler; /healthz reports its state.
     scheduler: ClusterScheduler | None = None
     # Set by ``bot.composition.channels.start_channels``: the background reachability checks /healthz reports.
@@ -56,7 +66,7 @@ class Service:
     def __post_init__(self) -> None:
         self.retriever = HybridRetriever(self.sessions, self.embedder, self.settings.retrieval)
         self.sync_engine = SyncEngine(self.sessions, self.embedder)
-        self.queue = JobQueue(self.database_url)
+        self.queue = JobQueue(self.database_url, backend_priority=self.backend_priority)
 
     @property
     def runner(self) -> AgentRuntime:
@@ -75,6 +85,7 @@ class Service:
         chat_model: ChatModel | None = None,
         agent_runner: AgentRuntime | None = None,
         embedded_postgres: EmbeddedPostgres | None = None,
+        backend_priority: BackendPriority | None = None,
     ) -> Service:
         """The service on a database that is already reachable and migrated, embedding as the settings say.
 
@@ -90,11 +101,17 @@ class Service:
             embedder=create_embedder(settings.embeddings),
             embedded_postgres=embedded_postgres,
             agent_runner=agent_runner,
+            backend_priority=backend_priority,
         )
 
     @classmethod
-    async def start(cls, settings: Settings, *, migrate: bool = True) -> Service:
-        """Reach the database (starting the embedded one if needed), migrate it, and build the model clients."""
+    async def start(cls, settings: Settings, *, migrate: bool = True, backend_niceness: int = 0) -> Service:
+        """Reach the database (starting the embedded one if needed), migrate it, and build the model clients.
+
+        ``backend_niceness`` (a job worker's own niceness): its connections' backends run that much nicer too, when
+        PostgreSQL is on this machine.
+        """
+        backend_priority = BackendPriority(backend_niceness) if backend_niceness > 0 else None
         embedded: EmbeddedPostgres | None = None
         if settings.database_url is not None:
             database_url = settings.database_url.get_secret_value()
@@ -106,7 +123,7 @@ class Service:
         try:
             if migrate:
                 await asyncio.to_thread(upgrade_database, database_url)
-            engine = create_engine(database_url)
+            engine = create_engine(database_url, backend_priority=backend_priority)
         except BaseException:
             if embedded is not None:
                 embedded.stop()
@@ -118,7 +135,14 @@ class Service:
             logger.info("chat model: %s %s", chat_model.provider, chat_model.model)
         if not settings.slack_enabled:
             logger.info("Slack is disabled: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set")
-        service = cls.on_database(settings, database_url, engine, chat_model=chat_model, embedded_postgres=embedded)
+        service = cls.on_database(
+            settings,
+            database_url,
+            engine,
+            chat_model=chat_model,
+            embedded_postgres=embedded,
+            backend_priority=backend_priority,
+        )
         try:
             await service.queue.open()
             await service._start_agent_runtime()
@@ -130,7 +154,9 @@ class Service:
     # --- agent runtime ---
     async def _start_agent_runtime(self) -> None:
         """Open the checkpointer and memory store (their ``setup()`` is idempotent), seed prompts, build the runner."""
-        self.agent_persistence = await AgentPersistence.open(self.database_url, self.embedder)
+        self.agent_persistence = await AgentPersistence.open(
+            self.database_url, self.embedder, backend_priority=self.backend_priority
+        )
         registry = ToolRegistry.from_entry_points(enabled=self.settings.agent.enabled_tools)
         self.mcp_tools = McpToolSource(self.settings.mcp_servers, registry)
         self.mcp_tools.start()

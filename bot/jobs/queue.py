@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from bot.jobs.errors import JobNotFoundError, JobNotRetryableError
 from bot.jobs.kinds import JobKind, OccurrenceJob
+from knowledge import BackendPriority
 
 # Each kind has a queue of its own (named after it), and a worker takes jobs only from the queues of the kinds it
 # can run: a worker built without Slack never takes (and fails) a Slack answer, nor does an older replica's worker
@@ -144,15 +145,22 @@ class JobCount(BaseModel):
 class JobQueue:
     """Queue, list and retry jobs; ``app`` is the procrastinate app a worker runs on."""
 
-    def __init__(self, database_url: str, *, max_connections: int = 4) -> None:
-        """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``)."""
+    def __init__(
+        self, database_url: str, *, max_connections: int = 4, backend_priority: BackendPriority | None = None
+    ) -> None:
+        """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``); ``backend_priority``
+        lowers each connection's backend (a job worker's)."""
         self.database_url = database_url
+        pool_options: dict[str, Any] = {}
+        if backend_priority is not None:
+            pool_options["configure"] = backend_priority.configure
         self.app = App(
             connector=PsycopgConnector(
                 conninfo=database_url,
                 min_size=1,
                 max_size=max_connections,
                 kwargs={"application_name": "switchboard-jobs"},
+                **pool_options,
             )
         )
 

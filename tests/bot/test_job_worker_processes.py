@@ -29,6 +29,9 @@ async def test_serve_s_workers_run_at_lower_priority_and_one_killed_is_started_a
         [first] = await eventually(lambda: supervisor.pids, what="the worker process to start")
         expected = min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19)
         assert os.getpriority(os.PRIO_PROCESS, first) == expected
+        # In serve's session (one scheduling group, where the niceness counts), in a process group of its own.
+        assert os.getsid(first) == os.getsid(0)
+        assert os.getpgid(first) == first
         os.kill(first, signal.SIGKILL)
         [second] = await eventually(
             lambda: [pid for pid in supervisor.pids if pid != first], what="a new worker process", within_seconds=30
