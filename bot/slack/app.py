@@ -40,7 +40,6 @@ from bot.slack.prompt_commands import register_prompt_commands
 from bot.slack.routes import EVENTS_PATH
 from bot.slack.schedule_commands import register_schedule_commands
 from bot.slack.surface_listeners import register_surface_listeners
-from knowledge import create_engine
 
 if TYPE_CHECKING:  # bot.scheduling posts through bot.slack.blocks: a runtime import here would be circular
     from bot.scheduling import ScheduleService
@@ -106,12 +105,9 @@ class SlackChannel:
         )
         # Acknowledgements store their event through a pool of their own, so they never queue for a connection
         # behind the answers running in the background (measured: that queue was most of the ack latency).
-        bind = sessions.kw["bind"]
-        self._ack_engine = create_engine(
-            bind.url.render_as_string(hide_password=False), pool_size=2, application_name="switchboard-slack-ack"
-        )
+        self._claimer = store.EventClaimer(queue.database_url)
         self.intake = EventIntake(
-            store.EventClaimer(self._ack_engine, queue),
+            self._claimer,
             self.identity,
             settings.slack_signing_secret.get_secret_value(),
             count_event,
@@ -194,4 +190,4 @@ class SlackChannel:
         await self.flow.aclose()
         if self._http_session is not None:
             await self._http_session.close()
-        await self._ack_engine.dispose()
+        await self._claimer.aclose()

@@ -8,12 +8,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, text, update
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer
-from bot.jobs import JobKind, JobQueue, SlackAnswerJob
+from bot.jobs import JobKind, SlackAnswerJob
 from bot.slack.tables import SlackAnswer, SlackEvent, SlackThread
 
 # Slack retries an event for about an hour at most; a day keeps every possible retry deduplicated.
@@ -22,51 +24,62 @@ EVENT_RETENTION = timedelta(days=1)
 Sessions = async_sessionmaker[AsyncSession]
 
 
-_CLAIM_EVENTS = text(
-    """
-    INSERT INTO slack_events (event_id)
-    SELECT incoming.event_id FROM unnest(CAST(:event_ids AS text[])) AS incoming(event_id)
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_id
-    """
-)
-
-
-# procrastinate's own batch defer sends the jobs as an array of composite records, which psycopg quotes and escapes
-# in Python, character by character of every job's arguments (here the whole Slack event): measured 160-200 ms for 50
-# answer jobs, all of it on the acknowledging event loop while 50 requests wait. The same call to procrastinate's
-# defer function, with its records built in the database from one jsonb document, took 30-70 ms.
-_QUEUE_ANSWERS = """
-    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
-        SELECT ROW(%(queue)s::text, %(task_name)s::text, 0, job->>'lock', NULL::text, job->'args',
-                   NULL::timestamptz)::procrastinate_job_to_defer_v1
-        FROM jsonb_array_elements(%(jobs)s::jsonb) WITH ORDINALITY AS queued(job, position)
-        ORDER BY position
-    ))) AS id
+# One statement, one round trip: record the batch's events and queue an answer job for each first delivery, in the
+# statement's own transaction (no event recorded without its job). A retry in the same batch as its original is a
+# repeat: only its first position claims the id. The jobs reach procrastinate's defer function as one jsonb document
+# whose records PostgreSQL builds: procrastinate's own batch defer sends an array of composite records, which psycopg
+# quotes and escapes in Python, character by character of each job's arguments (the whole Slack event), measured at
+# 160-200 ms for 50 jobs on the acknowledging event loop against 30-70 ms (bench/RESULTS.md).
+_CLAIM_AND_QUEUE = """
+    WITH delivered AS (
+        SELECT item->>'event_id' AS event_id, item->'job' AS job, position
+        FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS batch(item, position)
+    ),
+    firsts AS (
+        SELECT DISTINCT ON (event_id) event_id, job, position FROM delivered ORDER BY event_id, position
+    ),
+    claimed AS (
+        INSERT INTO slack_events (event_id) SELECT event_id FROM firsts
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id
+    ),
+    queued AS (
+        SELECT procrastinate_defer_jobs_v1(ARRAY(
+            SELECT ROW(%(queue)s::text, %(task_name)s::text, 0, firsts.job->>'lock', NULL::text, firsts.job->'args',
+                       NULL::timestamptz)::procrastinate_job_to_defer_v1
+            FROM firsts JOIN claimed USING (event_id)
+            ORDER BY firsts.position
+        )) AS ids
+    )
+    SELECT firsts.position FROM firsts JOIN claimed USING (event_id) CROSS JOIN queued
 """
 
 
-async def claim_events(connection: AsyncConnection, event_ids: list[str]) -> set[str]:
-    """Record several events in one statement (one fixed SQL text, so no per-batch compiling); returns the new ids.
-
-    Commits with the caller's transaction.
-    """
-    result = await connection.execute(_CLAIM_EVENTS, {"event_ids": list(dict.fromkeys(event_ids))})
-    return {row[0] for row in result}
+# How long an acknowledgement waits for a connection: Slack wants its 200 within 3 s and retries otherwise.
+_CONNECT_SECONDS = 5.0
 
 
 class EventClaimer:
-    """Deduplicates events and queues their answers before they are acknowledged, many at once under a burst.
+    """Deduplicates events and queues their answer jobs, in batches.
 
-    An event's dedupe row and its job are written in one transaction: a Slack retry finds the row and queues nothing,
+    An event's dedupe row and its job are written in one statement: a Slack retry finds the row and queues nothing,
     and no event is ever recorded without its job. Concurrent claims wait for the batch in flight and go into the
-    next one, so a burst of 50 events costs a few statements and commits instead of 50 connections queueing for the
-    pool; the acknowledgement stays fast.
+    next one, so a burst of 50 events costs a few statements instead of 50 connections queueing for the pool. The
+    claimer has a small psycopg pool of its own, so an acknowledgement never queues for a connection behind the
+    answers, and pays no ORM or pre-ping round trip (measured: ``bench/slack_ack.py``).
     """
 
-    def __init__(self, engine: AsyncEngine, queue: JobQueue) -> None:
-        self._engine = engine
-        self._queue = queue
+    def __init__(self, database_url: str, *, max_connections: int = 2) -> None:
+        """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``)."""
+        self._pool = AsyncConnectionPool(
+            conninfo=database_url,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "application_name": "switchboard-slack-ack", "connect_timeout": 5},
+            timeout=_CONNECT_SECONDS,
+            open=False,
+        )
+        self._opened = False
         self._waiting: list[tuple[str, dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -77,6 +90,9 @@ class EventClaimer:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
         return await future
+
+    async def aclose(self) -> None:
+        await self._pool.close()
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -94,27 +110,32 @@ class EventClaimer:
 
     async def _claim_and_queue(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[bool]]]) -> set[int]:
         """The positions in ``batch`` that were first deliveries, each now queued as an answer job."""
-        async with self._engine.begin() as connection:
-            new = await claim_events(connection, [event_id for event_id, _, _ in batch])
-            first: set[int] = set()
-            jobs: list[str] = []
-            for index, (event_id, payload, _) in enumerate(batch):
-                # A retry in the same batch as its original is a repeat: only the first one claims the id.
-                if event_id in new:
-                    new.discard(event_id)
-                    first.add(index)
-                    job = SlackAnswerJob(event_id=event_id, body=payload)
-                    jobs.append(f'{{"lock": {json.dumps(job.thread_lock)}, "args": {job.model_dump_json()}}}')
-            if jobs:
-                raw = await connection.get_raw_connection()
-                await self._queue.app.connector.execute_query_all_async_with_connection(
-                    raw.driver_connection,
-                    _QUEUE_ANSWERS,
-                    queue=JobKind.SLACK_ANSWER.value,  # each kind has a queue of its own (JobQueue.defer_many)
-                    task_name=JobKind.SLACK_ANSWER.value,
-                    jobs=f"[{','.join(jobs)}]",
-                )
-        return first
+        if not self._opened:  # only the one flusher task gets here, so the pool opens once
+            self._opened = True  # even if this wait times out: the pool keeps connecting in the background
+            await self._pool.open(wait=True, timeout=_CONNECT_SECONDS)
+        events: list[str] = []
+        for event_id, payload, _ in batch:
+            job = SlackAnswerJob(event_id=event_id, body=payload)
+            events.append(
+                f'{{"event_id": {json.dumps(event_id)}, '
+                f'"job": {{"lock": {json.dumps(job.thread_lock)}, "args": {job.model_dump_json()}}}}}'
+            )
+        arguments = {
+            "events": f"[{','.join(events)}]",
+            "queue": JobKind.SLACK_ANSWER.value,  # each kind has a queue of its own (JobQueue.defer_many)
+            "task_name": JobKind.SLACK_ANSWER.value,
+        }
+        try:
+            return await self._run_claim(arguments)
+        except psycopg.OperationalError:
+            # No ping before each use (a round trip per batch): a connection the server dropped (a restart) fails
+            # here once and the pool discards it. The statement is atomic, so running it again is safe.
+            return await self._run_claim(arguments)
+
+    async def _run_claim(self, arguments: dict[str, str]) -> set[int]:
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(_CLAIM_AND_QUEUE, arguments)
+            return {int(position) - 1 for (position,) in await cursor.fetchall()}
 
 
 async def remember_working_message(sessions: Sessions, event_id: str, *, working_ts: str) -> None:

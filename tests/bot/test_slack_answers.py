@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agents import AgentAnswer, AgentRequest, Citation
@@ -151,6 +152,29 @@ async def test_a_retried_event_is_answered_once_even_after_a_restart(
     assert (first.status_code, retry.status_code, after_restart.status_code) == (200, 200, 200)
     assert len(runner.requests) == 1
     assert len(slack_api.calls_to("chat.postMessage")) == 1
+
+
+async def test_an_acknowledgement_survives_the_database_dropping_its_connection(
+    slack_api: FakeSlackApi, harness_args: dict[str, Any]
+) -> None:
+    """The claimer pings nothing before use; a connection the server closed (a restart) is replaced on the spot."""
+    runner = ScriptedAgentRunner()
+    event = {"type": "app_mention", "user": "U1", "text": "<@UBOT> is the wiki up?", "ts": "440.1", "channel": "C1"}
+    async with running_slack(slack_api, runner, **harness_args) as slack:
+        warm = await slack.event(event | {"ts": "440.0"}, event_id="Ev" + uuid.uuid4().hex[:10])
+        async with harness_args["engine"].begin() as connection:
+            dropped = await connection.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'switchboard-slack-ack' AND datname = current_database()"
+                )
+            )
+        after = await slack.event(event, event_id="Ev" + uuid.uuid4().hex[:10])
+        await slack.settle()
+
+    assert dropped >= 1
+    assert (warm.status_code, after.status_code) == (200, 200)
+    assert sorted(request.question for request in runner.requests) == ["is the wiki up?", "is the wiki up?"]
 
 
 async def test_a_retry_storm_of_one_event_queues_one_job_and_gets_one_answer(
