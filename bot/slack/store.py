@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,7 +56,7 @@ _CLAIM_AND_QUEUE = """
 
 
 # How long an acknowledgement waits for a connection: Slack wants its 200 within 3 s and retries otherwise.
-_CONNECT_SECONDS = 5.0
+CONNECT_SECONDS = 5.0
 
 
 class EventClaimer:
@@ -69,17 +69,23 @@ class EventClaimer:
     answers, and pays no ORM or pre-ping round trip (measured: ``bench/slack_ack.py``).
     """
 
-    def __init__(self, database_url: str, *, max_connections: int = 2) -> None:
-        """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``)."""
+    def __init__(
+        self, database_url: str, *, max_connections: int = 2, connect_seconds: float = CONNECT_SECONDS
+    ) -> None:
+        """``database_url`` is a plain ``postgresql://`` URL (TCP or ``?host=/socket/dir``); a claim waits at most
+        ``connect_seconds`` for a connection."""
         self._pool = AsyncConnectionPool(
             conninfo=database_url,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True, "application_name": "switchboard-slack-ack", "connect_timeout": 5},
-            timeout=_CONNECT_SECONDS,
+            kwargs={
+                "autocommit": True,
+                "application_name": "switchboard-slack-ack",
+                "connect_timeout": max(1, round(connect_seconds)),
+            },
+            timeout=connect_seconds,
             open=False,
         )
-        self._opened = False
         self._waiting: list[tuple[str, dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -110,9 +116,10 @@ class EventClaimer:
 
     async def _claim_and_queue(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[bool]]]) -> set[int]:
         """The positions in ``batch`` that were first deliveries, each now queued as an answer job."""
-        if not self._opened:  # only the one flusher task gets here, so the pool opens once
-            self._opened = True  # even if this wait times out: the pool keeps connecting in the background
-            await self._pool.open(wait=True, timeout=_CONNECT_SECONDS)
+        if self._pool.closed:  # only the one flusher task gets here
+            # Not waiting for the first connection: a pool whose first wait timed out is closed for good, while an
+            # open one keeps connecting in the background and each claim waits up to connect_seconds for it.
+            await self._pool.open(wait=False)
         events: list[str] = []
         for event_id, payload, _ in batch:
             job = SlackAnswerJob(event_id=event_id, body=payload)
@@ -127,9 +134,13 @@ class EventClaimer:
         }
         try:
             return await self._run_claim(arguments)
+        except PoolTimeout:
+            raise  # no connection within the wait: the server is unreachable, and waiting again would not help
         except psycopg.OperationalError:
             # No ping before each use (a round trip per batch): a connection the server dropped (a restart) fails
-            # here once and the pool discards it. The statement is atomic, so running it again is safe.
+            # here, and then the pool's idle connections are checked once, so the others it dropped go too. The
+            # statement is atomic, so running it again is safe.
+            await self._pool.check()
             return await self._run_claim(arguments)
 
     async def _run_claim(self, arguments: dict[str, str]) -> set[int]:
