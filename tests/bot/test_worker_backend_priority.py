@@ -15,9 +15,12 @@ from knowledge import BackendPriority
 
 
 def _niceness(pid: int) -> tuple[int, str]:
-    """The process's niceness and its session group's (``/proc/PID/autogroup``: "/autogroup-N nice K")."""
+    """The process's niceness and its session group's (``/proc/PID/autogroup``: "/autogroup-N nice K").
+
+    A process in the machine's first session (pid 1's, as under a container's init or a CI runner) is in no session
+    group: the kernel prints nothing for it, and that reads here as "none"."""
     autogroup = Path(f"/proc/{pid}/autogroup").read_text(encoding="ascii").split()
-    return os.getpriority(os.PRIO_PROCESS, pid), autogroup[-1]
+    return os.getpriority(os.PRIO_PROCESS, pid), autogroup[-1] if autogroup else "none"
 
 
 async def test_every_pool_of_a_worker_service_lowers_its_backends(database_url: str) -> None:
