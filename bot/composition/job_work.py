@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.composition.background_tasks import cancel_background, start_background
 from bot.composition.knowledge_sync import source_config, sync_configured_permissions, sync_configured_source
 from bot.composition.service import Service
+from bot.composition.startup_heap import freeze_startup_heap
 from bot.composition.trace_retention import prune_traces
 from bot.jobs import (
     JobAttempt,
@@ -156,6 +157,7 @@ async def run_worker(settings: Settings) -> None:
         service = await Service.start(settings, backend_niceness=os.getpriority(os.PRIO_PROCESS, 0))
         stack.push_async_callback(service.aclose)
         async with job_handlers(service) as handlers:
+            freeze_startup_heap()
             await job_worker(service, handlers, signals=True).run()
 
 

@@ -13,6 +13,7 @@ import uvicorn
 
 from bot.composition.channels import start_channels
 from bot.composition.service import Service
+from bot.composition.startup_heap import freeze_startup_heap
 from bot.http_server.app import create_app
 from bot.settings import Settings
 
@@ -64,6 +65,7 @@ async def serve(settings: Settings, host: str, port: int) -> None:
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
             )
             server = _Server(config)
+            freeze_startup_heap()
             logger.info("serving on http://%s:%d", host, port)
             await server.serve()
     finally:
