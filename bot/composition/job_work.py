@@ -157,6 +157,8 @@ async def run_worker(settings: Settings) -> None:
         service = await Service.start(settings, backend_niceness=os.getpriority(os.PRIO_PROCESS, 0))
         stack.push_async_callback(service.aclose)
         async with job_handlers(service) as handlers:
+            # Before the first job: the first answer after a (re)start would otherwise wait for the model to load.
+            await service.embedder.warm_up()
             freeze_startup_heap()
             await job_worker(service, handlers, signals=True).run()
 

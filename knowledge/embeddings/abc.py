@@ -43,5 +43,8 @@ class Embedder(ABC):
     async def embed(self, texts: list[str]) -> list[list[float]]:
         """Embed ``texts`` in order; an empty list gives an empty list."""
 
+    async def warm_up(self) -> None:  # noqa: B027 - a remote model has nothing to load here
+        """Load what the first ``embed`` would otherwise load, so no question waits for it."""
+
     async def aclose(self) -> None:  # noqa: B027 - most embedders hold nothing to release
         """Release network clients or other resources."""

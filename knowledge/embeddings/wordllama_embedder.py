@@ -71,6 +71,10 @@ class WordLlamaEmbedder(Embedder):
         vectors /= np.where(norms == 0, 1.0, norms)
         return [vector.tolist() for vector in vectors]
 
+    async def warm_up(self) -> None:
+        # The model and its word table take about 3 s of CPU to load (bench/RESULTS.md, "Slack acknowledgements").
+        await asyncio.to_thread(self._load)
+
     async def embed(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from knowledge.embeddings import WordLlamaEmbedder
+from knowledge.embeddings import WordLlamaEmbedder, wordllama_embedder
 from knowledge.embeddings.wordllama_embedder import load_model
 from knowledge.embeddings.wordllama_pieces import PieceTable
 
@@ -84,3 +84,23 @@ async def test_an_empty_text_gets_a_zero_vector_not_nan() -> None:
     vectors = await WordLlamaEmbedder().embed(["", "something"])
     assert vectors[0] == [0.0] * 256
     assert abs(float(np.linalg.norm(vectors[1])) - 1.0) < 1e-5
+
+
+async def test_a_warmed_up_embedder_has_loaded_its_model_before_the_first_question(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker warms its embedder before taking jobs: the first answer after a (re)start must not wait for it."""
+    loads: list[int] = []
+    real_load = wordllama_embedder.load_model
+
+    def counted_load() -> object:
+        loads.append(1)
+        return real_load()
+
+    monkeypatch.setattr(wordllama_embedder, "load_model", counted_load)
+    embedder = WordLlamaEmbedder()
+    await embedder.warm_up()
+    assert loads == [1]
+    [vector] = await embedder.embed(["How many days of parental leave?"])
+    assert loads == [1]
+    assert len(vector) == embedder.dimensions
