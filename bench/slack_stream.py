@@ -46,7 +46,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.slack_ack import Bench, percentile, recorded_calls, wait_until_listening  # noqa: E402
+from bench.slack_ack import Arm, Bench, percentile, recorded_calls, wait_until_listening  # noqa: E402
 from bot import start_embedded_postgres  # noqa: E402
 from testing_support.databases import create_database  # noqa: E402
 from testing_support.slack_requests import event_body, signature_headers  # noqa: E402
@@ -204,6 +204,7 @@ class StreamBench(Bench):
             subprocess.Popen([*me, "--fake-slack", self.slack_url.rsplit(":", 1)[1]]),
             subprocess.Popen(model),
         ]
+        self.arms: list[Arm] = []  # its services are started and stopped by run()
 
     def env(self, database_url: str, *, reflection: bool) -> dict[str, str]:
         # slack_ack's service environment (handbook source, fake Slack and model), reflection as asked.
