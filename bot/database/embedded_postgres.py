@@ -18,6 +18,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
@@ -37,6 +38,14 @@ _handles: Counter[Path] = Counter()
 _handles_lock = threading.Lock()
 
 DEFAULT_FALLBACK_ROOT = Path("/var/lib/switchboard")
+
+# Settings the embedded server is given (ALTER SYSTEM: kept in its data folder, applied by a reload).
+# wal_init_zero: PostgreSQL fills each new 16 MB WAL segment with zeros while it holds the WAL write lock, and every
+# commit waits behind it. While answers were being written (checkpoints, traces), that happened about once a minute
+# and stalled a whole burst of Slack acknowledgements by 50-70 ms (bench/RESULTS.md, "Slack acknowledgements").
+# Off, only a segment's last byte is written when it is made, and the file system allocates the rest as WAL is
+# written; on a full disk PostgreSQL then fails at a WAL write rather than when it makes the segment.
+SERVER_SETTINGS = {"wal_init_zero": "off"}
 
 # What pgserver adds to every folder above the data folder and its binaries when run as root (g+rx, o+rx).
 _OPENED_BY_PGSERVER = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
@@ -92,6 +101,7 @@ def start_embedded_postgres(home: Path, fallback_root: Path = DEFAULT_FALLBACK_R
             server = get_server(data_dir, cleanup_mode="stop")
             url = server.get_uri()
             _handles[data_dir] += 1
+        _apply_server_settings(url)
     except Exception as error:  # pgserver raises assorted errors (subprocess, psutil, RuntimeError)
         log_file = data_dir / "log"
         raise EmbeddedDatabaseError(
@@ -100,6 +110,43 @@ def start_embedded_postgres(home: Path, fallback_root: Path = DEFAULT_FALLBACK_R
         ) from error
     logger.info("embedded PostgreSQL ready in %s", data_dir)
     return EmbeddedPostgres(data_dir=data_dir, url=url, _server=server)
+
+
+def _apply_server_settings(url: str) -> None:
+    """Give the server ``SERVER_SETTINGS`` (only those it does not have yet, so a restart writes nothing)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        changed = False
+        for name, value in SERVER_SETTINGS.items():
+            current = connection.execute("SELECT current_setting(%s)", [name]).fetchone()
+            if current is None or current[0] != value:
+                # ALTER SYSTEM takes no parameters; the names and values are this module's constants.
+                connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                changed = True
+        if changed:
+            connection.execute("SELECT pg_reload_conf()")
+    if changed:
+        _wait_for_reload(url)
+
+
+def _wait_for_reload(url: str, within_seconds: float = 5.0) -> None:
+    """Until a new connection has the settings: the postmaster applies a reload when it next wakes, and a backend
+    it starts before that would run without them."""
+    import psycopg
+
+    deadline = time.monotonic() + within_seconds
+    while True:
+        with psycopg.connect(url, autocommit=True) as connection:
+            if all(
+                connection.execute("SELECT current_setting(%s)", [name]).fetchone() == (value,)
+                for name, value in SERVER_SETTINGS.items()
+            ):
+                return
+        if time.monotonic() > deadline:
+            logger.warning("the embedded PostgreSQL has not applied %s yet; continuing", SERVER_SETTINGS)
+            return
+        time.sleep(0.05)
 
 
 def _data_dir(home: Path, fallback_root: Path) -> Path:

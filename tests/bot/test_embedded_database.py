@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from bot import Service, Settings, start_embedded_postgres
+from bot import EmbeddedPostgres, Service, Settings, start_embedded_postgres
 from tests.conftest import new_home
 
 
@@ -118,3 +118,10 @@ def test_a_clone_in_a_private_folder_stays_private(caplog: pytest.LogCaptureFixt
     if os.geteuid() == 0:
         assert str(server.data_dir).startswith(str(fallback_root))
         assert "running the copy in" in caplog.text
+
+
+def test_the_embedded_server_does_not_zero_fill_new_wal_segments(postgres_server: EmbeddedPostgres) -> None:
+    """Zero-filling a 16 MB WAL segment holds the WAL write lock, and a burst of Slack acknowledgements waited
+    behind it (bench/RESULTS.md); the setting is kept in the data folder, so a new backend has it too."""
+    with psycopg.connect(postgres_server.url, autocommit=True) as connection:
+        assert connection.execute("SHOW wal_init_zero").fetchone() == ("off",)
