@@ -37,6 +37,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -385,6 +386,7 @@ class Bench:
         bodies = mention_bodies(self.args.events, f"{arm.label}{round_number}")
         started = time.monotonic()
         profile = self.args.py_spy if arm.label == "workers" and round_number == 0 else None
+        started_at = datetime.now(UTC).isoformat(timespec="milliseconds")  # to set beside PostgreSQL's own log
         scheduled = cpu_and_wait_ms(arm.process.pid)
         with profiled(arm.process.pid, profile):
             acks, waves = await measure_acks(arm.url, bodies, self.args)
@@ -392,7 +394,8 @@ class Bench:
             after - before for after, before in zip(cpu_and_wait_ms(arm.process.pid), scheduled, strict=True)
         )
         arm.acks.append(acks)
-        figures = ack_figures(acks) | waves | {"on_cpu_ms": round(on_cpu, 1), "waiting_for_cpu_ms": round(waiting, 1)}
+        figures = {"started_at": started_at, **ack_figures(acks), **waves}
+        figures |= {"on_cpu_ms": round(on_cpu, 1), "waiting_for_cpu_ms": round(waiting, 1)}
         if arm.answers:
             deadline = self.args.model_seconds * 4 * self.args.events / 8 + 120
             await wait_for_answers(self.slack_url, before + self.args.events, deadline)
