@@ -213,6 +213,18 @@ async def wait_until_listening(url: str, process: subprocess.Popen[bytes], withi
     raise RuntimeError(f"nothing listening at {url}")
 
 
+async def wait_for_a_worker(url: str, within_seconds: float = 180) -> None:
+    """Until ``/healthz`` counts a live job worker: one still starting (imports, the embedding model) would take CPU
+    from whichever arm's burst came first."""
+    deadline = time.monotonic() + within_seconds
+    async with httpx.AsyncClient(timeout=30) as http:
+        while time.monotonic() < deadline:
+            if (await http.get(f"{url}/healthz")).json()["jobs"]["workers"] > 0:
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"no job worker came up behind {url}")
+
+
 def mention_bodies(count: int, label: str) -> list[str]:
     questions = ["How do I rotate the VPN certificate?", "How many days of parental leave?", "Guest wifi password?"]
     return [
@@ -366,7 +378,9 @@ class Bench:
         await asyncio.to_thread(subprocess.run, sync, env=env, cwd=self.home, check=True, capture_output=True)
         port = free_port()
         service = subprocess.Popen([*switchboard, "serve", "--port", str(port)], env=env, cwd=self.home)  # noqa: S603, ASYNC220
-        return await self._started(Arm(label, service, f"http://127.0.0.1:{port}", answers=True))
+        arm = await self._started(Arm(label, service, f"http://127.0.0.1:{port}", answers=True))
+        await wait_for_a_worker(arm.url)
+        return arm
 
     async def start_bare_bolt(self) -> Arm:
         port = free_port()
