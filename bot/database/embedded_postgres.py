@@ -25,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from bot.errors import EmbeddedDatabaseError
 
 logger = logging.getLogger(__name__)
@@ -101,21 +103,22 @@ def start_embedded_postgres(home: Path, fallback_root: Path = DEFAULT_FALLBACK_R
             server = get_server(data_dir, cleanup_mode="stop")
             url = server.get_uri()
             _handles[data_dir] += 1
-        _apply_server_settings(url)
     except Exception as error:  # pgserver raises assorted errors (subprocess, psutil, RuntimeError)
         log_file = data_dir / "log"
         raise EmbeddedDatabaseError(
             f"the embedded PostgreSQL in {data_dir} did not start ({error}); see {log_file}, "
             "or set DATABASE_URL to an existing PostgreSQL with pgvector"
         ) from error
+    try:
+        _apply_server_settings(url)
+    except psycopg.Error as error:  # a slower server, not a broken one: say so and go on
+        logger.warning("could not give the embedded PostgreSQL %s (%s); it runs as it is", SERVER_SETTINGS, error)
     logger.info("embedded PostgreSQL ready in %s", data_dir)
     return EmbeddedPostgres(data_dir=data_dir, url=url, _server=server)
 
 
 def _apply_server_settings(url: str) -> None:
     """Give the server ``SERVER_SETTINGS`` (only those it does not have yet, so a restart writes nothing)."""
-    import psycopg
-
     with psycopg.connect(url, autocommit=True) as connection:
         changed = False
         for name, value in SERVER_SETTINGS.items():
@@ -133,8 +136,6 @@ def _apply_server_settings(url: str) -> None:
 def _wait_for_reload(url: str, within_seconds: float = 5.0) -> None:
     """Until a new connection has the settings: the postmaster applies a reload when it next wakes, and a backend
     it starts before that would run without them."""
-    import psycopg
-
     deadline = time.monotonic() + within_seconds
     while True:
         with psycopg.connect(url, autocommit=True) as connection:
