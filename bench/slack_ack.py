@@ -404,9 +404,7 @@ class Bench:
         scheduled = cpu_and_wait_ms(arm.process.pid)
         with profiled(arm.process.pid, profile):
             acks, waves = await measure_acks(arm.url, bodies, self.args)
-        on_cpu, waiting = (
-            after - before for after, before in zip(cpu_and_wait_ms(arm.process.pid), scheduled, strict=True)
-        )
+        on_cpu, waiting = (end - start for end, start in zip(cpu_and_wait_ms(arm.process.pid), scheduled, strict=True))
         arm.acks.append(acks)
         figures = {"started_at": started_at, **ack_figures(acks), **waves}
         figures |= {"on_cpu_ms": round(on_cpu, 1), "waiting_for_cpu_ms": round(waiting, 1)}
@@ -488,7 +486,7 @@ def main() -> None:
     parser.add_argument("--model-seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=5, help="bursts at each arm, in turn (default 5)")
     parser.add_argument(
-        "--py-spy", type=Path, metavar="FILE", help="sample `serve` with py-spy during the burst (collapsed stacks)"
+        "--py-spy", type=Path, metavar="FILE", help="py-spy samples `serve` in its first burst (collapsed stacks)"
     )
     parser.add_argument("--skip-in-process", action="store_true", help="measure only bare Bolt and the default")
     parser.add_argument("--fake-slack", type=int, metavar="PORT", help=argparse.SUPPRESS)
